@@ -1,0 +1,108 @@
+"""Dockyard's core records: apps, releases, deploys, health checks and the proxy's view."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class DeployStatus(StrEnum):
+    """Where a deploy job is; the last four are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (DeployStatus.QUEUED, DeployStatus.RUNNING)
+
+
+class DeployKind(StrEnum):
+    """What started a deploy; all of them go through the same zero-downtime rollout."""
+
+    BUILD = "build"
+    ROLLBACK = "rollback"
+    CONFIG = "config"
+    SCALE = "scale"
+    RESTART = "restart"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One HTTP check of a new container, in the app.json `healthchecks.web` shape."""
+
+    path: str = "/"
+    attempts: int = 30
+    timeout: float = 5.0
+    wait: float = 0.2
+    initial_delay: float = 0.0
+    name: str = "default"
+
+
+@dataclass(frozen=True)
+class App:
+    """An app as stored: its name, domains, scale and the release that serves it."""
+
+    name: str
+    created_at: datetime
+    domains: tuple[str, ...] = ()
+    web_scale: int = 1
+    current_release: int | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """An immutable deployable unit: an image plus the config it runs with."""
+
+    app: str
+    number: int
+    image_id: str
+    source_digest: str
+    config: dict[str, str]
+    port: int
+    healthchecks: tuple[HealthCheck, ...]
+    created_at: datetime
+    deploy_id: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """A request to change what an app runs, and what became of it."""
+
+    id: str
+    app: str
+    kind: DeployKind
+    status: DeployStatus
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    release_number: int | None = None
+    error: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A running (or exited) container of Dockyard's, as the runtime reports it."""
+
+    id: str
+    name: str
+    app: str
+    release: int
+    process: str
+    address: str | None
+    state: str
+    health: str | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the proxy needs to route one app: its names and its backends."""
+
+    app: str
+    domains: tuple[str, ...]
+    backends: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,122 @@
+"""Validation of every untrusted name: app names, domains, env keys and values, ports.
+
+One function per kind of name; each returns the normalised value or raises InvalidInput
+with a message that says what is wrong. Nothing here touches the filesystem or network.
+"""
+
+import re
+
+from controller.domain.errors import InvalidInput
+
+APP_NAME_MAX = 30
+RESERVED_APP_NAMES = frozenset(
+    {
+        "api",
+        "admin",
+        "dockyard",
+        "git",
+        "hooks",
+        "static",
+        "www",
+        "default",
+        "localhost",
+        "root",
+        "nginx",
+        "proxy",
+        "controller",
+        "system",
+    }
+)
+_APP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+DOMAIN_MAX = 253
+ENV_VALUE_MAX = 32 * 1024
+
+
+def validate_app_name(name: str) -> str:
+    """Return `name` if it is a valid app name (a DNS label of 1-30 chars), else raise."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("app name must not be empty")
+    if len(name) > APP_NAME_MAX:
+        raise InvalidInput(f"app name is longer than {APP_NAME_MAX} characters")
+    if not _APP_NAME_RE.fullmatch(name):
+        raise InvalidInput(
+            f"invalid app name {name!r}: use lowercase letters, digits and hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    if name in RESERVED_APP_NAMES:
+        raise InvalidInput(f"app name {name!r} is reserved")
+    return name
+
+
+def validate_domain(domain: str) -> str:
+    """Return the lowercased hostname if it is a valid fully qualified name, else raise.
+
+    Only letters, digits, hyphens and dots pass, so a value can never carry nginx syntax
+    (`;`, `{`, spaces, newlines) or a wildcard.
+    """
+    if not isinstance(domain, str) or not domain:
+        raise InvalidInput("domain must not be empty")
+    lowered = domain.lower()
+    if lowered.endswith("."):
+        lowered = lowered[:-1]
+    if len(lowered) > DOMAIN_MAX:
+        raise InvalidInput(f"domain is longer than {DOMAIN_MAX} characters")
+    labels = lowered.split(".")
+    if len(labels) < 2:
+        raise InvalidInput(f"invalid domain {domain!r}: a domain needs at least two labels")
+    for label in labels:
+        if not _LABEL_RE.fullmatch(label):
+            raise InvalidInput(
+                f"invalid domain {domain!r}: each label is 1-63 letters, digits or hyphens, "
+                "not starting or ending with a hyphen"
+            )
+    if labels[-1].isdigit():
+        raise InvalidInput(f"invalid domain {domain!r}: the last label cannot be numeric")
+    return lowered
+
+
+def validate_env_key(key: str) -> str:
+    """Return `key` if it is a valid environment variable name, else raise."""
+    if not isinstance(key, str) or not _ENV_KEY_RE.fullmatch(key):
+        raise InvalidInput(
+            f"invalid config key {key!r}: use letters, digits and underscores, "
+            "not starting with a digit"
+        )
+    return key
+
+
+def validate_env_value(key: str, value: str) -> str:
+    """Return `value` if it can be passed to a container environment, else raise."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"config value of {key} must be a string")
+    if "\x00" in value:
+        raise InvalidInput(f"config value of {key} contains a NUL byte")
+    if len(value) > ENV_VALUE_MAX:
+        raise InvalidInput(f"config value of {key} is longer than {ENV_VALUE_MAX} bytes")
+    return value
+
+
+def parse_env_assignment(text: str) -> tuple[str, str]:
+    """Split a `KEY=VALUE` argument and validate both sides."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise InvalidInput(f"expected KEY=VALUE, got {text!r}")
+    return validate_env_key(key), validate_env_value(key, value)
+
+
+def validate_port(port: int) -> int:
+    """Return `port` if it is a TCP port number, else raise."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidInput(f"invalid port {port!r}: must be 1-65535")
+    return port
+
+
+def validate_process_count(process: str, count: int, *, maximum: int = 50) -> int:
+    """Return `count` if it is a sane number of containers for `process`, else raise."""
+    if process != "web":
+        raise InvalidInput(f"unknown process type {process!r}: only 'web' is supported")
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= maximum:
+        raise InvalidInput(f"invalid count for {process}: must be 0-{maximum}")
+    return count

@@ -1,0 +1,1 @@
+"""Use cases over the ports: apps, deploys, releases, config; no SDK imports."""

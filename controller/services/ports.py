@@ -1,0 +1,155 @@
+"""The Protocols ("ports") the services need from the outside world; adapters implement them."""
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from controller.domain.containers import ContainerSpec
+from controller.domain.models import App, ContainerInfo, Deploy, DeployStatus, Release, Site
+
+LogSink = Callable[[str], None]
+
+
+class Store(Protocol):
+    """Durable state: apps, domains, encrypted config, releases and deploys."""
+
+    def create_app(self, name: str) -> App:
+        """Raises Conflict when the name exists."""
+
+    def get_app(self, name: str) -> App:
+        """Raises NotFound."""
+
+    def list_apps(self) -> list[App]: ...
+
+    def delete_app(self, name: str) -> None:
+        """Deletes the app and everything it owns (domains, config, releases, deploys)."""
+
+    def set_web_scale(self, name: str, count: int) -> None: ...
+
+    def set_current_release(self, name: str, number: int | None) -> None: ...
+
+    def add_domain(self, app: str, domain: str) -> None:
+        """Raises Conflict when any app (this one included) already has the domain."""
+
+    def remove_domain(self, app: str, domain: str) -> None:
+        """Raises NotFound when the app does not have the domain."""
+
+    def get_config(self, app: str) -> dict[str, str]: ...
+
+    def update_config(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> dict[str, str]:
+        """Applies both in one transaction; returns the new config."""
+
+    def next_release_number(self, app: str) -> int: ...
+
+    def add_release(self, release: Release) -> None: ...
+
+    def get_release(self, app: str, number: int) -> Release:
+        """Raises NotFound."""
+
+    def list_releases(self, app: str) -> list[Release]:
+        """Newest first."""
+
+    def create_deploy(self, deploy: Deploy) -> None: ...
+
+    def get_deploy(self, deploy_id: str) -> Deploy:
+        """Raises NotFound."""
+
+    def update_deploy(
+        self,
+        deploy_id: str,
+        *,
+        status: DeployStatus | None = None,
+        release_number: int | None = None,
+        error: str | None = None,
+    ) -> Deploy:
+        """Sets started_at on RUNNING and finished_at on a final status."""
+
+    def list_deploys(self, app: str | None = None, limit: int = 50) -> list[Deploy]:
+        """Newest first."""
+
+    def unfinished_deploys(self) -> list[Deploy]:
+        """Deploys still queued or running (after a crash these were interrupted)."""
+
+
+class DeployLogStore(Protocol):
+    """Persisted deploy logs, one text line at a time."""
+
+    def append(self, deploy_id: str, line: str) -> None: ...
+
+    def read(self, deploy_id: str) -> list[str]: ...
+
+    def delete(self, deploy_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """The result of a successful build."""
+
+    id: str
+    exposed_ports: tuple[int, ...]
+
+
+class Runtime(Protocol):
+    """The container engine. Every call raises RuntimeUnavailable when Docker is down."""
+
+    def ping(self) -> None: ...
+
+    def build_image(
+        self,
+        *,
+        context_dir: Path,
+        tag: str,
+        labels: dict[str, str],
+        on_log: LogSink,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> BuiltImage:
+        """Streams build output to on_log; raises BuildFailed with the build's error."""
+
+    def image_exposed_ports(self, image_id: str) -> tuple[int, ...]:
+        """Raises NotFound when the image is gone."""
+
+    def run_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Creates the network if missing, starts the container, returns it with its address."""
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        """Raises NotFound when the container is gone."""
+
+    def container_logs(self, container_id: str, *, tail: int = 50) -> str: ...
+
+    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+        """Lines of the containers' output, prefixed with the container name."""
+
+    def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
+        """Stops and removes; a missing container is not an error."""
+
+    def list_containers(self, app: str | None = None) -> list[ContainerInfo]:
+        """Containers carrying this instance's labels (all states)."""
+
+    def prune_images(self, app: str, keep_image_ids: set[str]) -> list[str]:
+        """Removes this instance's images of `app` not in keep_image_ids; returns their ids."""
+
+
+class Prober(Protocol):
+    """Makes the HTTP requests of health checks."""
+
+    def http_status(self, url: str, *, timeout: float) -> int:
+        """Returns the status code; raises OSError when no HTTP answer came."""
+
+
+class Proxy(Protocol):
+    """The reverse proxy in front of the apps (nginx by default)."""
+
+    def ensure_running(self, sites: Sequence[Site]) -> None:
+        """Starts the proxy, or adopts one already running from the same data dir, with `sites`."""
+
+    def apply(self, sites: Sequence[Site]) -> None:
+        """Renders, validates, swaps atomically and reloads; returns once old workers are gone.
+
+        Raises ProxyConfigRejected (with the proxy's message) after restoring the previous
+        config when the new one is refused.
+        """
+
+    def stop(self) -> None: ...

@@ -1,0 +1,80 @@
+"""Server settings from `DOCKYARD_*` environment variables (and an optional env file)."""
+
+import hashlib
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("/var/lib/dockyard")
+
+
+class Settings(BaseSettings):
+    """Every tunable of the controller; each default works on a VPS."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", env_file=None, extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    listen: str = "127.0.0.1:8000"
+    proxy_addr: str = "0.0.0.0"  # noqa: S104 - the proxy serves the public
+    http_port: int = 80
+    https_port: int = 443
+    base_domain: str | None = None
+    admin_token: str | None = None
+    nginx_bin: str = "nginx"
+    docker_network: str = "dockyard"
+    keep_releases: int = Field(default=5, ge=1)
+    build_timeout: float = 20 * 60
+    health_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    stop_timeout: float = 10.0
+    container_memory_mb: int | None = None
+    max_upload_mb: int = 512
+    deploy_workers: int = Field(default=2, ge=1)
+
+    @field_validator("base_domain")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'dockyard.db'}"
+
+    @property
+    def instance(self) -> str:
+        """A short id of this controller, stamped on everything it creates in Docker.
+
+        Derived from the data dir, so two controllers on one Docker Engine (tests, or a
+        staging and a production install) never touch each other's containers.
+        """
+        return hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin.token"
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.data_dir / "nginx"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.data_dir / "builds"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"

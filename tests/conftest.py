@@ -1,0 +1,73 @@
+"""Shared fixtures: the real Docker Engine and a tiny local base image (no registry here)."""
+
+import io
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BUSYBOX_IMAGE = "dockyard-test/busybox:latest"
+BUSYBOX_DOCKERFILE = b"""FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+"""
+
+
+def _busybox_context() -> bytes:
+    source = shutil.which("busybox") or "/bin/busybox"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(BUSYBOX_DOCKERFILE)
+        tar.addfile(info, io.BytesIO(BUSYBOX_DOCKERFILE))
+        tar.add(source, arcname="busybox")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator["object"]:
+    """A Docker SDK client of the engine scripts/test.sh started."""
+    import docker
+
+    client = docker.from_env()
+    client.ping()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: "object") -> str:
+    """Build (once, cached by Docker) a 2 MB base image from Debian's busybox-static."""
+    import docker
+
+    assert isinstance(docker_client, docker.DockerClient)
+    for chunk in docker_client.api.build(
+        fileobj=io.BytesIO(_busybox_context()),
+        custom_context=True,
+        tag=BUSYBOX_IMAGE,
+        decode=True,
+        forcerm=True,
+    ):
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+    return BUSYBOX_IMAGE
+
+
+def write_static_app(directory: Path, *, body: str, port: int = 8080) -> Path:
+    """Write a Dockerfile app serving `body` at / with busybox httpd; return the dir.
+
+    At start the container also writes its GREETING env var to /env.txt, so tests can
+    see config reach the container through HTTP.
+    """
+    (directory / "www").mkdir(parents=True, exist_ok=True)
+    (directory / "www" / "index.html").write_text(body)
+    (directory / "Dockerfile").write_text(
+        f"FROM {BUSYBOX_IMAGE}\n"
+        "COPY www /www\n"
+        f"EXPOSE {port}\n"
+        'CMD ["sh", "-c", "echo \\"$GREETING\\" > /www/env.txt; '
+        'hostname > /www/host.txt; exec httpd -f -p $PORT -h /www"]\n'
+    )
+    return directory
