@@ -1,0 +1,294 @@
+"""`SqlStore`: the `Store` port on SQLAlchemy Core, SQLite or PostgreSQL, one transaction per call."""
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from controller.adapters.secrets import Cipher
+from controller.adapters.store.engine import create_database_engine, for_writing
+from controller.adapters.store.tables import apps, config_vars, deploys, domains, releases
+from controller.domain.errors import Conflict, NotFound
+from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
+
+_UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
+
+
+class SqlStore:
+    """Durable state in a database whose schema `upgrade_database` has brought to head.
+
+    Thread-safe: every call borrows a pooled connection for one short transaction.
+    Config values and release config snapshots are encrypted with `cipher`.
+    """
+
+    def __init__(self, url: str, cipher: Cipher) -> None:
+        self._engine = create_database_engine(url)
+        self._write_engine = for_writing(self._engine)
+        self._cipher = cipher
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self._write_engine.begin() as conn:
+            yield conn
+
+    # Apps
+
+    def create_app(self, name: str) -> App:
+        app = App(name=name, created_at=datetime.now(UTC))
+        try:
+            with self._writing() as conn:
+                conn.execute(
+                    insert(apps).values(name=name, created_at=app.created_at, web_scale=app.web_scale)
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"app {name!r} already exists") from exc
+        return app
+
+    def get_app(self, name: str) -> App:
+        with self._reading() as conn:
+            row = _require_app(conn, name)
+            return _load_app(row, _domains_by_app(conn, name).get(name, ()))
+
+    def list_apps(self) -> list[App]:
+        with self._reading() as conn:
+            rows = conn.execute(select(apps).order_by(apps.c.name)).mappings().all()
+            owned = _domains_by_app(conn)
+        return [_load_app(row, owned.get(row["name"], ())) for row in rows]
+
+    def delete_app(self, name: str) -> None:
+        with self._writing() as conn:
+            # Foreign keys cascade to domains, config, releases and deploys.
+            if conn.execute(delete(apps).where(apps.c.name == name)).rowcount == 0:
+                raise _app_not_found(name)
+
+    def set_web_scale(self, name: str, count: int) -> None:
+        self._update_app(name, web_scale=count)
+
+    def set_current_release(self, name: str, number: int | None) -> None:
+        self._update_app(name, current_release=number)
+
+    def _update_app(self, name: str, **values: Any) -> None:
+        with self._writing() as conn:
+            if conn.execute(update(apps).where(apps.c.name == name).values(**values)).rowcount == 0:
+                raise _app_not_found(name)
+
+    # Domains
+
+    def add_domain(self, app: str, domain: str) -> None:
+        try:
+            with self._writing() as conn:
+                _require_app(conn, app, lock=True)
+                _refuse_taken_domain(conn, domain)
+                conn.execute(insert(domains).values(domain=domain, app=app))
+        except IntegrityError as exc:
+            # Another writer took it between the check and the insert (PostgreSQL).
+            with self._reading() as conn:
+                _refuse_taken_domain(conn, domain)
+            raise Conflict(f"domain {domain!r} could not be added to app {app!r}") from exc
+
+    def remove_domain(self, app: str, domain: str) -> None:
+        with self._writing() as conn:
+            _require_app(conn, app, lock=True)
+            gone = conn.execute(delete(domains).where(domains.c.app == app, domains.c.domain == domain))
+            if gone.rowcount == 0:
+                raise NotFound(f"app {app!r} has no domain {domain!r}")
+
+    # Config
+
+    def get_config(self, app: str) -> dict[str, str]:
+        with self._reading() as conn:
+            _require_app(conn, app)
+            return self._load_config(conn, app)
+
+    def update_config(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> dict[str, str]:
+        with self._writing() as conn:
+            _require_app(conn, app, lock=True)
+            doomed = set(unset) | set(set_)
+            if doomed:
+                doomed_rows = config_vars.c.key.in_(doomed)
+                conn.execute(delete(config_vars).where(config_vars.c.app == app, doomed_rows))
+            if set_:
+                rows = [{"app": app, "key": k, "value": self._cipher.encrypt(v)} for k, v in set_.items()]
+                conn.execute(insert(config_vars), rows)
+            return self._load_config(conn, app)
+
+    def _load_config(self, conn: Connection, app: str) -> dict[str, str]:
+        rows = conn.execute(
+            select(config_vars.c.key, config_vars.c.value)
+            .where(config_vars.c.app == app)
+            .order_by(config_vars.c.key)
+        )
+        return {key: self._cipher.decrypt(token) for key, token in rows}
+
+    # Releases
+
+    def next_release_number(self, app: str) -> int:
+        with self._reading() as conn:
+            _require_app(conn, app)
+            latest = conn.execute(select(func.max(releases.c.number)).where(releases.c.app == app)).scalar()
+            return 1 if latest is None else int(latest) + 1
+
+    def add_release(self, release: Release) -> None:
+        try:
+            with self._writing() as conn:
+                _require_app(conn, release.app, lock=True)
+                conn.execute(insert(releases).values(**self._release_row(release)))
+        except IntegrityError as exc:
+            raise Conflict(f"release {release.number} of app {release.app!r} already exists") from exc
+
+    def get_release(self, app: str, number: int) -> Release:
+        with self._reading() as conn:
+            query = select(releases).where(releases.c.app == app, releases.c.number == number)
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"release {number} of app {app!r} not found")
+        return self._load_release(row)
+
+    def list_releases(self, app: str) -> list[Release]:
+        with self._reading() as conn:
+            _require_app(conn, app)
+            query = select(releases).where(releases.c.app == app).order_by(releases.c.number.desc())
+            rows = conn.execute(query).mappings().all()
+        return [self._load_release(row) for row in rows]
+
+    def _release_row(self, release: Release) -> dict[str, Any]:
+        row = asdict(release)
+        row["config"] = self._cipher.encrypt(json.dumps(release.config, sort_keys=True))
+        return row
+
+    def _load_release(self, row: RowMapping) -> Release:
+        values = dict(row)
+        values["config"] = json.loads(self._cipher.decrypt(row["config"]))
+        values["healthchecks"] = tuple(HealthCheck(**check) for check in row["healthchecks"])
+        return Release(**values)
+
+    # Deploys
+
+    def create_deploy(self, deploy: Deploy) -> None:
+        try:
+            with self._writing() as conn:
+                _require_app(conn, deploy.app, lock=True)
+                conn.execute(insert(deploys).values(**_deploy_row(deploy)))
+        except IntegrityError as exc:
+            raise Conflict(f"deploy {deploy.id!r} already exists") from exc
+
+    def get_deploy(self, deploy_id: str) -> Deploy:
+        with self._reading() as conn:
+            return _load_deploy(_require_deploy(conn, deploy_id))
+
+    def update_deploy(
+        self,
+        deploy_id: str,
+        *,
+        status: DeployStatus | None = None,
+        release_number: int | None = None,
+        error: str | None = None,
+    ) -> Deploy:
+        with self._writing() as conn:
+            current = _load_deploy(_require_deploy(conn, deploy_id, lock=True))
+            changes: dict[str, Any] = {}
+            if status is not None:
+                changes["status"] = status.value
+                now = datetime.now(UTC)
+                if status is DeployStatus.RUNNING and current.started_at is None:
+                    changes["started_at"] = now
+                if status.is_final and current.finished_at is None:
+                    changes["finished_at"] = now
+            if release_number is not None:
+                changes["release_number"] = release_number
+            if error is not None:
+                changes["error"] = error
+            if changes:
+                conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(**changes))
+            return _load_deploy(_require_deploy(conn, deploy_id))
+
+    def list_deploys(self, app: str | None = None, limit: int = 50) -> list[Deploy]:
+        query = select(deploys).order_by(deploys.c.created_at.desc(), deploys.c.id.desc()).limit(limit)
+        with self._reading() as conn:
+            if app is not None:
+                _require_app(conn, app)
+                query = query.where(deploys.c.app == app)
+            rows = conn.execute(query).mappings().all()
+        return [_load_deploy(row) for row in rows]
+
+    def unfinished_deploys(self) -> list[Deploy]:
+        """Queued or running deploys, oldest first (the order to requeue them in)."""
+        query = select(deploys).where(deploys.c.status.in_(_UNFINISHED)).order_by(deploys.c.created_at)
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_load_deploy(row) for row in rows]
+
+
+def _app_not_found(name: str) -> NotFound:
+    return NotFound(f"app {name!r} not found")
+
+
+def _require_app(conn: Connection, name: str, *, lock: bool = False) -> RowMapping:
+    """The app's row; `lock` holds it (PostgreSQL) so writes to one app's rows serialise."""
+    query = select(apps).where(apps.c.name == name)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    if row is None:
+        raise _app_not_found(name)
+    return row
+
+
+def _domains_by_app(conn: Connection, app: str | None = None) -> dict[str, tuple[str, ...]]:
+    query = select(domains.c.app, domains.c.domain).order_by(domains.c.app, domains.c.domain)
+    if app is not None:
+        query = query.where(domains.c.app == app)
+    owned: dict[str, tuple[str, ...]] = {}
+    for owner, domain in conn.execute(query):
+        owned[owner] = (*owned.get(owner, ()), domain)
+    return owned
+
+
+def _load_app(row: RowMapping, app_domains: tuple[str, ...]) -> App:
+    return App(
+        name=row["name"],
+        created_at=row["created_at"],
+        domains=app_domains,
+        web_scale=row["web_scale"],
+        current_release=row["current_release"],
+    )
+
+
+def _refuse_taken_domain(conn: Connection, domain: str) -> None:
+    owner = conn.execute(select(domains.c.app).where(domains.c.domain == domain)).scalar()
+    if owner is not None:
+        raise Conflict(f"domain {domain!r} is already used by app {owner!r}")
+
+
+def _require_deploy(conn: Connection, deploy_id: str, *, lock: bool = False) -> RowMapping:
+    query = select(deploys).where(deploys.c.id == deploy_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    if row is None:
+        raise NotFound(f"deploy {deploy_id!r} not found")
+    return row
+
+
+def _deploy_row(deploy: Deploy) -> dict[str, Any]:
+    row = asdict(deploy)
+    row["kind"] = deploy.kind.value
+    row["status"] = deploy.status.value
+    return row
+
+
+def _load_deploy(row: RowMapping) -> Deploy:
+    values = dict(row)
+    values["kind"] = DeployKind(row["kind"])
+    values["status"] = DeployStatus(row["status"])
+    return Deploy(**values)

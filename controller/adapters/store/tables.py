@@ -1,0 +1,123 @@
+"""The current database schema as SQLAlchemy Core tables (migrations create it; see versions/)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+# Values are stored encrypted (config_vars.value, releases.config: Fernet tokens) or
+# plain (everything else). Datetimes are UTC.
+APP_NAME_LEN = 64
+DOMAIN_LEN = 255
+ENV_KEY_LEN = 255
+DEPLOY_ID_LEN = 64
+SHORT_TEXT_LEN = 255
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime in and out, on every backend.
+
+    Naive datetimes are refused (their zone is unknown). SQLite keeps no zone, so UTC
+    is stored without one and attached again on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: Dockyard stores timezone-aware datetimes")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Named constraints keep later migrations (SQLite batch mode included) deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("name", String(APP_NAME_LEN), primary_key=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("web_scale", Integer, nullable=False),
+    Column("current_release", Integer, nullable=True),
+)
+
+
+def _app_fk() -> ForeignKey:
+    """The owning app; deleting the app deletes the row."""
+    return ForeignKey("apps.name", ondelete="CASCADE")
+
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("domain", String(DOMAIN_LEN), primary_key=True),
+    Column("app", String(APP_NAME_LEN), _app_fk(), nullable=False, index=True),
+)
+
+config_vars = Table(
+    "config_vars",
+    metadata,
+    Column("app", String(APP_NAME_LEN), _app_fk(), primary_key=True),
+    Column("key", String(ENV_KEY_LEN), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("app", String(APP_NAME_LEN), _app_fk(), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("image_id", String(SHORT_TEXT_LEN), nullable=False),
+    Column("source_digest", String(SHORT_TEXT_LEN), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("healthchecks", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("deploy_id", String(DEPLOY_ID_LEN), nullable=False),
+    Column("description", Text, nullable=False),
+)
+
+deploys = Table(
+    "deploys",
+    metadata,
+    Column("id", String(DEPLOY_ID_LEN), primary_key=True),
+    Column("app", String(APP_NAME_LEN), _app_fk(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("release_number", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("description", Text, nullable=False),
+    Index("ix_deploys_app_created_at", "app", "created_at"),
+)
