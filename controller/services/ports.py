@@ -142,8 +142,11 @@ class Prober(Protocol):
 class Proxy(Protocol):
     """The reverse proxy in front of the apps (nginx by default)."""
 
-    def ensure_running(self, sites: Sequence[Site]) -> None:
-        """Starts the proxy, or adopts one already running from the same data dir, with `sites`."""
+    def ensure_running(self, sites: Sequence[Site] | None) -> None:
+        """Starts the proxy, or adopts one already running from the same data dir, with `sites`.
+
+        With None (the routes are unknown, e.g. Docker is down) the config on disk is kept.
+        """
 
     def apply(self, sites: Sequence[Site]) -> None:
         """Renders, validates, swaps atomically and reloads; returns once old workers are gone.
