@@ -1,0 +1,600 @@
+"""The `Runtime` port over the Docker Engine API (docker-py's low-level APIClient).
+
+This is the only module that imports docker. Every SDK or transport error is mapped
+here to a domain error, so callers only ever see `DockyardError` subclasses.
+"""
+
+import math
+import queue
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+import urllib3.exceptions
+from docker.types import CancellableStream
+from docker.utils import kwargs_from_env
+
+from controller.domain.containers import (
+    LABEL_APP,
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_PROCESS,
+    LABEL_RELEASE,
+    ContainerSpec,
+)
+from controller.domain.errors import (
+    BuildFailed,
+    Conflict,
+    DeployCancelled,
+    DockyardError,
+    NotFound,
+    RuntimeUnavailable,
+)
+from controller.domain.models import ContainerInfo
+from controller.services.ports import BuiltImage, LogSink
+
+ADDRESS_WAIT_SECONDS = 5.0
+ADDRESS_POLL_SECONDS = 0.05
+WATCHDOG_INTERVAL_SECONDS = 0.2
+LOG_QUEUE_LINES = 1000
+LOG_LINE_MAX_BYTES = 64 * 1024
+LOG_LINE_SEPARATOR = " | "
+
+_VERSION_FETCH_FAILED = "Error while fetching server API version"
+_RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$")
+_HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+# One network creation at a time in this process, whichever DockerRuntime asks.
+_NETWORK_CREATION = threading.Lock()
+_TRANSPORT_ERRORS = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class DockerRuntime:
+    """Runs Dockyard's builds and containers on one Docker Engine.
+
+    Args:
+        instance: this controller's id, stamped as `io.dockyard.instance` and used to
+            find its own containers and images (and nothing else).
+        network: the default Dockyard network, whose address `inspect_container` and
+            `list_containers` report first.
+        base_url: the engine's address; None means the DOCKER_HOST environment (or the
+            default unix socket).
+        timeout: seconds to wait for each API answer (builds and log streams excepted).
+    """
+
+    def __init__(
+        self, *, instance: str, network: str, base_url: str | None = None, timeout: float = 60
+    ) -> None:
+        self._instance = instance
+        self._network = network
+        self._base_url = base_url
+        self._timeout = max(1, math.ceil(timeout))
+        self._client: docker.APIClient | None = None
+        self._client_lock = threading.Lock()
+
+    # -- connection and error mapping -----------------------------------------------
+
+    def _new_client(self, version: str | None = None) -> docker.APIClient:
+        """A client; version None asks the engine (and fails when it is down)."""
+        if self._base_url is not None:
+            return docker.APIClient(base_url=self._base_url, version=version, timeout=self._timeout)
+        return docker.APIClient(version=version, timeout=self._timeout, **kwargs_from_env())
+
+    def _api(self) -> docker.APIClient:
+        """The shared client, created on first use and again after a connection failure."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _forget_client(self) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @contextmanager
+    def _docker_calls(self) -> Iterator[None]:
+        """Translate docker-py and transport errors into domain errors."""
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise NotFound(_explain(exc)) from exc
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise Conflict(_explain(exc)) from exc
+            raise DockyardError(f"Docker refused the request: {_explain(exc)}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            self._forget_client()
+            raise RuntimeUnavailable(f"Docker daemon is not reachable: {exc}") from exc
+        except docker.errors.DockerException as exc:
+            if _VERSION_FETCH_FAILED in str(exc):
+                self._forget_client()
+                raise RuntimeUnavailable(f"Docker daemon is not reachable: {exc}") from exc
+            raise DockyardError(f"Docker error: {exc}") from exc
+
+    # -- Runtime ----------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._docker_calls():
+            self._api().ping()
+
+    def build_image(
+        self,
+        *,
+        context_dir: Path,
+        tag: str,
+        labels: dict[str, str],
+        on_log: LogSink,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> BuiltImage:
+        """Build `context_dir`'s Dockerfile with the classic builder, streaming its output.
+
+        Raises:
+            BuildFailed: the build's own error, a Dockerfile error, or the timeout.
+            DeployCancelled: `cancel` was set; the build was interrupted.
+        """
+        if cancel is not None and cancel.is_set():
+            raise DeployCancelled("build cancelled before it started")
+        with self._docker_calls():
+            api = self._api()
+            builder = self._new_client(version=api.api_version)
+            try:
+                build = _WatchedBuild(builder, api, timeout=timeout, cancel=cancel)
+                image_id = build.run(context_dir=context_dir, tag=tag, labels=labels, on_log=on_log)
+            finally:
+                builder.close()
+            return BuiltImage(id=image_id, exposed_ports=_exposed_tcp_ports(_inspect_image(api, image_id)))
+
+    def image_exposed_ports(self, image_id: str) -> tuple[int, ...]:
+        with self._docker_calls():
+            return _exposed_tcp_ports(_inspect_image(self._api(), image_id))
+
+    def run_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start `spec` on its network, without published ports."""
+        with self._docker_calls():
+            api = self._api()
+            network_id = _ensure_network(api, spec.network)
+            host_config = api.create_host_config(
+                init=spec.init,
+                restart_policy={"Name": spec.restart_policy},
+                mem_limit=spec.memory_bytes,
+                network_mode=network_id,
+                extra_hosts=spec.extra_hosts or None,
+            )
+            created = api.create_container(
+                image=spec.image,
+                name=spec.name,
+                command=list(spec.command) if spec.command is not None else None,
+                environment=spec.env,
+                labels=spec.labels,
+                host_config=host_config,
+                detach=True,
+            )
+            container_id: str = created["Id"]
+            try:
+                api.start(container_id)
+            except docker.errors.APIError:
+                with suppress(docker.errors.APIError):
+                    api.remove_container(container_id, force=True, v=True)
+                raise
+            return self._wait_for_address(api, container_id, spec.network)
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        with self._docker_calls():
+            return _info_from_inspect(self._api().inspect_container(container_id), self._network)
+
+    def container_logs(self, container_id: str, *, tail: int = 50) -> str:
+        """The last `tail` lines of stdout and stderr."""
+        with self._docker_calls():
+            output: bytes = self._api().logs(container_id, stdout=True, stderr=True, tail=tail)
+            return output.decode("utf-8", errors="replace")
+
+    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+        """Merge the containers' output into one iterator of `name | line` strings.
+
+        Missing containers raise NotFound here, before iteration starts. Closing the
+        iterator stops the reader threads and their streams.
+        """
+        streams: list[tuple[str, CancellableStream[bytes]]] = []
+        try:
+            with self._docker_calls():
+                api = self._api()
+                for container_id in container_ids:
+                    name = api.inspect_container(container_id)["Name"].lstrip("/")
+                    stream = api.logs(container_id, stream=True, follow=follow, tail=tail)
+                    streams.append((name, stream))
+        except DockyardError:
+            _close_streams(streams)
+            raise
+        return _merge_log_streams(streams)
+
+    def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
+        """SIGTERM, SIGKILL after `stop_timeout`, then remove with its anonymous volumes."""
+        with self._docker_calls():
+            api = self._api()
+            try:
+                api.stop(container_id, timeout=math.ceil(stop_timeout))
+                api.remove_container(container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                if not _removal_in_progress(exc):
+                    raise
+
+    def list_containers(self, app: str | None = None) -> list[ContainerInfo]:
+        """This instance's containers in any state, from one list call (no per-container inspect)."""
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}"]
+        if app is not None:
+            labels.append(f"{LABEL_APP}={app}")
+        with self._docker_calls():
+            summaries = self._api().containers(all=True, filters={"label": labels})
+            return [_info_from_summary(summary, self._network) for summary in summaries]
+
+    def prune_images(self, app: str, keep_image_ids: set[str]) -> list[str]:
+        """Remove this instance's images of `app` that are neither kept nor used by a container."""
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}", f"{LABEL_APP}={app}"]
+        keep = {_full_image_id(image_id) for image_id in keep_image_ids}
+        with self._docker_calls():
+            api = self._api()
+            images = api.images(filters={"label": labels})
+            protected = keep | {summary["ImageID"] for summary in api.containers(all=True)}
+            return [
+                image["Id"] for image in images if image["Id"] not in protected and _remove_image(api, image)
+            ]
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _wait_for_address(self, api: docker.APIClient, container_id: str, network: str) -> ContainerInfo:
+        """Reload until the container has an address on `network`, stopped, or time ran out."""
+        deadline = time.monotonic() + ADDRESS_WAIT_SECONDS
+        while True:
+            info = _info_from_inspect(api.inspect_container(container_id), network)
+            if info.address or info.state not in ("created", "running") or time.monotonic() > deadline:
+                return info
+            time.sleep(ADDRESS_POLL_SECONDS)
+
+
+class _WatchedBuild:
+    """One streaming build, interrupted by a watchdog thread on timeout or cancel.
+
+    Interrupting removes the build's running container (so a hanging RUN really stops)
+    and shuts the HTTP connection down, which makes the engine cancel the build.
+    """
+
+    def __init__(
+        self,
+        builder: docker.APIClient,
+        api: docker.APIClient,
+        *,
+        timeout: float,
+        cancel: threading.Event | None,
+    ) -> None:
+        self._builder = builder
+        self._api = api
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._cancel = cancel
+        self._finished = threading.Event()
+        self._response: requests.Response | None = None
+        self._container: str | None = None
+        self._stopped: DockyardError | None = None
+        builder.hooks["response"].append(self._capture_response)
+
+    def run(self, *, context_dir: Path, tag: str, labels: dict[str, str], on_log: LogSink) -> str:
+        """Return the built image's id."""
+        watchdog = threading.Thread(target=self._watch, name=f"build-watchdog-{tag}", daemon=True)
+        watchdog.start()
+        try:
+            return self._stream(context_dir=context_dir, tag=tag, labels=labels, on_log=on_log)
+        except docker.errors.APIError as exc:
+            self._raise_if_stopped()
+            raise BuildFailed(_explain(exc)) from exc
+        except _TRANSPORT_ERRORS:
+            self._raise_if_stopped()
+            raise
+        finally:
+            self._finished.set()
+            watchdog.join()
+            if self._response is not None:
+                self._response.close()
+
+    def _stream(self, *, context_dir: Path, tag: str, labels: dict[str, str], on_log: LogSink) -> str:
+        image_id: str | None = None
+        chunks = self._builder.build(
+            path=str(context_dir), tag=tag, labels=labels, decode=True, rm=True, forcerm=True
+        )
+        for chunk in chunks:
+            self._raise_if_stopped()
+            if "error" in chunk or "errorDetail" in chunk:
+                raise BuildFailed(_build_error(chunk))
+            image_id = _aux_image_id(chunk) or image_id
+            for line in _build_lines(chunk):
+                if match := _RUNNING_IN.match(line):
+                    self._container = match.group(1)
+                on_log(line)
+        self._raise_if_stopped()
+        if image_id is None:
+            image_id = str(_inspect_image(self._api, tag)["Id"])
+        return image_id
+
+    def _capture_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._response = response
+        if self._stopped is not None:
+            _shutdown_response(response)
+
+    def _watch(self) -> None:
+        while not self._finished.wait(WATCHDOG_INTERVAL_SECONDS):
+            if self._cancel is not None and self._cancel.is_set():
+                self._stopped = DeployCancelled("build cancelled")
+            elif time.monotonic() >= self._deadline:
+                self._stopped = BuildFailed(f"build timed out after {self._timeout:g} s")
+            else:
+                continue
+            self._interrupt()
+            return
+
+    def _interrupt(self) -> None:
+        if self._container is not None:
+            with suppress(docker.errors.APIError, *_TRANSPORT_ERRORS):
+                self._api.remove_container(self._container, force=True)
+        if self._response is not None:
+            _shutdown_response(self._response)
+
+    def _raise_if_stopped(self) -> None:
+        if self._stopped is not None:
+            raise self._stopped
+
+
+# -- pure helpers -------------------------------------------------------------------------
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    return str(exc.explanation or exc)
+
+
+def _inspect_image(api: docker.APIClient, reference: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = api.inspect_image(reference)  # type: ignore[no-untyped-call]  # untyped in types-docker
+    return attrs
+
+
+def _removal_in_progress(exc: docker.errors.APIError) -> bool:
+    return exc.status_code == 409 and "already in progress" in _explain(exc)
+
+
+def _build_lines(chunk: dict[str, Any]) -> list[str]:
+    """The human lines of one build chunk; pull progress updates are left out."""
+    if isinstance(chunk.get("stream"), str):
+        text: str = chunk["stream"]
+    elif isinstance(chunk.get("status"), str) and not chunk.get("progressDetail"):
+        text = f"{chunk['id']}: {chunk['status']}" if chunk.get("id") else chunk["status"]
+    else:
+        return []
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _build_error(chunk: dict[str, Any]) -> str:
+    detail = chunk.get("errorDetail") or {}
+    message = chunk.get("error") or detail.get("message") or "build failed"
+    return str(message).strip()
+
+
+def _aux_image_id(chunk: dict[str, Any]) -> str | None:
+    aux = chunk.get("aux")
+    if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+        return str(aux["ID"])
+    return None
+
+
+def _shutdown_response(response: requests.Response) -> None:
+    """Wake up whoever is blocked reading `response`, from any thread."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _exposed_tcp_ports(image: dict[str, Any]) -> tuple[int, ...]:
+    """The TCP ports of the image's EXPOSE instructions, ascending."""
+    exposed = (image.get("Config") or {}).get("ExposedPorts") or {}
+    ports = set()
+    for key in exposed:
+        port, _, protocol = key.partition("/")
+        if protocol in ("tcp", "") and port.isdigit():
+            ports.add(int(port))
+    return tuple(sorted(ports))
+
+
+def _full_image_id(image_id: str) -> str:
+    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+
+
+def _remove_image(api: docker.APIClient, image: dict[str, Any]) -> bool:
+    """Untag (then delete) one image without force; False when Docker refuses (in use)."""
+    tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+    try:
+        for reference in tags or [image["Id"]]:
+            api.remove_image(reference)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            return False
+        raise
+    return True
+
+
+def _ensure_network(api: docker.APIClient, name: str) -> str:
+    """The id of the bridge network `name`, created (labelled as Dockyard's) when missing.
+
+    Engine 20.10's duplicate check is not atomic: concurrent creates can give two networks
+    one name, after which attaching by name fails as "ambiguous". So creation is serialised
+    in this process, and should another process still make a namesake, every caller settles
+    on the same one (the smallest id), attaches by id and removes the unused others.
+    """
+    with _NETWORK_CREATION:
+        networks = _networks_named(api, name)
+        if not networks:
+            try:
+                api.create_network(
+                    name, driver="bridge", labels={LABEL_MANAGED: "true"}, check_duplicate=True
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+            networks = _networks_named(api, name)
+    if not networks:
+        raise NotFound(f"network {name} vanished while it was being created")
+    chosen, *others = sorted(networks, key=lambda network: str(network["Id"]))
+    for other in others:
+        if (other.get("Labels") or {}).get(LABEL_MANAGED) == "true":
+            with suppress(docker.errors.APIError):
+                api.remove_network(other["Id"])
+    return str(chosen["Id"])
+
+
+def _networks_named(api: docker.APIClient, name: str) -> list[dict[str, Any]]:
+    # The engine's name filter matches substrings, so compare exactly.
+    return [network for network in api.networks(names=[name]) if network["Name"] == name]
+
+
+def _int_label(labels: dict[str, str], key: str) -> int:
+    value = labels.get(key, "")
+    return int(value) if value.isdigit() else 0
+
+
+def _address(networks: dict[str, Any], preferred: str) -> str | None:
+    """The IPv4 address on `preferred`, else on any network, else None."""
+    if preferred in networks:
+        return (networks[preferred] or {}).get("IPAddress") or None
+    for settings in networks.values():
+        if (settings or {}).get("IPAddress"):
+            return str(settings["IPAddress"])
+    return None
+
+
+def _info_from_inspect(attrs: dict[str, Any], network: str) -> ContainerInfo:
+    labels: dict[str, str] = attrs["Config"].get("Labels") or {}
+    state = attrs["State"]
+    return ContainerInfo(
+        id=attrs["Id"],
+        name=attrs["Name"].lstrip("/"),
+        app=labels.get(LABEL_APP, ""),
+        release=_int_label(labels, LABEL_RELEASE),
+        process=labels.get(LABEL_PROCESS, ""),
+        address=_address(attrs["NetworkSettings"].get("Networks") or {}, network),
+        state=state["Status"],
+        health=(state.get("Health") or {}).get("Status"),
+    )
+
+
+def _info_from_summary(summary: dict[str, Any], network: str) -> ContainerInfo:
+    """ContainerInfo from a list entry; its health is only in the Status text."""
+    labels: dict[str, str] = summary.get("Labels") or {}
+    health = _HEALTH_IN_STATUS.search(summary.get("Status") or "")
+    names = summary.get("Names") or [""]
+    return ContainerInfo(
+        id=summary["Id"],
+        name=names[0].lstrip("/"),
+        app=labels.get(LABEL_APP, ""),
+        release=_int_label(labels, LABEL_RELEASE),
+        process=labels.get(LABEL_PROCESS, ""),
+        address=_address((summary.get("NetworkSettings") or {}).get("Networks") or {}, network),
+        state=summary["State"],
+        health=health.group(1).removeprefix("health: ") if health else None,
+    )
+
+
+# -- merged log streams ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _StreamEnded:
+    name: str
+
+
+def _close_streams(streams: "Sequence[tuple[str, CancellableStream[bytes]]]") -> None:
+    for _, stream in streams:
+        with suppress(Exception):
+            stream.close()
+
+
+def _merge_log_streams(streams: "list[tuple[str, CancellableStream[bytes]]]") -> Iterator[str]:
+    """One reader thread per stream into a bounded queue; closing the iterator stops them all."""
+    lines: queue.Queue[str | _StreamEnded] = queue.Queue(maxsize=LOG_QUEUE_LINES)
+    stop = threading.Event()
+    readers = [
+        threading.Thread(
+            target=_pump_lines, args=(name, stream, lines, stop), name=f"logs-{name}", daemon=True
+        )
+        for name, stream in streams
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        running = len(readers)
+        while running:
+            item = lines.get()
+            if isinstance(item, _StreamEnded):
+                running -= 1
+            else:
+                yield item
+    finally:
+        stop.set()
+        _close_streams(streams)
+        for reader in readers:
+            reader.join(timeout=WATCHDOG_INTERVAL_SECONDS * 5)
+
+
+def _pump_lines(
+    name: str,
+    stream: "CancellableStream[bytes]",
+    lines: "queue.Queue[str | _StreamEnded]",
+    stop: threading.Event,
+) -> None:
+    """Split one container's output into prefixed lines until it ends or `stop` is set."""
+    pending = b""
+    try:
+        for chunk in stream:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            if len(pending) > LOG_LINE_MAX_BYTES:
+                complete.append(pending)
+                pending = b""
+            for raw in complete:
+                if not _offer(lines, _prefixed(name, raw), stop):
+                    return
+        if pending:
+            _offer(lines, _prefixed(name, pending), stop)
+    finally:
+        _offer(lines, _StreamEnded(name), stop)
+
+
+def _prefixed(name: str, raw: bytes) -> str:
+    return name + LOG_LINE_SEPARATOR + raw.decode("utf-8", errors="replace").rstrip("\r")
+
+
+def _offer(lines: "queue.Queue[str | _StreamEnded]", item: str | _StreamEnded, stop: threading.Event) -> bool:
+    """Put `item`, waiting for room while the consumer is alive; False once it stopped."""
+    while not stop.is_set():
+        try:
+            lines.put(item, timeout=WATCHDOG_INTERVAL_SECONDS)
+        except queue.Full:
+            continue
+        return True
+    return False
