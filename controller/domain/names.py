@@ -81,8 +81,7 @@ def validate_env_key(key: str) -> str:
     """Return `key` if it is a valid environment variable name, else raise."""
     if not isinstance(key, str) or not _ENV_KEY_RE.fullmatch(key):
         raise InvalidInput(
-            f"invalid config key {key!r}: use letters, digits and underscores, "
-            "not starting with a digit"
+            f"invalid config key {key!r}: use letters, digits and underscores, not starting with a digit"
         )
     return key
 

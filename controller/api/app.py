@@ -1,0 +1,99 @@
+"""The FastAPI application factory: routes, auth, error mapping, body limits, lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from controller import __version__
+from controller.api import routes_apps, routes_deploys
+from controller.api.schemas import Health
+from controller.domain.errors import DockyardError
+from controller.settings import Settings
+from controller.wiring import Services, build_services
+
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+class BodyLimit:
+    """Refuses bodies over their limit by Content-Length, before any route reads them.
+
+    Build uploads stream and are counted again by their route; other bodies must say
+    their length.
+    """
+
+    def __init__(self, app: ASGIApp, *, upload_limit: int) -> None:
+        self._app = app
+        self._upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = dict(scope["headers"])
+            is_upload = scope["path"].endswith("/deploys")
+            limit = self._upload_limit if is_upload else JSON_BODY_LIMIT
+            length = headers.get(b"content-length")
+            if length is None and not is_upload and headers.get(b"transfer-encoding"):
+                await _plain(send, 411, "a Content-Length header is required")
+                return
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await _plain(send, 413, f"request body is larger than {limit} bytes")
+                return
+        await self._app(scope, receive, send)
+
+
+async def _plain(send: Send, status: int, message: str) -> None:
+    body = JSONResponse({"detail": message}, status_code=status).body
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the API; the services are created and started in the lifespan unless given."""
+    resolved = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services if services is not None else await run_in_threadpool(build_services, resolved)
+        app.state.services = owned
+        await run_in_threadpool(owned.start)
+        try:
+            yield
+        finally:
+            owned.stop()
+
+    app = FastAPI(
+        title="Dockyard",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+
+    @app.exception_handler(DockyardError)
+    async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.get("/api/v1/health", response_model=Health, tags=["system"])
+    def health(request: Request) -> Health:
+        owned: Services = request.app.state.services
+        try:
+            owned.runtime.ping()
+            docker_ok = True
+        except DockyardError:
+            docker_ok = False
+        return Health(status="ok", docker=docker_ok, version=__version__)
+
+    app.include_router(routes_apps.router)
+    app.include_router(routes_deploys.router)
+    app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
+    return app

@@ -1,0 +1,34 @@
+"""FastAPI dependencies: the services of the running app and bearer-token auth."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from controller.wiring import Services
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def require_token(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Accept only the admin token, compared in constant time."""
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), services.admin_token.encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid API token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

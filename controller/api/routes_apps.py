@@ -1,0 +1,118 @@
+"""Routes of apps and what hangs off one app: domains, config, releases, scale, logs."""
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import StreamingResponse
+
+from controller.api.deps import ServicesDep, require_token
+from controller.api.schemas import (
+    AppCreate,
+    AppDetailsPublic,
+    AppPublic,
+    ConfigUpdate,
+    DeployPublic,
+    DomainCreate,
+    ReleasePublic,
+    RollbackRequest,
+    ScaleRequest,
+)
+from controller.domain.errors import InvalidInput
+from controller.domain.names import validate_env_key, validate_env_value, validate_process_count
+
+router = APIRouter(prefix="/api/v1/apps", tags=["apps"], dependencies=[Depends(require_token)])
+
+
+@router.get("", response_model=list[AppPublic])
+def list_apps(services: ServicesDep) -> list[AppPublic]:
+    return [AppPublic.of(app) for app in services.apps.all()]
+
+
+@router.post("", response_model=AppPublic, status_code=status.HTTP_201_CREATED)
+def create_app(body: AppCreate, services: ServicesDep) -> AppPublic:
+    return AppPublic.of(services.apps.create(body.name))
+
+
+@router.get("/{name}", response_model=AppDetailsPublic)
+def app_info(name: str, services: ServicesDep) -> AppDetailsPublic:
+    return AppDetailsPublic.of_details(services.apps.details(name))
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def destroy_app(name: str, services: ServicesDep) -> None:
+    services.apps.destroy(name)
+
+
+@router.post("/{name}/domains", response_model=AppPublic, status_code=status.HTTP_201_CREATED)
+def add_domain(name: str, body: DomainCreate, services: ServicesDep) -> AppPublic:
+    return AppPublic.of(services.apps.add_domain(name, body.domain))
+
+
+@router.delete("/{name}/domains/{domain}", response_model=AppPublic)
+def remove_domain(name: str, domain: str, services: ServicesDep) -> AppPublic:
+    return AppPublic.of(services.apps.remove_domain(name, domain))
+
+
+@router.get("/{name}/config", response_model=dict[str, str])
+def show_config(name: str, services: ServicesDep, reveal: bool = False) -> dict[str, str]:
+    return services.apps.config(name, reveal=reveal)
+
+
+@router.patch("/{name}/config", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+def update_config(name: str, body: ConfigUpdate, services: ServicesDep) -> DeployPublic:
+    for key, value in body.set.items():
+        validate_env_key(key)
+        validate_env_value(key, value)
+    for key in body.unset:
+        validate_env_key(key)
+    if not body.set and not body.unset:
+        raise InvalidInput("nothing to change: give KEY=VALUE pairs to set or keys to unset")
+    services.apps.get(name)
+    return DeployPublic.of(services.deploys.request_config_change(name, set_=body.set, unset=body.unset))
+
+
+@router.get("/{name}/releases", response_model=list[ReleasePublic])
+def list_releases(name: str, services: ServicesDep) -> list[ReleasePublic]:
+    current = services.apps.get(name).current_release
+    return [ReleasePublic.of(r, current=current) for r in services.apps.releases(name)]
+
+
+@router.post("/{name}/rollback", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+def rollback(name: str, body: RollbackRequest, services: ServicesDep) -> DeployPublic:
+    services.apps.get(name)
+    return DeployPublic.of(services.deploys.request_rollback(name, to=body.to))
+
+
+@router.post("/{name}/scale", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+def scale(name: str, body: ScaleRequest, services: ServicesDep) -> DeployPublic:
+    services.apps.get(name)
+    web = validate_process_count("web", body.web)
+    return DeployPublic.of(services.deploys.request_scale(name, web=web))
+
+
+@router.post("/{name}/restart", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+def restart(name: str, services: ServicesDep) -> DeployPublic:
+    services.apps.get(name)
+    return DeployPublic.of(services.deploys.request_restart(name))
+
+
+@router.get("/{name}/logs")
+def app_logs(
+    name: str,
+    services: ServicesDep,
+    follow: bool = False,
+    tail: int = Query(default=100, ge=0, le=10_000),
+) -> StreamingResponse:
+    """The output of the app's web containers, newest `tail` lines first, then followed."""
+    app = services.apps.get(name)
+    containers = [
+        c.id
+        for c in services.runtime.list_containers(app.name)
+        if c.process == "web" and (c.release == app.current_release)
+    ]
+
+    def lines() -> Iterator[bytes]:
+        for line in services.runtime.follow_logs(containers, tail=tail, follow=follow):
+            yield (line + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")

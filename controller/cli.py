@@ -1,0 +1,392 @@
+"""`dockyard`: a thin HTTP client of the controller's API, plus `serve` to run the controller."""
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import httpx
+
+from controller.settings import DEFAULT_DATA_DIR
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINAL_OK = "succeeded"
+
+
+class Client:
+    """Talks to /api/v1 with the bearer token; turns HTTP errors into one-line messages."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(60, read=None))
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, "/api/v1" + path, **kwargs)
+        except httpx.TransportError as exc:
+            fail(f"cannot reach Dockyard at {self.url}: {exc}")
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            fail(f"{detail} (HTTP {response.status_code})" if not isinstance(detail, list) else str(detail))
+        return response.json() if response.content else None
+
+    def stream_lines(self, path: str, **params: Any) -> Iterator[str]:
+        try:
+            with self._http.stream("GET", "/api/v1" + path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    fail(f"{response.text} (HTTP {response.status_code})")
+                yield from response.iter_lines()
+        except httpx.TransportError as exc:
+            fail(f"lost the connection to Dockyard: {exc}")
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _token() -> str | None:
+    token = os.environ.get("DOCKYARD_TOKEN")
+    if token:
+        return token
+    data_dir = Path(os.environ.get("DOCKYARD_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    try:
+        return (data_dir / "admin.token").read_text().strip()
+    except OSError:
+        return None
+
+
+def _client(ctx: click.Context) -> Client:
+    client: Client = ctx.ensure_object(dict).setdefault(
+        "client", Client(os.environ.get("DOCKYARD_URL", DEFAULT_URL), _token())
+    )
+    return client
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _follow(client: Client, deploy: dict[str, Any], *, follow: bool, as_json: bool) -> None:
+    """Print the deploy's log as it happens; exit non-zero if it did not succeed."""
+    if not follow:
+        _print_json(deploy) if as_json else click.echo(f"queued deploy {deploy['id']}")
+        return
+    for line in client.stream_lines(f"/deploys/{deploy['id']}/log", follow="true"):
+        if not as_json:
+            click.echo(line)
+    final = client.request("GET", f"/deploys/{deploy['id']}")
+    if as_json:
+        _print_json(final)
+    if final["status"] != FINAL_OK:
+        fail(f"deploy {final['id']} {final['status']}: {final.get('error') or ''}".rstrip(": "))
+
+
+@click.group()
+@click.version_option(package_name="dockyard")
+def main() -> None:
+    """Dockyard: deploy apps to this server with git push or a directory."""
+
+
+@main.command()
+def serve() -> None:
+    """Run the controller (settings from DOCKYARD_* environment variables)."""
+    import uvicorn
+
+    from controller.api.app import create_app
+    from controller.settings import Settings
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@main.group()
+def apps() -> None:
+    """Create, list, inspect and destroy apps."""
+
+
+@apps.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def apps_create(ctx: click.Context, name: str, as_json: bool) -> None:
+    app = _client(ctx).request("POST", "/apps", json={"name": name})
+    _print_json(app) if as_json else click.echo(f"created {app['name']} {' '.join(app['domains'])}".rstrip())
+
+
+@apps.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def apps_list(ctx: click.Context, as_json: bool) -> None:
+    items = _client(ctx).request("GET", "/apps")
+    if as_json:
+        _print_json(items)
+        return
+    for app in items:
+        release = f"v{app['current_release']}" if app["current_release"] else "-"
+        click.echo(f"{app['name']:<30} {release:<6} {' '.join(app['domains'])}")
+
+
+@apps.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
+    info = _client(ctx).request("GET", f"/apps/{name}")
+    if as_json:
+        _print_json(info)
+        return
+    release = info["release"]
+    click.echo(f"app:        {info['name']}")
+    click.echo(f"status:     {info['status']}")
+    click.echo(f"release:    {'v' + str(release['number']) if release else '-'}")
+    click.echo(f"web scale:  {info['web_scale']}")
+    click.echo(f"urls:       {' '.join(info['urls']) or '-'}")
+    for container in info["containers"]:
+        click.echo(f"container:  {container['name']} {container['state']} {container['address'] or ''}")
+
+
+@apps.command("destroy")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
+    if not force:
+        click.confirm(f"Destroy {name} with its containers, images and releases?", abort=True)
+    _client(ctx).request("DELETE", f"/apps/{name}")
+    click.echo(f"destroyed {name}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--path", "path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.option("--follow/--no-follow", default=True, help="Stream the build log (default).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: bool) -> None:
+    """Build the directory PATH (it needs a Dockerfile) and deploy it to NAME."""
+    from controller.adapters.archive import pack_directory
+
+    if not (path / "Dockerfile").is_file():
+        fail(f"{path} has no Dockerfile")
+    client = _client(ctx)
+    archive = pack_directory(path)
+    if not as_json:
+        click.echo(f"-----> Uploading {path} ({len(archive) / 1024:.0f} KiB)")
+    created = client.request(
+        "POST", f"/apps/{name}/deploys", content=archive, headers={"Content-Type": "application/gzip"}
+    )
+    _follow(client, created, follow=follow, as_json=as_json)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def releases(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List the releases of NAME, newest first."""
+    items = _client(ctx).request("GET", f"/apps/{name}/releases")
+    if as_json:
+        _print_json(items)
+        return
+    for release in items:
+        marker = "*" if release["current"] else " "
+        click.echo(
+            f"{marker} v{release['number']:<4} {release['created_at'][:19]} "
+            f"{release['image_id'][7:19]} {release['description']}"
+        )
+
+
+@main.command()
+@click.argument("name")
+@click.option("--to", "to", type=int, default=None, help="Release number (default: the previous one).")
+@click.option("--follow/--no-follow", default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def rollback(ctx: click.Context, name: str, to: int | None, follow: bool, as_json: bool) -> None:
+    """Run an earlier release of NAME again, with its own config."""
+    client = _client(ctx)
+    _follow(
+        client,
+        client.request("POST", f"/apps/{name}/rollback", json={"to": to}),
+        follow=follow,
+        as_json=as_json,
+    )
+
+
+@main.group()
+def config() -> None:
+    """Environment variables of an app (stored encrypted; a change makes a new release)."""
+
+
+@config.command("set")
+@click.argument("name")
+@click.argument("pairs", nargs=-1, required=True)
+@click.option("--follow/--no-follow", default=True)
+@click.pass_context
+def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bool) -> None:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            fail(f"expected KEY=VALUE, got {pair!r}")
+        values[key] = value
+    client = _client(ctx)
+    _follow(
+        client,
+        client.request("PATCH", f"/apps/{name}/config", json={"set": values}),
+        follow=follow,
+        as_json=False,
+    )
+
+
+@config.command("unset")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--follow/--no-follow", default=True)
+@click.pass_context
+def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: bool) -> None:
+    client = _client(ctx)
+    _follow(
+        client,
+        client.request("PATCH", f"/apps/{name}/config", json={"unset": list(keys)}),
+        follow=follow,
+        as_json=False,
+    )
+
+
+@config.command("show")
+@click.argument("name")
+@click.option("--reveal", is_flag=True, help="Show the values, not masks.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def config_show(ctx: click.Context, name: str, reveal: bool, as_json: bool) -> None:
+    values = _client(ctx).request("GET", f"/apps/{name}/config", params={"reveal": str(reveal).lower()})
+    if as_json:
+        _print_json(values)
+        return
+    for key in sorted(values):
+        click.echo(f"{key}={values[key]}")
+
+
+@main.group()
+def domains() -> None:
+    """Domains an app answers on."""
+
+
+@domains.command("add")
+@click.argument("name")
+@click.argument("domain")
+@click.pass_context
+def domains_add(ctx: click.Context, name: str, domain: str) -> None:
+    app = _client(ctx).request("POST", f"/apps/{name}/domains", json={"domain": domain})
+    click.echo(f"{name}: {' '.join(app['domains'])}")
+
+
+@domains.command("remove")
+@click.argument("name")
+@click.argument("domain")
+@click.pass_context
+def domains_remove(ctx: click.Context, name: str, domain: str) -> None:
+    app = _client(ctx).request("DELETE", f"/apps/{name}/domains/{domain}")
+    click.echo(f"{name}: {' '.join(app['domains']) or '(no domains)'}")
+
+
+@main.group()
+def ps() -> None:
+    """The app's running processes."""
+
+
+@ps.command("scale")
+@click.argument("name")
+@click.argument("formation", nargs=-1, required=True)
+@click.option("--follow/--no-follow", default=True)
+@click.pass_context
+def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: bool) -> None:
+    """Set the number of containers: `dockyard ps scale NAME web=3`."""
+    counts = {}
+    for item in formation:
+        process, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            fail(f"expected PROCESS=COUNT, got {item!r}")
+        counts[process] = int(count)
+    if set(counts) != {"web"}:
+        fail("only the 'web' process type can be scaled")
+    client = _client(ctx)
+    _follow(
+        client,
+        client.request("POST", f"/apps/{name}/scale", json={"web": counts["web"]}),
+        follow=follow,
+        as_json=False,
+    )
+
+
+@ps.command("restart")
+@click.argument("name")
+@click.option("--follow/--no-follow", default=True)
+@click.pass_context
+def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
+    """Replace the web containers one by one, without downtime."""
+    client = _client(ctx)
+    _follow(client, client.request("POST", f"/apps/{name}/restart"), follow=follow, as_json=False)
+
+
+@main.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
+@click.option("-n", "--tail", type=int, default=100, show_default=True)
+@click.pass_context
+def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
+    """Show the output of NAME's web containers."""
+    for line in _client(ctx).stream_lines(f"/apps/{name}/logs", follow=str(follow).lower(), tail=tail):
+        click.echo(line)
+
+
+@main.group()
+def deploys() -> None:
+    """Deploy jobs and their logs."""
+
+
+@deploys.command("list")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deploys_list(ctx: click.Context, name: str, as_json: bool) -> None:
+    items = _client(ctx).request("GET", f"/apps/{name}/deploys")
+    if as_json:
+        _print_json(items)
+        return
+    for item in items:
+        click.echo(
+            f"{item['id']} {item['created_at'][:19]} {item['kind']:<8} "
+            f"{item['status']:<11} {item['description']}"
+        )
+
+
+@deploys.command("show")
+@click.argument("deploy_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deploys_show(ctx: click.Context, deploy_id: str, as_json: bool) -> None:
+    client = _client(ctx)
+    item = client.request("GET", f"/deploys/{deploy_id}")
+    if as_json:
+        _print_json(item)
+        return
+    click.echo(f"{item['id']} {item['app']} {item['kind']} {item['status']} {item.get('error') or ''}")
+    for line in client.stream_lines(f"/deploys/{deploy_id}/log"):
+        click.echo(line)

@@ -1,0 +1,445 @@
+"""The deploy pipeline: build, release, start, health-check, switch, drain, retire, prune.
+
+Every kind of change (build, rollback, config, scale, restart) is a deploy job that runs
+through the same steps, one job at a time per app. Anything that fails before the proxy
+switch leaves the serving containers and the proxy untouched.
+"""
+
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from controller.domain.appjson import parse_healthchecks
+from controller.domain.containers import LABEL_DEPLOY, base_labels, choose_port, image_tag, web_container_spec
+from controller.domain.errors import DeployCancelled, DockyardError, InvalidInput
+from controller.domain.models import ContainerInfo, Deploy, DeployKind, DeployStatus, Release
+from controller.services.deploy_logs import DeployLogHub
+from controller.services.health import wait_until_healthy
+from controller.services.jobs import JobRunner
+from controller.services.ports import Prober, Runtime, Store
+from controller.services.routing import Routing
+
+ARROW = "-----> "
+INDENT = "       "
+FAIL = " !     "
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The knobs of the pipeline, taken from the controller's settings."""
+
+    instance: str
+    network: str
+    builds_dir: Path
+    keep_releases: int = 5
+    build_timeout: float = 20 * 60
+    health_timeout: float = 60.0
+    stop_timeout: float = 10.0
+    memory_bytes: int | None = None
+    public_urls: Callable[[Sequence[str]], list[str]] = field(default=lambda domains: [])
+
+
+@dataclass
+class _Context:
+    deploy: Deploy
+    log: Callable[[str], None]
+    cancel: threading.Event
+
+
+def new_deploy_id() -> str:
+    return secrets.token_hex(8)
+
+
+class DeployService:
+    """Queues deploy jobs and runs them through the zero-downtime rollout."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runtime: Runtime,
+        prober: Prober,
+        routing: Routing,
+        logs: DeployLogHub,
+        runner: JobRunner,
+        settings: PipelineSettings,
+    ) -> None:
+        self._store = store
+        self._runtime = runtime
+        self._prober = prober
+        self._routing = routing
+        self._logs = logs
+        self._runner = runner
+        self._settings = settings
+        self._cancels: dict[str, threading.Event] = {}
+
+    # -- requests (validate synchronously, then queue) -------------------------------
+
+    def request_build(self, app: str, *, unpack: Callable[[Path], str], description: str = "") -> Deploy:
+        """Unpack a build context (which may refuse it, changing nothing) and queue its build.
+
+        Args:
+            unpack: extracts the context into the given empty dir and returns its digest.
+        """
+        self._store.get_app(app)
+        self._runtime.ping()
+        deploy_id = new_deploy_id()
+        context_dir = self._settings.builds_dir / deploy_id
+        context_dir.mkdir(parents=True)
+        try:
+            digest = unpack(context_dir)
+        except BaseException:
+            shutil.rmtree(context_dir, ignore_errors=True)
+            raise
+        return self._queue(
+            app,
+            DeployKind.BUILD,
+            lambda ctx: self._build(ctx, context_dir, digest),
+            description or f"build {digest[:12]}",
+            deploy_id=deploy_id,
+            cleanup=lambda: shutil.rmtree(context_dir, ignore_errors=True),
+        )
+
+    def request_rollback(self, app: str, *, to: int | None = None) -> Deploy:
+        current = self._store.get_app(app).current_release
+        if current is None:
+            raise InvalidInput(f"app {app!r} has no release to roll back from")
+        if to is None:
+            older = [r.number for r in self._store.list_releases(app) if r.number < current]
+            if not older:
+                raise InvalidInput(f"app {app!r} has no release older than v{current}")
+            to = older[0]
+        target = self._store.get_release(app, to)
+        return self._queue(
+            app, DeployKind.ROLLBACK, lambda ctx: self._rollback(ctx, target), f"rollback to v{to}"
+        )
+
+    def request_config_change(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> Deploy:
+        self._store.get_app(app)
+        keys = sorted(set_) + [f"-{key}" for key in unset]
+        return self._queue(
+            app,
+            DeployKind.CONFIG,
+            lambda ctx: self._change_config(ctx, set_, list(unset)),
+            "config " + " ".join(keys),
+        )
+
+    def request_scale(self, app: str, *, web: int) -> Deploy:
+        self._store.get_app(app)
+        return self._queue(app, DeployKind.SCALE, lambda ctx: self._scale(ctx, web), f"scale web={web}")
+
+    def request_restart(self, app: str) -> Deploy:
+        if self._store.get_app(app).current_release is None:
+            raise InvalidInput(f"app {app!r} has no release to restart")
+        return self._queue(app, DeployKind.RESTART, self._restart, "restart")
+
+    def cancel_all(self) -> None:
+        """Ask every running job to stop at its next step (controller shutdown)."""
+        for event in list(self._cancels.values()):
+            event.set()
+
+    def mark_interrupted(self) -> list[Deploy]:
+        """At start: deploys a dead controller left queued or running are interrupted."""
+        interrupted = []
+        for deploy in self._store.unfinished_deploys():
+            self._logs.append(deploy.id, FAIL + "interrupted: the controller stopped during this deploy")
+            interrupted.append(
+                self._store.update_deploy(
+                    deploy.id, status=DeployStatus.INTERRUPTED, error="the controller stopped"
+                )
+            )
+        return interrupted
+
+    # -- the job wrapper ---------------------------------------------------------------
+
+    def _queue(
+        self,
+        app: str,
+        kind: DeployKind,
+        action: Callable[[_Context], None],
+        description: str,
+        *,
+        deploy_id: str | None = None,
+        cleanup: Callable[[], None] | None = None,
+    ) -> Deploy:
+        self._runtime.ping()
+        deploy = Deploy(
+            id=deploy_id or new_deploy_id(),
+            app=app,
+            kind=kind,
+            status=DeployStatus.QUEUED,
+            created_at=datetime.now(UTC),
+            description=description,
+        )
+        self._store.create_deploy(deploy)
+        self._logs.open(deploy.id)
+        cancel = threading.Event()
+        self._cancels[deploy.id] = cancel
+
+        def log(line: str) -> None:
+            self._logs.append(deploy.id, line)
+
+        def job() -> None:
+            try:
+                self._run(_Context(deploy=deploy, log=log, cancel=cancel), action)
+            finally:
+                self._cancels.pop(deploy.id, None)
+                if cleanup is not None:
+                    cleanup()
+
+        try:
+            self._runner.submit(app, job)
+        except RuntimeError:
+            self._store.update_deploy(deploy.id, status=DeployStatus.CANCELLED, error="shutting down")
+            self._logs.finish(deploy.id)
+            raise
+        return deploy
+
+    def _run(self, ctx: _Context, action: Callable[[_Context], None]) -> None:
+        deploy_id = ctx.deploy.id
+        self._store.update_deploy(deploy_id, status=DeployStatus.RUNNING)
+        ctx.log(f"{ARROW}{ctx.deploy.kind.value} of {ctx.deploy.app}: {ctx.deploy.description}")
+        try:
+            action(ctx)
+        except DockyardError as exc:
+            for line in str(exc).splitlines() or ["failed"]:
+                ctx.log(FAIL + line)
+            self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=str(exc))
+        except Exception as exc:
+            ctx.log(f"{FAIL}internal error: {exc!r}")
+            self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=f"internal error: {exc!r}")
+        else:
+            self._store.update_deploy(deploy_id, status=DeployStatus.SUCCEEDED)
+        finally:
+            self._logs.finish(deploy_id)
+
+    # -- the kinds of deploy -------------------------------------------------------------
+
+    def _build(self, ctx: _Context, context_dir: Path, digest: str) -> None:
+        app = ctx.deploy.app
+        ctx.log(f"{ARROW}Building image (source {digest[:12]})")
+        built = self._runtime.build_image(
+            context_dir=context_dir,
+            tag=image_tag(app, ctx.deploy.id),
+            labels=base_labels(self._settings.instance, app) | {LABEL_DEPLOY: ctx.deploy.id},
+            on_log=lambda line: ctx.log(INDENT + line),
+            timeout=self._settings.build_timeout,
+            cancel=ctx.cancel,
+        )
+        ctx.log(f"{ARROW}Built image {built.id[:19]}")
+        app_json = context_dir / "app.json"
+        checks = parse_healthchecks(app_json.read_text(errors="replace")) if app_json.is_file() else ()
+        config = self._store.get_config(app)
+        release = Release(
+            app=app,
+            number=self._store.next_release_number(app),
+            image_id=built.id,
+            source_digest=digest,
+            config=config,
+            port=choose_port(config, built.exposed_ports),
+            healthchecks=checks,
+            created_at=datetime.now(UTC),
+            deploy_id=ctx.deploy.id,
+            description=ctx.deploy.description,
+        )
+        self._roll_out(ctx, release, record=True)
+
+    def _rollback(self, ctx: _Context, target: Release) -> None:
+        self._roll_out(ctx, target, record=False)
+        current = self._store.get_config(ctx.deploy.app)
+        self._store.update_config(
+            ctx.deploy.app, set_=target.config, unset=[k for k in current if k not in target.config]
+        )
+
+    def _change_config(self, ctx: _Context, set_: dict[str, str], unset: list[str]) -> None:
+        app = ctx.deploy.app
+        previous = self._store.get_config(app)
+        config = self._store.update_config(app, set_=set_, unset=unset)
+        current_number = self._store.get_app(app).current_release
+        if current_number is None:
+            ctx.log(f"{ARROW}Config saved; it applies from the first deploy")
+            return
+        current = self._store.get_release(app, current_number)
+        try:
+            exposed = self._runtime.image_exposed_ports(current.image_id)
+            release = replace(
+                current,
+                number=self._store.next_release_number(app),
+                config=config,
+                port=choose_port(config, exposed),
+                created_at=datetime.now(UTC),
+                deploy_id=ctx.deploy.id,
+                description=ctx.deploy.description,
+            )
+            self._roll_out(ctx, release, record=True)
+        except BaseException:
+            self._store.update_config(app, set_=previous, unset=[k for k in config if k not in previous])
+            ctx.log(f"{FAIL}config change undone")
+            raise
+
+    def _scale(self, ctx: _Context, web: int) -> None:
+        app = self._store.get_app(ctx.deploy.app)
+        previous = app.web_scale
+        self._store.set_web_scale(app.name, web)
+        if app.current_release is None:
+            ctx.log(f"{ARROW}Scale saved: web={web}; it applies from the first deploy")
+            return
+        release = self._store.get_release(app.name, app.current_release)
+        try:
+            running = self._serving_containers(app.name, release)
+            if web > len(running):
+                ctx.log(f"{ARROW}Starting {web - len(running)} more web container(s)")
+                extra = self._start_healthy(ctx, release, web - len(running), first_index=len(running))
+                self._switch(ctx, release, running + extra)
+            else:
+                keep, extra = running[:web], running[web:]
+                self._switch(ctx, release, keep)
+                self._retire(ctx, extra)
+        except BaseException:
+            self._store.set_web_scale(app.name, previous)
+            raise
+        ctx.log(f"{ARROW}{app.name} runs {web} web container(s)")
+
+    def _restart(self, ctx: _Context) -> None:
+        """Replace the web containers one at a time, each new one healthy before the old goes."""
+        app = self._store.get_app(ctx.deploy.app)
+        assert app.current_release is not None
+        release = self._store.get_release(app.name, app.current_release)
+        serving = self._serving_containers(app.name, release)
+        for index, old in enumerate(list(serving)):
+            self._check_cancel(ctx)
+            (new,) = self._start_healthy(ctx, release, 1, first_index=index)
+            serving = [new if c.id == old.id else c for c in serving]
+            self._switch(ctx, release, serving)
+            self._retire(ctx, [old])
+        ctx.log(f"{ARROW}Restarted {len(serving)} web container(s)")
+
+    # -- the rollout steps -------------------------------------------------------------
+
+    def _roll_out(self, ctx: _Context, release: Release, *, record: bool) -> None:
+        app = self._store.get_app(release.app)
+        self._check_cancel(ctx)
+        ctx.log(
+            f"{ARROW}Starting {app.web_scale} web container(s) of v{release.number} on port {release.port}"
+        )
+        new = self._start_healthy(ctx, release, app.web_scale, first_index=0)
+        self._check_cancel_or_remove(ctx, new)
+        self._switch(ctx, release, new)
+        if record:
+            self._store.add_release(release)
+        self._store.set_current_release(app.name, release.number)
+        self._store.update_deploy(ctx.deploy.id, release_number=release.number)
+        new_ids = {c.id for c in new}
+        self._retire(ctx, [c for c in self._runtime.list_containers(app.name) if c.id not in new_ids])
+        self._prune(ctx, app.name, release)
+        urls = self._settings.public_urls(app.domains)
+        ctx.log(f"=====> {app.name} v{release.number} is live" + (f" at {', '.join(urls)}" if urls else ""))
+
+    def _start_healthy(
+        self, ctx: _Context, release: Release, count: int, *, first_index: int
+    ) -> list[ContainerInfo]:
+        """Start `count` containers and wait for them all; on failure remove them all."""
+        started: list[ContainerInfo] = []
+        try:
+            for index in range(first_index, first_index + count):
+                spec = web_container_spec(
+                    instance=self._settings.instance,
+                    app=release.app,
+                    release=release.number,
+                    deploy_id=ctx.deploy.id,
+                    index=index,
+                    image_id=release.image_id,
+                    config=release.config,
+                    port=release.port,
+                    network=self._settings.network,
+                    memory_bytes=self._settings.memory_bytes,
+                )
+                started.append(self._runtime.run_container(spec))
+            for container in started:
+                self._check_cancel(ctx)
+                ctx.log(f"{ARROW}Health-checking {container.name}")
+                try:
+                    wait_until_healthy(
+                        runtime=self._runtime,
+                        prober=self._prober,
+                        container=container,
+                        port=release.port,
+                        checks=release.healthchecks,
+                        budget=self._settings.health_timeout,
+                        log=ctx.log,
+                    )
+                except DockyardError as exc:
+                    tail = self._runtime.container_logs(container.id, tail=20).rstrip()
+                    message = f"{container.name} failed its health check: {exc}"
+                    if tail:
+                        message += "\nlast lines of its output:\n" + "\n".join(
+                            INDENT + line for line in tail.splitlines()
+                        )
+                    raise type(exc)(message) from exc
+        except BaseException:
+            self._remove_quietly(ctx, started)
+            raise
+        return started
+
+    def _switch(self, ctx: _Context, release: Release, containers: list[ContainerInfo]) -> None:
+        backends = tuple(f"{c.address}:{release.port}" for c in containers)
+        ctx.log(f"{ARROW}Switching traffic to {len(backends)} container(s)")
+        try:
+            self._routing.switch(release.app, backends)
+        except BaseException:
+            current = {c.id for c in self._serving_containers(release.app, None)}
+            self._remove_quietly(ctx, [c for c in containers if c.id not in current])
+            raise
+
+    def _serving_containers(self, app: str, release: Release | None) -> list[ContainerInfo]:
+        """The running web containers the proxy routes `app` to now."""
+        backends = set(self._routing.backends(app))
+        return sorted(
+            (
+                c
+                for c in self._runtime.list_containers(app)
+                if c.state == "running"
+                and c.process == "web"
+                and (release is None or c.release == release.number)
+                and any(b.rsplit(":", 1)[0] == c.address for b in backends)
+            ),
+            key=lambda c: c.name,
+        )
+
+    def _retire(self, ctx: _Context, containers: list[ContainerInfo]) -> None:
+        if containers:
+            ctx.log(f"{ARROW}Retiring {len(containers)} old container(s)")
+        for container in containers:
+            self._runtime.remove_container(container.id, stop_timeout=self._settings.stop_timeout)
+
+    def _remove_quietly(self, ctx: _Context, containers: list[ContainerInfo]) -> None:
+        for container in containers:
+            try:
+                self._runtime.remove_container(container.id, stop_timeout=1)
+            except DockyardError as exc:
+                ctx.log(f"{FAIL}could not remove {container.name}: {exc}")
+
+    def _prune(self, ctx: _Context, app: str, current: Release) -> None:
+        keep = {r.image_id for r in self._store.list_releases(app)[: self._settings.keep_releases]}
+        keep.add(current.image_id)
+        try:
+            removed = self._runtime.prune_images(app, keep)
+        except DockyardError as exc:
+            ctx.log(f"{FAIL}image cleanup skipped: {exc}")
+            return
+        if removed:
+            ctx.log(f"{ARROW}Removed {len(removed)} image(s) older than the last {len(keep)} release(s)")
+
+    @staticmethod
+    def _check_cancel(ctx: _Context) -> None:
+        if ctx.cancel.is_set():
+            raise DeployCancelled("the deploy was cancelled")
+
+    def _check_cancel_or_remove(self, ctx: _Context, started: list[ContainerInfo]) -> None:
+        if ctx.cancel.is_set():
+            self._remove_quietly(ctx, started)
+            self._check_cancel(ctx)

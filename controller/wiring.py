@@ -1,0 +1,161 @@
+"""The one place that turns settings into adapters and services, and starts and stops them."""
+
+import logging
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from controller.adapters.docker_runtime import DockerRuntime
+from controller.adapters.http_probe import HttpProber
+from controller.adapters.logstore import FileDeployLogStore
+from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
+from controller.adapters.secrets import Cipher
+from controller.adapters.store.migrate import upgrade_database
+from controller.adapters.store.sql_store import SqlStore
+from controller.domain.errors import RuntimeUnavailable
+from controller.services.apps import AppService
+from controller.services.deploy_logs import DeployLogHub
+from controller.services.deploys import DeployService, PipelineSettings
+from controller.services.jobs import JobRunner
+from controller.services.routing import Routing
+from controller.settings import Settings
+
+logger = logging.getLogger(__name__)
+RECOVERY_INTERVAL = 2.0
+
+
+def load_admin_token(settings: Settings) -> str:
+    """The bootstrap API token: from the settings, else from (or newly into) admin.token."""
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.admin_token_file
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+@dataclass(frozen=True)
+class PublicUrls:
+    """Turns an app's domains into the URLs users open."""
+
+    http_port: int
+
+    def __call__(self, domains: Sequence[str]) -> list[str]:
+        suffix = "" if self.http_port == 80 else f":{self.http_port}"
+        return [f"http://{domain}{suffix}" for domain in domains]
+
+
+@dataclass
+class Services:
+    """Everything the API, and nothing else, talks to."""
+
+    settings: Settings
+    store: SqlStore
+    runtime: DockerRuntime
+    proxy: NginxProxy
+    routing: Routing
+    logs: DeployLogHub
+    apps: AppService
+    deploys: DeployService
+    runner: JobRunner
+    admin_token: str
+    adopted: threading.Event = field(default_factory=threading.Event)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        """Adopt or start the proxy with what runs now; mark deploys a crash left behind."""
+        self.deploys.mark_interrupted()
+        if not self._adopt():
+            logger.warning("Docker is not reachable; the proxy keeps its last config until it is")
+            threading.Thread(target=self._recover, name="dockyard-recover", daemon=True).start()
+
+    def _adopt(self) -> bool:
+        try:
+            sites = self.routing.adopt_running()
+        except RuntimeUnavailable:
+            self.proxy.ensure_running(None)
+            return False
+        self.proxy.ensure_running(sites)
+        self.adopted.set()
+        return True
+
+    def _recover(self) -> None:
+        while not self._stopping.wait(RECOVERY_INTERVAL):
+            if self._adopt():
+                logger.info("Docker answers again; routes adopted")
+                return
+
+    def stop(self) -> None:
+        """Stop taking jobs; nginx and the app containers keep serving."""
+        self._stopping.set()
+        self.deploys.cancel_all()
+        self.runner.shutdown(wait=False)
+
+
+def build_services(settings: Settings) -> Services:
+    """Create the data dir layout and wire every adapter into the services."""
+    for directory in (settings.data_dir, settings.logs_dir, settings.builds_dir, settings.nginx_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o711)  # noqa: S103 - traversable (not readable) for nginx workers
+    for leftover in settings.builds_dir.iterdir():  # contexts of deploys a crash interrupted
+        shutil.rmtree(leftover, ignore_errors=True)
+    upgrade_database(settings.resolved_database_url)
+    store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
+    runtime = DockerRuntime(instance=settings.instance, network=settings.docker_network)
+    proxy = NginxProxy(
+        prefix=settings.nginx_dir,
+        templates_dir=TEMPLATES_DIR,
+        listen_addr=settings.proxy_addr,
+        http_port=settings.http_port,
+        nginx_bin=settings.nginx_bin,
+        drain_timeout=settings.drain_timeout,
+    )
+    routing = Routing(store=store, runtime=runtime, proxy=proxy)
+    logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
+    runner = JobRunner(settings.deploy_workers)
+    public_urls = PublicUrls(settings.http_port)
+    deploys = DeployService(
+        store=store,
+        runtime=runtime,
+        prober=HttpProber(),
+        routing=routing,
+        logs=logs,
+        runner=runner,
+        settings=PipelineSettings(
+            instance=settings.instance,
+            network=settings.docker_network,
+            builds_dir=settings.builds_dir,
+            keep_releases=settings.keep_releases,
+            build_timeout=settings.build_timeout,
+            health_timeout=settings.health_timeout,
+            stop_timeout=settings.stop_timeout,
+            memory_bytes=settings.container_memory_mb * 1024 * 1024 if settings.container_memory_mb else None,
+            public_urls=public_urls,
+        ),
+    )
+    apps = AppService(
+        store=store,
+        runtime=runtime,
+        routing=routing,
+        base_domain=settings.base_domain,
+        public_urls=public_urls,
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        runtime=runtime,
+        proxy=proxy,
+        routing=routing,
+        logs=logs,
+        apps=apps,
+        deploys=deploys,
+        runner=runner,
+        admin_token=load_admin_token(settings),
+    )

@@ -1,0 +1,68 @@
+"""A bounded client that keeps sending requests through nginx and counts every failure."""
+
+import threading
+import time
+from collections import Counter
+
+import httpx
+
+
+class LoadClient:
+    """Sends keep-alive GETs with a Host header from a thread until stopped."""
+
+    def __init__(self, port: int, host: str, *, max_seconds: float = 300) -> None:
+        self._url = f"http://127.0.0.1:{port}/"
+        self._host = host
+        self._stop = threading.Event()
+        self._max_seconds = max_seconds
+        self.statuses: Counter[int] = Counter()
+        self.errors: list[str] = []
+        self.bodies: Counter[str] = Counter()
+        self.retries = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._max_seconds
+        with httpx.Client(headers={"Host": self._host}, timeout=10) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    response = self._get(client)
+                except httpx.HTTPError as exc:
+                    self.errors.append(repr(exc))
+                    continue
+                self.statuses[response.status_code] += 1
+                self.bodies[response.text.strip()] += 1
+
+    def _get(self, client: httpx.Client) -> httpx.Response:
+        """GET once; retry once when a kept-alive connection was closed before any answer.
+
+        nginx closes idle keep-alive connections when old workers exit after a reload;
+        a request sent in that instant never reached the server, and browsers and most
+        HTTP clients retry it, as here. Every other error, and any non-2xx, counts.
+        """
+        try:
+            return client.get(self._url)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            self.retries += 1
+            return client.get(self._url)
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values()) + len(self.errors)
+
+    @property
+    def failures(self) -> int:
+        return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+    def __enter__(self) -> "LoadClient":
+        self._thread.start()
+        return self
+
+    def wait_for(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.total < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)

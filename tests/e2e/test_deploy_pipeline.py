@@ -1,0 +1,103 @@
+"""The walking skeleton against real Docker and nginx: deploy, redeploy, rollback, config, scale."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_static_app
+from tests.e2e.conftest import BASE_DOMAIN, Controller
+from tests.e2e.load import LoadClient
+
+pytestmark = pytest.mark.integration
+
+
+def deploy_dir(controller: Controller, app: str, directory: Path, *, check: bool = True) -> str:
+    return controller.cli("deploy", app, "--path", str(directory), check=check).stdout
+
+
+def test_deploy_redeploy_without_failures_and_rollback(shared_controller: Controller, tmp_path: Path) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "web")
+    out = deploy_dir(ctl, "web", write_static_app(tmp_path / "v1", body="v1"))
+    assert "Step 1/" in out and "is live" in out
+    assert ctl.get_app("web").text.strip() == "v1"
+
+    with LoadClient(ctl.http_port, f"web.{BASE_DOMAIN}") as load:
+        load.wait_for(100)
+        deploy_dir(ctl, "web", write_static_app(tmp_path / "v2", body="v2"))
+        load.wait_for(load.total + 1000)
+    assert load.total >= 1000
+    assert load.failures == 0, (load.statuses, load.errors[:5])
+    assert set(load.bodies) <= {"v1", "v2"}
+    assert ctl.get_app("web").text.strip() == "v2"
+
+    releases = json.loads(ctl.cli("releases", "web", "--json").stdout)
+    assert [r["number"] for r in releases] == [2, 1]
+    assert releases[0]["current"]
+
+    ctl.cli("rollback", "web")
+    assert ctl.get_app("web").text.strip() == "v1"
+    info = json.loads(ctl.cli("apps", "info", "web", "--json").stdout)
+    assert info["current_release"] == 1
+    assert info["status"] == "running"
+    assert len([c for c in info["containers"] if c["state"] == "running"]) == 1
+
+    ctl.cli("rollback", "web", "--to", "2")
+    assert ctl.get_app("web").text.strip() == "v2"
+
+
+def test_config_reaches_the_container_and_is_masked(shared_controller: Controller, tmp_path: Path) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "conf")
+    deploy_dir(ctl, "conf", write_static_app(tmp_path / "app", body="conf"))
+    ctl.cli("config", "set", "conf", "GREETING=hello world", "OTHER=x=y")
+    assert ctl.get_app("conf", "/env.txt").text.strip() == "hello world"
+    shown = json.loads(ctl.cli("config", "show", "conf", "--json").stdout)
+    assert shown == {"GREETING": "********", "OTHER": "********"}
+    revealed = json.loads(ctl.cli("config", "show", "conf", "--reveal", "--json").stdout)
+    assert revealed == {"GREETING": "hello world", "OTHER": "x=y"}
+    releases = json.loads(ctl.cli("releases", "conf", "--json").stdout)
+    assert releases[0]["number"] == 2 and releases[0]["config_keys"] == ["GREETING", "OTHER"]
+
+    ctl.cli("config", "unset", "conf", "GREETING")
+    assert ctl.get_app("conf", "/env.txt").text.strip() == ""
+
+
+def test_scale_to_three_containers_that_all_get_traffic(
+    shared_controller: Controller, tmp_path: Path
+) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "scaled")
+    deploy_dir(ctl, "scaled", write_static_app(tmp_path / "app", body="scaled"))
+    ctl.cli("ps", "scale", "scaled", "web=3")
+    info = json.loads(ctl.cli("apps", "info", "scaled", "--json").stdout)
+    running = [c for c in info["containers"] if c["state"] == "running"]
+    assert len(running) == 3 and info["web_scale"] == 3
+    hosts = {ctl.get_app("scaled", "/host.txt").text.strip() for _ in range(60)}
+    assert len(hosts) == 3
+
+    with LoadClient(ctl.http_port, f"scaled.{BASE_DOMAIN}") as load:
+        load.wait_for(50)
+        ctl.cli("ps", "restart", "scaled")
+        ctl.cli("ps", "scale", "scaled", "web=1")
+        load.wait_for(load.total + 200)
+    assert load.failures == 0, (load.statuses, load.errors[:5])
+    info = json.loads(ctl.cli("apps", "info", "scaled", "--json").stdout)
+    assert len([c for c in info["containers"] if c["state"] == "running"]) == 1
+
+
+def test_domains_are_routed_and_unique(shared_controller: Controller, tmp_path: Path) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "dom-a")
+    ctl.cli("apps", "create", "dom-b")
+    deploy_dir(ctl, "dom-a", write_static_app(tmp_path / "app", body="dom-a"))
+    ctl.cli("domains", "add", "dom-a", "Shop.Example.COM")
+    response = ctl.api("GET", "/apps/dom-a")
+    assert "shop.example.com" in response.json()["domains"]
+    via_nginx = ctl.get_app("dom-a", headers={"Host": "shop.example.com"})
+    assert via_nginx.text.strip() == "dom-a"
+    taken = ctl.cli("domains", "add", "dom-b", "shop.example.com", check=False)
+    assert taken.returncode != 0 and "409" in taken.stderr
+    ctl.cli("domains", "remove", "dom-a", "shop.example.com")
+    assert ctl.get_app("dom-a", headers={"Host": "shop.example.com"}).status_code == 404
