@@ -67,7 +67,7 @@ def write_static_app(directory: Path, *, body: str, port: int = 8080) -> Path:
         f"FROM {BUSYBOX_IMAGE}\n"
         "COPY www /www\n"
         f"EXPOSE {port}\n"
-        'CMD ["sh", "-c", "echo \\"$GREETING\\" > /www/env.txt; '
-        'hostname > /www/host.txt; exec httpd -f -p $PORT -h /www"]\n'
+        'CMD ["sh", "-c", "echo \\"$GREETING\\" > /www/env.txt; hostname > /www/host.txt; '
+        'echo listening-on-$PORT; exec httpd -f -p $PORT -h /www"]\n'
     )
     return directory

@@ -90,6 +90,11 @@ class NginxProxy:
         return self._prefix / "nginx.conf"
 
     @property
+    def overrides_dir(self) -> Path:
+        """Where `<app>/*.conf` files with an operator's own directives for an app go."""
+        return self._prefix / "apps"
+
+    @property
     def sites_path(self) -> Path:
         return self._prefix / "sites.conf"
 
@@ -150,6 +155,7 @@ class NginxProxy:
             http_port=self._http_port,
             tunables=self._tunables,
             templates_dir=self._templates_dir,
+            overrides_dir=self.overrides_dir,
         )
 
     def _install_and_start(self, sites: Sequence[Site] | None) -> None:

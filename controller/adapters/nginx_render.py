@@ -180,8 +180,12 @@ def render_sites(
     http_port: int,
     tunables: NginxTunables = DEFAULT_TUNABLES,
     templates_dir: Path = TEMPLATES_DIR,
+    overrides_dir: Path | None = None,
 ) -> str:
     """Render sites.conf: an upstream and a server per app; apps without domains are skipped.
+
+    With `overrides_dir`, each app's server block includes `overrides_dir/<app>/*.conf`,
+    where an operator can add directives of their own (Dokku's nginx.conf.d).
 
     Raises:
         ProxyConfigRejected: a name, domain or backend is unsafe, or an app or domain repeats.
@@ -201,5 +205,6 @@ def render_sites(
     return template.render(
         listen=format_listen(listen_addr, http_port),
         sites=[site for site in checked if site.domains],
+        overrides_dir=check_prefix(overrides_dir) if overrides_dir else None,
         **tunables.context(),
     )

@@ -238,3 +238,11 @@ def test_refused_sites_never_reach_a_file(tmp_path: Path) -> None:
 
     assert not (tmp_path / "nginx" / "sites.conf").exists()
     assert not (tmp_path / "nginx" / "nginx.conf").exists()
+
+
+def test_overrides_dir_is_included_per_app_and_checked() -> None:
+    site = Site(app="web", domains=("web.example.com",), backends=("10.0.0.2:8080",))
+    text = render_sites([site], listen_addr="127.0.0.1", http_port=8080, overrides_dir=Path("/srv/ng/apps"))
+    assert "include /srv/ng/apps/web/*.conf;" in text
+    with pytest.raises(ValueError):
+        render_sites([site], listen_addr="127.0.0.1", http_port=8080, overrides_dir=Path("/a b;/x"))

@@ -1,12 +1,16 @@
 """The walking skeleton against real Docker and nginx: deploy, redeploy, rollback, config, scale."""
 
 import json
+import select
+import subprocess
+import time
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.conftest import write_static_app
-from tests.e2e.conftest import BASE_DOMAIN, Controller
+from tests.e2e.conftest import BASE_DOMAIN, DOCKYARD, Controller
 from tests.e2e.load import LoadClient
 
 pytestmark = pytest.mark.integration
@@ -101,3 +105,38 @@ def test_domains_are_routed_and_unique(shared_controller: Controller, tmp_path: 
     assert taken.returncode != 0 and "409" in taken.stderr
     ctl.cli("domains", "remove", "dom-a", "shop.example.com")
     assert ctl.get_app("dom-a", headers={"Host": "shop.example.com"}).status_code == 404
+
+
+def test_container_logs_and_stored_deploy_logs(shared_controller: Controller, tmp_path: Path) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "logged")
+    deploy_dir(ctl, "logged", write_static_app(tmp_path / "app", body="logged"))
+    assert "listening-on-8080" in ctl.cli("logs", "logged").stdout
+
+    follower = subprocess.Popen(
+        [DOCKYARD, "logs", "logged", "-f", "--tail", "0"], env=ctl.env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        client = docker.from_env()
+        (container,) = client.containers.list(
+            filters={"label": [f"io.dockyard.instance={ctl.instance}", "io.dockyard.app=logged"]}
+        )
+        assert follower.stdout is not None
+        deadline = time.monotonic() + 30
+        seen = ""
+        while "followed-line" not in seen and time.monotonic() < deadline:
+            container.exec_run(["sh", "-c", "echo followed-line > /proc/1/fd/1"])
+            ready, _, _ = select.select([follower.stdout], [], [], 1)
+            if ready:
+                seen += follower.stdout.readline()
+        assert "followed-line" in seen
+        client.close()
+    finally:
+        follower.kill()
+        follower.wait(10)
+
+    deploys = json.loads(ctl.cli("deploys", "list", "logged", "--json").stdout)
+    assert [d["status"] for d in deploys] == ["succeeded"]
+    build = deploys[-1]
+    shown = ctl.cli("deploys", "show", build["id"]).stdout
+    assert "Step 1/" in shown and "is live" in shown

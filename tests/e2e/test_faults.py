@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import Controller, make_controller
+from tests.e2e.load import LoadClient
 
 pytestmark = pytest.mark.integration
 
@@ -222,3 +223,24 @@ def test_docker_unreachable_answers_503_and_recovers(tmp_path: Path, busybox_ima
         assert ctl.api("GET", "/apps/later").json()["status"] == "running"
     finally:
         ctl.cleanup()
+
+
+def test_config_nginx_rejects_fails_the_deploy_and_keeps_serving(serving: Controller, tmp_path: Path) -> None:
+    overrides = serving.data_dir / "nginx" / "apps" / "good"
+    overrides.mkdir(parents=True, exist_ok=True)
+    sites_before = (serving.data_dir / "nginx" / "sites.conf").read_text()
+    (overrides / "broken.conf").write_text("this_is_not_a_directive on;\n")
+    try:
+        with LoadClient(serving.http_port, "good.apps.test") as load:
+            load.wait_for(50)
+            result = serving.cli(
+                "deploy", "good", "--path", str(write_static_app(tmp_path, body="v2")), check=False
+            )
+            load.wait_for(load.total + 100)
+    finally:
+        (overrides / "broken.conf").unlink()
+    assert result.returncode != 0
+    assert "this_is_not_a_directive" in result.stdout
+    assert load.failures == 0, (load.statuses, load.errors[:3])
+    assert (serving.data_dir / "nginx" / "sites.conf").read_text() == sites_before
+    assert_still_serving_v1(serving)
