@@ -15,7 +15,7 @@ from pathlib import Path
 
 from controller.domain.appjson import parse_healthchecks
 from controller.domain.containers import LABEL_DEPLOY, base_labels, choose_port, image_tag, web_container_spec
-from controller.domain.errors import DeployCancelled, DockyardError, InvalidInput
+from controller.domain.errors import DeployCancelled, DockyardError, InvalidInput, NotFound
 from controller.domain.models import ContainerInfo, Deploy, DeployKind, DeployStatus, Release
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.health import wait_until_healthy
@@ -114,6 +114,13 @@ class DeployService:
                 raise InvalidInput(f"app {app!r} has no release older than v{current}")
             to = older[0]
         target = self._store.get_release(app, to)
+        try:
+            self._runtime.image_exposed_ports(target.image_id)
+        except NotFound as exc:
+            raise InvalidInput(
+                f"the image of {app} v{to} was pruned (images of the last "
+                f"{self._settings.keep_releases} releases are kept): deploy that source again instead"
+            ) from exc
         return self._queue(
             app, DeployKind.ROLLBACK, lambda ctx: self._rollback(ctx, target), f"rollback to v{to}"
         )

@@ -244,3 +244,44 @@ def test_config_nginx_rejects_fails_the_deploy_and_keeps_serving(serving: Contro
     assert load.failures == 0, (load.statuses, load.errors[:3])
     assert (serving.data_dir / "nginx" / "sites.conf").read_text() == sites_before
     assert_still_serving_v1(serving)
+
+
+def test_failing_image_healthcheck_fails_the_deploy(serving: Controller, tmp_path: Path) -> None:
+    write_static_app(tmp_path, body="v2")
+    with (tmp_path / "Dockerfile").open("a") as dockerfile:
+        dockerfile.write("HEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD false\n")
+    result = serving.cli("deploy", "good", "--path", str(tmp_path), check=False)
+    assert result.returncode != 0
+    assert "HEALTHCHECK reports unhealthy" in result.stdout
+    assert_still_serving_v1(serving)
+
+
+def test_old_images_are_pruned_and_foreign_objects_survive(tmp_path: Path, busybox_image: str) -> None:
+    client = docker.from_env()
+    foreign = client.containers.run(busybox_image, ["sleep", "300"], detach=True, init=True)
+    ctl = make_controller(tmp_path, DOCKYARD_KEEP_RELEASES="2")
+    ctl.start()
+    try:
+        ctl.cli("apps", "create", "pruned")
+        for version in range(1, 5):
+            path = write_static_app(tmp_path / f"v{version}", body=f"v{version}")
+            ctl.cli("deploy", "pruned", "--path", str(path))
+        labels = [f"io.dockyard.instance={ctl.instance}", "io.dockyard.app=pruned"]
+        kept = {image.id for image in client.images.list(filters={"label": labels})}
+        releases = json.loads(ctl.cli("releases", "pruned", "--json").stdout)
+        assert kept == {r["image_id"] for r in releases[:2]}
+        result = ctl.cli("rollback", "pruned", "--to", "1", check=False)
+        assert result.returncode != 0 and "was pruned" in result.stderr
+        assert ctl.get_app("pruned").text.strip() == "v4"
+        ctl.cli("rollback", "pruned")
+        assert ctl.get_app("pruned").text.strip() == "v3"
+        ctl.cli("apps", "destroy", "pruned", "--force")
+        assert not client.images.list(filters={"label": labels})
+        assert not client.containers.list(all=True, filters={"label": labels})
+        foreign.reload()
+        assert foreign.status == "running"
+        assert client.images.get(busybox_image)
+    finally:
+        ctl.cleanup()
+        foreign.remove(force=True)
+        client.close()
