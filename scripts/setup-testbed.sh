@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Prepare this machine for Dockyard's tests: Debian packages, the project venv, dockerd and
+# a throwaway PostgreSQL cluster. Idempotent: on a warm machine it takes about a second.
+#
+# Usage: scripts/setup-testbed.sh [--no-services]
+#   --no-services   only packages and the venv (no dockerd, no PostgreSQL)
+#
+# Progress goes to stderr. stdout carries only `export NAME=value` lines, so a caller can do
+#   eval "$(scripts/setup-testbed.sh)"
+# Exported: DOCKYARD_TEST_POSTGRES_URL (unless --no-services).
+#
+# Tunables (env): PYTHON (interpreter for the venv, default python3),
+#   DOCKYARD_TEST_PG_DIR (default /tmp/dockyard-test-pg),
+#   DOCKYARD_TEST_PG_PORT (first port tried for a new cluster, default 55432).
+set -euo pipefail
+
+# Keep stdout for the export lines only.
+exec 3>&1 1>&2
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+services=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-services) services=0 ;;
+    *) echo "setup-testbed: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "setup-testbed: $*"; }
+
+if [[ "$(id -u)" != 0 ]]; then
+  say "must run as root (apt-get, dockerd, runuser postgres)"
+  exit 1
+fi
+
+# --- Debian packages ---------------------------------------------------------------------
+# What the test tiers need on the host. Add packages here (e.g. chromium for the browser tier).
+PACKAGES=(
+  docker.io
+  nginx-light
+  busybox-static
+  git
+  openssh-server
+  postgresql
+  python3-venv
+)
+
+missing=()
+installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)"
+for pkg in "${PACKAGES[@]}"; do
+  if ! grep -qx "$pkg installed" <<<"$installed"; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y "${missing[@]}"
+else
+  say "packages already installed"
+fi
+
+# --- Python venv -----------------------------------------------------------------------------
+VENV="$ROOT/.venv"
+STAMP="$VENV/.dockyard-install-stamp"
+python="${PYTHON:-python3}"
+
+if [[ -x "$VENV/bin/python" ]] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  say "venv is broken (its interpreter does not run); recreating it"
+  rm -rf "$VENV"
+fi
+if [[ ! -x "$VENV/bin/python" ]]; then
+  say "creating venv $VENV with $python"
+  "$python" -m venv "$VENV"
+fi
+
+# Reinstall only when pyproject.toml (or the venv's location or interpreter) changed.
+want_stamp="$(
+  {
+    sha256sum pyproject.toml
+    echo "$ROOT"
+    "$VENV/bin/python" -c 'import sys; print(sys.version)'
+  } | sha256sum | cut -d' ' -f1
+)"
+if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want_stamp" ]]; then
+  say "installing the project into the venv (pip install -e '.[dev]')"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
+  echo "$want_stamp" >"$STAMP"
+else
+  say "venv already up to date"
+fi
+
+if ((services == 0)); then
+  exit 0
+fi
+
+# --- Docker Engine -------------------------------------------------------------------------
+if docker info >/dev/null 2>&1; then
+  say "dockerd already running"
+else
+  # 3>&-: long-lived daemons must not hold the caller's stdout pipe open.
+  bash "$ROOT/scripts/start-dockerd.sh" </dev/null 3>&-
+  say "dockerd started"
+fi
+
+# --- PostgreSQL (throwaway cluster, trust auth, loopback only) -----------------------------
+PG_DIR="${DOCKYARD_TEST_PG_DIR:-/tmp/dockyard-test-pg}"
+PG_DATA="$PG_DIR/data"
+PG_BIN="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1)"
+if [[ -z "$PG_BIN" ]]; then
+  say "no PostgreSQL server under /usr/lib/postgresql"
+  exit 1
+fi
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+pg_answers() { # port
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1
+}
+
+port_free() { # port
+  python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+pg_port=""
+# A live postmaster of this data dir (a pid file whose pid is a postgres process; after a
+# reboot or SIGKILL the pid file is stale and the pid may belong to anything else).
+pg_pid="$(head -1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
+if [[ "$pg_pid" =~ ^[0-9]+$ && "$(cat "/proc/$pg_pid/comm" 2>/dev/null)" == postgres ]]; then
+  port="$(sed -n 4p "$PG_DATA/postmaster.pid")"
+  if pg_answers "$port"; then
+    pg_port="$port"
+    say "PostgreSQL already running on 127.0.0.1:$pg_port ($PG_DATA)"
+  else
+    say "PostgreSQL in $PG_DATA runs but does not answer; restarting it"
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop || {
+      say "cannot stop it (pid $pg_pid)"
+      exit 1
+    }
+  fi
+fi
+
+if [[ -z "$pg_port" ]]; then
+  mkdir -p "$PG_DIR"
+  chown postgres "$PG_DIR"
+  # No live postmaster: a postmaster.pid left behind is stale.
+  rm -f "$PG_DATA/postmaster.pid"
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    rm -rf "$PG_DATA"
+    say "initdb $PG_DATA"
+    as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U postgres >"$PG_DIR/initdb.log" 2>&1 || {
+      cat "$PG_DIR/initdb.log"
+      exit 1
+    }
+  fi
+  port="${DOCKYARD_TEST_PG_PORT:-55432}"
+  for _ in $(seq 1 200); do
+    if port_free "$port"; then
+      break
+    fi
+    port=$((port + 1))
+  done
+  say "starting PostgreSQL on 127.0.0.1:$port (log: $PG_DIR/log)"
+  if ! as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1" -l "$PG_DIR/log" start </dev/null >/dev/null 3>&-; then
+    tail -20 "$PG_DIR/log" || true
+    exit 1
+  fi
+  for _ in $(seq 1 60); do
+    pg_answers "$port" && break
+    sleep 0.5
+  done
+  if ! pg_answers "$port"; then
+    say "PostgreSQL did not answer on 127.0.0.1:$port"
+    tail -20 "$PG_DIR/log" || true
+    exit 1
+  fi
+  pg_port="$port"
+fi
+
+url="postgresql+psycopg://postgres@127.0.0.1:$pg_port/postgres"
+say "DOCKYARD_TEST_POSTGRES_URL=$url"
+echo "export DOCKYARD_TEST_POSTGRES_URL=$url" >&3
