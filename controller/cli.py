@@ -362,19 +362,29 @@ def deploys() -> None:
 
 
 @deploys.command("list")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def deploys_list(ctx: click.Context, name: str, as_json: bool) -> None:
-    items = _client(ctx).request("GET", f"/apps/{name}/deploys")
+def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """List deploys, newest first (of one app, or of all)."""
+    items = _client(ctx).request("GET", f"/apps/{name}/deploys" if name else "/deploys")
     if as_json:
         _print_json(items)
         return
     for item in items:
         click.echo(
-            f"{item['id']} {item['created_at'][:19]} {item['kind']:<8} "
+            f"{item['id']} {item['created_at'][:19]} {item['app']:<20} {item['kind']:<8} "
             f"{item['status']:<11} {item['description']}"
         )
+
+
+@deploys.command("cancel")
+@click.argument("deploy_id")
+@click.pass_context
+def deploys_cancel(ctx: click.Context, deploy_id: str) -> None:
+    """Cancel a queued deploy, or stop a running one before it switches traffic."""
+    item = _client(ctx).request("POST", f"/deploys/{deploy_id}/cancel")
+    click.echo(f"{item['id']} {item['status']}")
 
 
 @deploys.command("show")
@@ -390,3 +400,32 @@ def deploys_show(ctx: click.Context, deploy_id: str, as_json: bool) -> None:
     click.echo(f"{item['id']} {item['app']} {item['kind']} {item['status']} {item.get('error') or ''}")
     for line in client.stream_lines(f"/deploys/{deploy_id}/log"):
         click.echo(line)
+
+
+@main.group()
+def system() -> None:
+    """The controller's own disk use."""
+
+
+@system.command("df")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def system_df(ctx: click.Context, as_json: bool) -> None:
+    """What Dockyard's images, containers and data dir use on disk."""
+    report = _client(ctx).request("GET", "/system/df")
+    if as_json:
+        _print_json(report)
+        return
+    mib = 1024 * 1024
+    click.echo(f"images:      {report['images']:>5}  {report['image_bytes'] / mib:10.1f} MiB")
+    click.echo(f"containers:  {report['containers']:>5}  {report['container_bytes'] / mib:10.1f} MiB")
+    click.echo(f"data dir:           {report['data_dir_bytes'] / mib:10.1f} MiB")
+    click.echo(f"disk used:          {report['disk_used_percent']:9.1f} %")
+
+
+@system.command("prune")
+@click.pass_context
+def system_prune(ctx: click.Context) -> None:
+    """Remove Dockyard's images beyond each app's retention and those of deleted apps."""
+    report = _client(ctx).request("POST", "/system/prune")
+    click.echo(f"removed {len(report['removed_images'])} image(s)")

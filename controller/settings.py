@@ -1,6 +1,7 @@
 """Server settings from `DOCKYARD_*` environment variables (and an optional env file)."""
 
 import hashlib
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -31,7 +32,11 @@ class Settings(BaseSettings):
     stop_timeout: float = 10.0
     container_memory_mb: int | None = None
     max_upload_mb: int = 512
-    deploy_workers: int = Field(default=2, ge=1)
+    deploy_workers: int = Field(default=max(1, (os.cpu_count() or 2) // 2), ge=1)
+    job_timeout: float = 30 * 60
+    requeue_interrupted: int = Field(default=1, ge=0)
+    reconcile_interval: float = Field(default=10.0, gt=0)
+    disk_prune_threshold: float = Field(default=90.0, gt=0, le=100)
 
     @field_validator("base_domain")
     @classmethod

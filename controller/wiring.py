@@ -3,7 +3,6 @@
 import logging
 import os
 import secrets
-import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,9 @@ from controller.domain.errors import RuntimeUnavailable
 from controller.services.apps import AppService
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
-from controller.services.jobs import JobRunner
+from controller.services.events import EventBus
+from controller.services.hygiene import Hygiene
+from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
 from controller.settings import Settings
 
@@ -62,19 +63,21 @@ class Services:
     proxy: NginxProxy
     routing: Routing
     logs: DeployLogHub
+    events: EventBus
     apps: AppService
     deploys: DeployService
-    runner: JobRunner
+    reconciler: Reconciler
+    hygiene: Hygiene
     admin_token: str
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
-        """Adopt or start the proxy with what runs now; mark deploys a crash left behind."""
-        self.deploys.mark_interrupted()
+        """Adopt or start the proxy with what runs now, recover jobs, then reconcile."""
         if not self._adopt():
             logger.warning("Docker is not reachable; the proxy keeps its last config until it is")
-            threading.Thread(target=self._recover, name="dockyard-recover", daemon=True).start()
+        self.deploys.start()
+        threading.Thread(target=self._recover_and_watch, name="dockyard-docker-watch", daemon=True).start()
 
     def _adopt(self) -> bool:
         try:
@@ -86,17 +89,21 @@ class Services:
         self.adopted.set()
         return True
 
-    def _recover(self) -> None:
-        while not self._stopping.wait(RECOVERY_INTERVAL):
+    def _recover_and_watch(self) -> None:
+        """Adopt routes once Docker answers, then reconcile on a timer and on container deaths."""
+        while not self.adopted.is_set() and not self._stopping.wait(RECOVERY_INTERVAL):
             if self._adopt():
                 logger.info("Docker answers again; routes adopted")
-                return
+        if self._stopping.is_set():
+            return
+        self.reconciler.start()
+        self.runtime.watch_deaths(lambda app: self.reconciler.poke(), self._stopping)
 
     def stop(self) -> None:
         """Stop taking jobs; nginx and the app containers keep serving."""
         self._stopping.set()
-        self.deploys.cancel_all()
-        self.runner.shutdown(wait=False)
+        self.reconciler.stop()
+        self.deploys.stop()
 
 
 def build_services(settings: Settings) -> Services:
@@ -104,8 +111,6 @@ def build_services(settings: Settings) -> Services:
     for directory in (settings.data_dir, settings.logs_dir, settings.builds_dir, settings.nginx_dir):
         directory.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o711)  # noqa: S103 - traversable (not readable) for nginx workers
-    for leftover in settings.builds_dir.iterdir():  # contexts of deploys a crash interrupted
-        shutil.rmtree(leftover, ignore_errors=True)
     upgrade_database(settings.resolved_database_url)
     store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
     runtime = DockerRuntime(instance=settings.instance, network=settings.docker_network)
@@ -119,7 +124,7 @@ def build_services(settings: Settings) -> Services:
     )
     routing = Routing(store=store, runtime=runtime, proxy=proxy)
     logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
-    runner = JobRunner(settings.deploy_workers)
+    events = EventBus()
     public_urls = PublicUrls(settings.http_port)
     deploys = DeployService(
         store=store,
@@ -127,7 +132,7 @@ def build_services(settings: Settings) -> Services:
         prober=HttpProber(),
         routing=routing,
         logs=logs,
-        runner=runner,
+        events=events,
         settings=PipelineSettings(
             instance=settings.instance,
             network=settings.docker_network,
@@ -138,7 +143,25 @@ def build_services(settings: Settings) -> Services:
             stop_timeout=settings.stop_timeout,
             memory_bytes=settings.container_memory_mb * 1024 * 1024 if settings.container_memory_mb else None,
             public_urls=public_urls,
+            workers=settings.deploy_workers,
+            job_timeout=settings.job_timeout,
+            requeue_interrupted=settings.requeue_interrupted,
         ),
+    )
+    hygiene = Hygiene(
+        store=store,
+        runtime=runtime,
+        data_dir=settings.data_dir,
+        keep_releases=settings.keep_releases,
+        threshold_percent=settings.disk_prune_threshold,
+    )
+    reconciler = Reconciler(
+        store=store,
+        runtime=runtime,
+        routing=routing,
+        deploys=deploys,
+        interval=settings.reconcile_interval,
+        hygiene=hygiene,
     )
     apps = AppService(
         store=store,
@@ -154,8 +177,10 @@ def build_services(settings: Settings) -> Services:
         proxy=proxy,
         routing=routing,
         logs=logs,
+        events=events,
         apps=apps,
         deploys=deploys,
-        runner=runner,
+        reconciler=reconciler,
+        hygiene=hygiene,
         admin_token=load_admin_token(settings),
     )

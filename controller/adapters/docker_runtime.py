@@ -10,7 +10,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,6 +255,63 @@ class DockerRuntime:
             protected = keep | {summary["ImageID"] for summary in api.containers(all=True)}
             return [
                 image["Id"] for image in images if image["Id"] not in protected and _remove_image(api, image)
+            ]
+
+    def watch_deaths(self, on_death: Callable[[str], None], stop: threading.Event) -> None:
+        """Call `on_death(app)` whenever one of this instance's containers dies, until `stop`.
+
+        Blocks; reconnects after Docker restarts (waiting a second between tries).
+        """
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}"]
+        while not stop.is_set():
+            try:
+                with self._docker_calls():
+                    client = self._new_client(version=self._api().api_version)
+                    events = client.events(
+                        decode=True, filters={"type": "container", "event": "die", "label": labels}
+                    )
+                    ended = threading.Event()
+                    threading.Thread(
+                        target=_close_when_stopped,
+                        args=(events, ended, stop),
+                        daemon=True,
+                        name="dockyard-events-close",
+                    ).start()
+                    try:
+                        for event in events:
+                            on_death(event.get("Actor", {}).get("Attributes", {}).get(LABEL_APP, ""))
+                    finally:
+                        ended.set()
+            except (DockyardError, OSError, ValueError):
+                pass
+            stop.wait(1.0)
+
+    def disk_usage(self) -> dict[str, int]:
+        """Bytes and counts of what this instance owns in Docker: images and containers."""
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}"]
+        with self._docker_calls():
+            api = self._api()
+            images = api.images(filters={"label": labels})
+            containers = api.containers(all=True, size=True, filters={"label": labels})
+        return {
+            "images": len(images),
+            "image_bytes": sum(int(image.get("Size", 0)) for image in images),
+            "containers": len(containers),
+            "container_bytes": sum(int(c.get("SizeRw", 0) or 0) for c in containers),
+        }
+
+    def prune_foreign_app_images(self, apps: set[str]) -> list[str]:
+        """Remove this instance's images of apps that no longer exist (and no container uses)."""
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}"]
+        with self._docker_calls():
+            api = self._api()
+            used = {summary["ImageID"] for summary in api.containers(all=True)}
+            return [
+                image["Id"]
+                for image in api.images(filters={"label": labels})
+                if (image.get("Labels") or {}).get(LABEL_APP) not in apps
+                and image["Id"] not in used
+                and _remove_image(api, image)
             ]
 
     # -- helpers ------------------------------------------------------------------------
@@ -598,3 +655,13 @@ def _offer(lines: "queue.Queue[str | _StreamEnded]", item: str | _StreamEnded, s
             continue
         return True
     return False
+
+
+def _close_when_stopped(
+    events: "CancellableStream[Any]", ended: threading.Event, stop: threading.Event
+) -> None:
+    """Close an event stream when `stop` is set, or return once the stream ended by itself."""
+    while not ended.wait(0.5):
+        if stop.is_set():
+            events.close()
+            return

@@ -125,6 +125,15 @@ class NginxProxy:
             self._install({self.sites_path: self._render_sites(sites)})
             self._reload(master)
 
+    def is_current(self, sites: Sequence[Site]) -> bool:
+        """True when the master runs and sites.conf is exactly what `sites` renders to."""
+        if running_master(self._prefix) is None:
+            return False
+        try:
+            return self.sites_path.read_text() == self._render_sites(sites)
+        except OSError:
+            return False
+
     def stop(self) -> None:
         """Quit gracefully (SIGQUIT), then fast (SIGTERM) if workers outlive the drain timeout."""
         with self._locked():

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller import __version__
-from controller.api import routes_apps, routes_deploys
+from controller.api import routes_apps, routes_deploys, routes_system
 from controller.api.schemas import Health
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
@@ -95,5 +95,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.include_router(routes_apps.router)
     app.include_router(routes_deploys.router)
+    app.include_router(routes_system.router)
     app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
     return app

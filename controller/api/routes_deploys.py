@@ -1,6 +1,7 @@
 """Routes of deploys: upload a build context, list and inspect deploys, follow their logs."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from controller.domain.names import validate_app_name
 
 router = APIRouter(prefix="/api/v1", tags=["deploys"], dependencies=[Depends(require_token)])
 FOLLOW_POLL = 0.05
+KEEPALIVE = 15.0
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -63,6 +65,47 @@ def list_app_deploys(
 ) -> list[DeployPublic]:
     services.apps.get(name)
     return [DeployPublic.of(d) for d in services.store.list_deploys(name, limit=limit)]
+
+
+@router.get("/deploys", response_model=list[DeployPublic])
+def list_deploys(services: ServicesDep, limit: int = Query(default=50, ge=1, le=500)) -> list[DeployPublic]:
+    return [DeployPublic.of(d) for d in services.store.list_deploys(None, limit=limit)]
+
+
+@router.post("/deploys/{deploy_id}/cancel", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
+    """Cancel a queued deploy, or stop a running one before it switches traffic."""
+    return DeployPublic.of(services.deploys.cancel(deploy_id))
+
+
+@router.get("/events")
+async def events(services: ServicesDep) -> StreamingResponse:
+    """Server-Sent Events: deploy state changes (`deploy`) as they happen."""
+    subscription = services.events.subscribe()
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"
+            idle = 0.0
+            while True:
+                batch = subscription.drain()
+                for event in batch:
+                    yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+                if batch:
+                    idle = 0.0
+                elif idle >= KEEPALIVE:
+                    yield b": keep-alive\n\n"
+                    idle = 0.0
+                await asyncio.sleep(FOLLOW_POLL)
+                idle += FOLLOW_POLL
+        finally:
+            subscription.close()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/deploys/{deploy_id}", response_model=DeployPublic)

@@ -6,13 +6,14 @@ from enum import StrEnum
 
 
 class DeployStatus(StrEnum):
-    """Where a deploy job is; the last four are final."""
+    """Where a deploy job is; all but queued and running are final."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
     INTERRUPTED = "interrupted"
 
     @property
@@ -28,6 +29,7 @@ class DeployKind(StrEnum):
     CONFIG = "config"
     SCALE = "scale"
     RESTART = "restart"
+    REPAIR = "repair"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Deploy:
     release_number: int | None = None
     error: str | None = None
     description: str = ""
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

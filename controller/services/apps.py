@@ -1,5 +1,6 @@
 """App use cases: create, inspect, destroy, domains and config reads."""
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from controller.services.ports import Runtime, Store
 from controller.services.routing import Routing
 
 MASK = "********"
+DESTROY_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ class AppService:
         self._routing.forget(app.name)
         for container in containers:
             self._runtime.remove_container(container.id, stop_timeout=5)
+        # The reconciler may be removing the same orphans: an image stays in use until
+        # Docker has finished with every container of the app.
+        deadline = time.monotonic() + DESTROY_WAIT
+        while self._runtime.list_containers(app.name) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._runtime.prune_images(app.name, set())
 
     def add_domain(self, name: str, domain: str) -> App:

@@ -5,6 +5,7 @@ through the same steps, one job at a time per app. Anything that fails before th
 switch leaves the serving containers and the proxy untouched.
 """
 
+import logging
 import secrets
 import shutil
 import threading
@@ -12,17 +13,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from controller.domain.appjson import parse_healthchecks
 from controller.domain.containers import LABEL_DEPLOY, base_labels, choose_port, image_tag, web_container_spec
-from controller.domain.errors import DeployCancelled, DockyardError, InvalidInput, NotFound
+from controller.domain.errors import (
+    Conflict,
+    DeployCancelled,
+    DockyardError,
+    InvalidInput,
+    NotFound,
+    RuntimeUnavailable,
+)
 from controller.domain.models import ContainerInfo, Deploy, DeployKind, DeployStatus, Release
 from controller.services.deploy_logs import DeployLogHub
+from controller.services.events import EventBus
 from controller.services.health import wait_until_healthy
-from controller.services.jobs import JobRunner
 from controller.services.ports import Prober, Runtime, Store
-from controller.services.routing import Routing
+from controller.services.queue import Dispatcher
+from controller.services.routing import Routing, backends_of
 
+logger = logging.getLogger(__name__)
 ARROW = "-----> "
 INDENT = "       "
 FAIL = " !     "
@@ -41,6 +52,11 @@ class PipelineSettings:
     stop_timeout: float = 10.0
     memory_bytes: int | None = None
     public_urls: Callable[[Sequence[str]], list[str]] = field(default=lambda domains: [])
+    workers: int = 1
+    job_timeout: float = 30 * 60
+    requeue_interrupted: int = 1
+    docker_retries: int = 3
+    docker_retry_delay: float = 1.0
 
 
 @dataclass
@@ -48,6 +64,9 @@ class _Context:
     deploy: Deploy
     log: Callable[[str], None]
     cancel: threading.Event
+
+
+SUPERSEDING = (DeployKind.BUILD, DeployKind.ROLLBACK)
 
 
 def new_deploy_id() -> str:
@@ -65,17 +84,34 @@ class DeployService:
         prober: Prober,
         routing: Routing,
         logs: DeployLogHub,
-        runner: JobRunner,
         settings: PipelineSettings,
+        events: EventBus | None = None,
     ) -> None:
+        self._events = events or EventBus()
         self._store = store
         self._runtime = runtime
         self._prober = prober
         self._routing = routing
         self._logs = logs
-        self._runner = runner
         self._settings = settings
         self._cancels: dict[str, threading.Event] = {}
+        self._dispatcher = Dispatcher(store=store, workers=settings.workers, execute=self._execute)
+
+    def start(self) -> None:
+        """Recover what a dead controller left behind, then start taking jobs."""
+        self._recover()
+        self._dispatcher.start()
+        self._dispatcher.wake()
+
+    def stop(self) -> None:
+        """Stop taking jobs and ask running ones to stop at their next step."""
+        for event in list(self._cancels.values()):
+            event.set()
+        self._dispatcher.stop()
+
+    def busy_apps(self) -> set[str]:
+        """Apps with a deploy queued or running: the reconciler leaves them alone."""
+        return set(self._dispatcher.running()) | {d.app for d in self._store.queued_deploys()}
 
     # -- requests (validate synchronously, then queue) -------------------------------
 
@@ -98,10 +134,9 @@ class DeployService:
         return self._queue(
             app,
             DeployKind.BUILD,
-            lambda ctx: self._build(ctx, context_dir, digest),
+            {"digest": digest},
             description or f"build {digest[:12]}",
             deploy_id=deploy_id,
-            cleanup=lambda: shutil.rmtree(context_dir, ignore_errors=True),
         )
 
     def request_rollback(self, app: str, *, to: int | None = None) -> Deploy:
@@ -121,59 +156,57 @@ class DeployService:
                 f"the image of {app} v{to} was pruned (images of the last "
                 f"{self._settings.keep_releases} releases are kept): deploy that source again instead"
             ) from exc
-        return self._queue(
-            app, DeployKind.ROLLBACK, lambda ctx: self._rollback(ctx, target), f"rollback to v{to}"
-        )
+        return self._queue(app, DeployKind.ROLLBACK, {"to": to}, f"rollback to v{to}")
 
     def request_config_change(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> Deploy:
         self._store.get_app(app)
         keys = sorted(set_) + [f"-{key}" for key in unset]
         return self._queue(
-            app,
-            DeployKind.CONFIG,
-            lambda ctx: self._change_config(ctx, set_, list(unset)),
-            "config " + " ".join(keys),
+            app, DeployKind.CONFIG, {"set": set_, "unset": list(unset)}, "config " + " ".join(keys)
         )
 
     def request_scale(self, app: str, *, web: int) -> Deploy:
         self._store.get_app(app)
-        return self._queue(app, DeployKind.SCALE, lambda ctx: self._scale(ctx, web), f"scale web={web}")
+        return self._queue(app, DeployKind.SCALE, {"web": web}, f"scale web={web}")
 
     def request_restart(self, app: str) -> Deploy:
         if self._store.get_app(app).current_release is None:
             raise InvalidInput(f"app {app!r} has no release to restart")
-        return self._queue(app, DeployKind.RESTART, self._restart, "restart")
+        return self._queue(app, DeployKind.RESTART, {}, "restart")
 
-    def cancel_all(self) -> None:
-        """Ask every running job to stop at its next step (controller shutdown)."""
-        for event in list(self._cancels.values()):
-            event.set()
+    def request_repair(self, app: str, reason: str) -> Deploy:
+        """Replace an app's dead serving containers (queued by the reconciler)."""
+        return self._queue(app, DeployKind.REPAIR, {}, f"repair: {reason}")
 
-    def mark_interrupted(self) -> list[Deploy]:
-        """At start: deploys a dead controller left queued or running are interrupted."""
-        interrupted = []
-        for deploy in self._store.unfinished_deploys():
-            self._logs.append(deploy.id, FAIL + "interrupted: the controller stopped during this deploy")
-            interrupted.append(
-                self._store.update_deploy(
-                    deploy.id, status=DeployStatus.INTERRUPTED, error="the controller stopped"
-                )
-            )
-        return interrupted
+    def cancel(self, deploy_id: str) -> Deploy:
+        """Cancel a queued deploy at once, or ask a running one to stop before it switches."""
+        deploy = self._store.get_deploy(deploy_id)
+        if deploy.status is DeployStatus.QUEUED and self._store.claim_deploy(
+            deploy_id, DeployStatus.CANCELLED, error="cancelled before it started"
+        ):
+            self._logs.append(deploy_id, FAIL + "cancelled before it started")
+            self._logs.finish(deploy_id)
+            self._discard_context(deploy_id)
+            self._publish(deploy_id)
+            return self._store.get_deploy(deploy_id)
+        event = self._cancels.get(deploy_id)
+        if event is None:
+            raise Conflict(f"deploy {deploy_id} is {self._store.get_deploy(deploy_id).status.value}")
+        event.set()
+        return self._store.get_deploy(deploy_id)
 
-    # -- the job wrapper ---------------------------------------------------------------
+    # -- the queue ---------------------------------------------------------------------
 
     def _queue(
         self,
         app: str,
         kind: DeployKind,
-        action: Callable[[_Context], None],
+        params: dict[str, Any],
         description: str,
         *,
         deploy_id: str | None = None,
-        cleanup: Callable[[], None] | None = None,
+        attempt: int = 1,
     ) -> Deploy:
-        self._runtime.ping()
         deploy = Deploy(
             id=deploy_id or new_deploy_id(),
             app=app,
@@ -181,48 +214,168 @@ class DeployService:
             status=DeployStatus.QUEUED,
             created_at=datetime.now(UTC),
             description=description,
+            attempt=attempt,
         )
-        self._store.create_deploy(deploy)
+        try:
+            self._runtime.ping()
+            self._store.create_deploy(deploy, params)
+        except BaseException:
+            self._discard_context(deploy.id)
+            raise
         self._logs.open(deploy.id)
+        self._publish(deploy.id)
+        if kind in SUPERSEDING:
+            self._supersede_older(deploy)
+        self._dispatcher.wake()
+        return deploy
+
+    def _supersede_older(self, newer: Deploy) -> None:
+        """Of an app's queued builds and rollbacks only the newest will run.
+
+        Requests race (a newer one can be stored before an older one), so every request
+        looks at all of them, and also at the deploy running now: what is older than that
+        would undo it.
+        """
+        queued = [d for d in self._store.queued_deploys() if d.app == newer.app and d.kind in SUPERSEDING]
+        running_id = self._dispatcher.running().get(newer.app)
+        running = self._store.get_deploy(running_id) if running_id else None
+        candidates = queued + ([running] if running and running.kind in SUPERSEDING else [])
+        if not candidates:
+            return
+        newest = max(candidates, key=lambda d: (d.created_at, d.id))
+        for older in queued:
+            if older.id == newest.id:
+                continue
+            reason = f"superseded by deploy {newest.id}"
+            if self._store.claim_deploy(older.id, DeployStatus.SUPERSEDED, error=reason):
+                self._logs.append(older.id, ARROW + reason)
+                self._logs.finish(older.id)
+                self._discard_context(older.id)
+                self._publish(older.id)
+
+    def _publish(self, deploy_id: str) -> None:
+        deploy = self._store.get_deploy(deploy_id)
+        self._events.publish(
+            "deploy",
+            id=deploy.id,
+            app=deploy.app,
+            kind=deploy.kind.value,
+            status=deploy.status.value,
+            release=deploy.release_number,
+            error=deploy.error,
+        )
+
+    def _discard_context(self, deploy_id: str) -> None:
+        shutil.rmtree(self._settings.builds_dir / deploy_id, ignore_errors=True)
+
+    def _recover(self) -> None:
+        """Deploys a dead controller left running are interrupted, and queued again once."""
+        for deploy in self._store.unfinished_deploys():
+            if deploy.status is DeployStatus.QUEUED:
+                self._logs.open(deploy.id)
+                continue
+            self._logs.append(deploy.id, FAIL + "interrupted: the controller stopped during this deploy")
+            self._store.update_deploy(
+                deploy.id, status=DeployStatus.INTERRUPTED, error="the controller stopped"
+            )
+            self._logs.finish(deploy.id)
+            if deploy.attempt > self._settings.requeue_interrupted:
+                self._discard_context(deploy.id)
+                continue
+            retry_id = new_deploy_id()
+            old_context = self._settings.builds_dir / deploy.id
+            if deploy.kind is DeployKind.BUILD:
+                if not old_context.is_dir():
+                    continue
+                old_context.rename(self._settings.builds_dir / retry_id)
+            try:
+                retry = self._queue(
+                    deploy.app,
+                    deploy.kind,
+                    self._store.get_deploy_params(deploy.id),
+                    deploy.description,
+                    deploy_id=retry_id,
+                    attempt=deploy.attempt + 1,
+                )
+            except DockyardError as exc:
+                logger.warning("could not queue deploy %s again: %s", deploy.id, exc)
+                continue
+            self._logs.append(deploy.id, f"{ARROW}queued again as deploy {retry.id}")
+        live = {d.id for d in self._store.unfinished_deploys()}
+        for leftover in self._settings.builds_dir.iterdir():
+            if leftover.name not in live:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def _execute(self, deploy: Deploy) -> None:
+        """Run one claimed deploy (on a dispatcher worker)."""
         cancel = threading.Event()
         self._cancels[deploy.id] = cancel
+        timer = threading.Timer(self._settings.job_timeout, cancel.set)
+        timer.daemon = True
+        timer.start()
 
         def log(line: str) -> None:
             self._logs.append(deploy.id, line)
 
-        def job() -> None:
-            try:
-                self._run(_Context(deploy=deploy, log=log, cancel=cancel), action)
-            finally:
-                self._cancels.pop(deploy.id, None)
-                if cleanup is not None:
-                    cleanup()
-
         try:
-            self._runner.submit(app, job)
-        except RuntimeError:
-            self._store.update_deploy(deploy.id, status=DeployStatus.CANCELLED, error="shutting down")
-            self._logs.finish(deploy.id)
-            raise
-        return deploy
+            params = self._store.get_deploy_params(deploy.id)
+            self._run(_Context(deploy=deploy, log=log, cancel=cancel), self._action(deploy, params))
+        finally:
+            timer.cancel()
+            self._cancels.pop(deploy.id, None)
+            self._discard_context(deploy.id)
+
+    def _action(self, deploy: Deploy, params: dict[str, Any]) -> Callable[[_Context], None]:
+        if deploy.kind is DeployKind.BUILD:
+            context_dir = self._settings.builds_dir / deploy.id
+            return lambda ctx: self._build(ctx, context_dir, str(params["digest"]))
+        if deploy.kind is DeployKind.ROLLBACK:
+            return lambda ctx: self._rollback(ctx, self._store.get_release(deploy.app, int(params["to"])))
+        if deploy.kind is DeployKind.CONFIG:
+            return lambda ctx: self._change_config(ctx, dict(params["set"]), list(params["unset"]))
+        if deploy.kind is DeployKind.SCALE:
+            return lambda ctx: self._scale(ctx, int(params["web"]))
+        if deploy.kind is DeployKind.RESTART:
+            return self._restart
+        return self._repair
 
     def _run(self, ctx: _Context, action: Callable[[_Context], None]) -> None:
         deploy_id = ctx.deploy.id
-        self._store.update_deploy(deploy_id, status=DeployStatus.RUNNING)
+        self._publish(deploy_id)
         ctx.log(f"{ARROW}{ctx.deploy.kind.value} of {ctx.deploy.app}: {ctx.deploy.description}")
         try:
-            action(ctx)
+            self._with_docker_retries(ctx, action)
+        except DeployCancelled as exc:
+            ctx.log(FAIL + str(exc))
+            self._store.update_deploy(deploy_id, status=DeployStatus.CANCELLED, error=str(exc))
         except DockyardError as exc:
             for line in str(exc).splitlines() or ["failed"]:
                 ctx.log(FAIL + line)
             self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=str(exc))
         except Exception as exc:
+            logger.exception("deploy %s failed unexpectedly", deploy_id)
             ctx.log(f"{FAIL}internal error: {exc!r}")
             self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=f"internal error: {exc!r}")
         else:
             self._store.update_deploy(deploy_id, status=DeployStatus.SUCCEEDED)
         finally:
             self._logs.finish(deploy_id)
+            self._publish(deploy_id)
+
+    def _with_docker_retries(self, ctx: _Context, action: Callable[[_Context], None]) -> None:
+        """Docker being briefly unreachable is retried with backoff; other errors fail at once."""
+        delay = self._settings.docker_retry_delay
+        for attempt in range(1, self._settings.docker_retries + 1):
+            try:
+                action(ctx)
+                return
+            except RuntimeUnavailable as exc:
+                if attempt == self._settings.docker_retries:
+                    raise
+                ctx.log(f"{FAIL}{exc}; trying again in {delay:.0f} s")
+                if ctx.cancel.wait(delay):
+                    raise DeployCancelled("the deploy was cancelled") from exc
+                delay *= 2
 
     # -- the kinds of deploy -------------------------------------------------------------
 
@@ -325,6 +478,24 @@ class DeployService:
             self._retire(ctx, [old])
         ctx.log(f"{ARROW}Restarted {len(serving)} web container(s)")
 
+    def _repair(self, ctx: _Context) -> None:
+        """Start replacements for serving containers that died, then route to the living."""
+        app = self._store.get_app(ctx.deploy.app)
+        if app.current_release is None:
+            ctx.log(f"{ARROW}Nothing to repair: {app.name} has no release")
+            return
+        release = self._store.get_release(app.name, app.current_release)
+        serving_ids = {b.container_id for b in self._routing.backends(app.name)}
+        alive = self._serving_containers(app.name, release)
+        dead = [c for c in self._runtime.list_containers(app.name) if c.id in serving_ids and c not in alive]
+        missing = app.web_scale - len(alive)
+        if missing > 0:
+            ctx.log(f"{ARROW}Starting {missing} replacement container(s) of v{release.number}")
+            alive += self._start_healthy(ctx, release, missing, first_index=len(alive))
+        self._switch(ctx, release, alive)
+        self._retire(ctx, dead)
+        ctx.log(f"{ARROW}{app.name} runs {len(alive)} web container(s) again")
+
     # -- the rollout steps -------------------------------------------------------------
 
     def _roll_out(self, ctx: _Context, release: Release, *, record: bool) -> None:
@@ -393,26 +564,25 @@ class DeployService:
         return started
 
     def _switch(self, ctx: _Context, release: Release, containers: list[ContainerInfo]) -> None:
-        backends = tuple(f"{c.address}:{release.port}" for c in containers)
+        backends = backends_of(containers, release.port)
         ctx.log(f"{ARROW}Switching traffic to {len(backends)} container(s)")
         try:
             self._routing.switch(release.app, backends)
         except BaseException:
-            current = {c.id for c in self._serving_containers(release.app, None)}
-            self._remove_quietly(ctx, [c for c in containers if c.id not in current])
+            serving = {b.container_id for b in self._routing.backends(release.app)}
+            self._remove_quietly(ctx, [c for c in containers if c.id not in serving])
             raise
 
     def _serving_containers(self, app: str, release: Release | None) -> list[ContainerInfo]:
         """The running web containers the proxy routes `app` to now."""
-        backends = set(self._routing.backends(app))
+        serving = {b.container_id for b in self._routing.backends(app)}
         return sorted(
             (
                 c
                 for c in self._runtime.list_containers(app)
-                if c.state == "running"
-                and c.process == "web"
+                if c.id in serving
+                and c.state == "running"
                 and (release is None or c.release == release.number)
-                and any(b.rsplit(":", 1)[0] == c.address for b in backends)
             ),
             key=lambda c: c.name,
         )

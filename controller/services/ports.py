@@ -4,7 +4,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from controller.domain.containers import ContainerSpec
 from controller.domain.models import App, ContainerInfo, Deploy, DeployStatus, Release, Site
@@ -51,7 +51,24 @@ class Store(Protocol):
     def list_releases(self, app: str) -> list[Release]:
         """Newest first."""
 
-    def create_deploy(self, deploy: Deploy) -> None: ...
+    def create_deploy(self, deploy: Deploy, params: dict[str, Any] | None = None) -> None:
+        """Stores the deploy and, encrypted, what its job needs to run (or run again)."""
+
+    def get_deploy_params(self, deploy_id: str) -> dict[str, Any]: ...
+
+    def queued_deploys(self) -> list[Deploy]:
+        """Oldest first."""
+
+    def claim_deploy(
+        self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None
+    ) -> bool:
+        """Queued -> `status` atomically (running, cancelled, superseded); False if not queued."""
+
+    def set_serving(self, app: str, container_ids: Sequence[str]) -> None:
+        """Records which containers the proxy routes the app to."""
+
+    def get_serving(self, app: str) -> list[str] | None:
+        """None when never recorded."""
 
     def get_deploy(self, deploy_id: str) -> Deploy:
         """Raises NotFound."""
@@ -131,6 +148,15 @@ class Runtime(Protocol):
     def prune_images(self, app: str, keep_image_ids: set[str]) -> list[str]:
         """Removes this instance's images of `app` not in keep_image_ids; returns their ids."""
 
+    def prune_foreign_app_images(self, apps: set[str]) -> list[str]:
+        """Removes this instance's images of apps not in `apps`; returns their ids."""
+
+    def disk_usage(self) -> dict[str, int]:
+        """images, image_bytes, containers, container_bytes of this instance."""
+
+    def watch_deaths(self, on_death: Callable[[str], None], stop: threading.Event) -> None:
+        """Blocks, calling on_death(app) when one of this instance's containers dies."""
+
 
 class Prober(Protocol):
     """Makes the HTTP requests of health checks."""
@@ -154,5 +180,8 @@ class Proxy(Protocol):
         Raises ProxyConfigRejected (with the proxy's message) after restoring the previous
         config when the new one is refused.
         """
+
+    def is_current(self, sites: Sequence[Site]) -> bool:
+        """True when the proxy runs and its config is exactly what `sites` renders to."""
 
     def stop(self) -> None: ...

@@ -2,13 +2,26 @@
 
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
-from controller.domain.models import Site
+from controller.domain.models import ContainerInfo, Site
 from controller.services.ports import Proxy, Runtime, Store
 
 
+class Backend(NamedTuple):
+    """One container the proxy sends an app's traffic to."""
+
+    container_id: str
+    address: str  # "ip:port"
+
+
+def backends_of(containers: list[ContainerInfo], port: int) -> tuple[Backend, ...]:
+    return tuple(Backend(c.id, f"{c.address}:{port}") for c in containers if c.address)
+
+
 class Routing:
-    """Keeps app -> backends in memory and applies every change through the proxy.
+    """Keeps app -> backends in memory, applies every change through the proxy, and records
+    the serving container ids in the store so a restarted controller routes the same set.
 
     Every change goes through `_apply_locked`, so two deploys switching different apps
     at the same time can never push each other's stale view to nginx.
@@ -19,15 +32,19 @@ class Routing:
         self._runtime = runtime
         self._proxy = proxy
         self._lock = threading.Lock()
-        self._backends: dict[str, tuple[str, ...]] = {}
+        self._backends: dict[str, tuple[Backend, ...]] = {}
 
-    def backends(self, app: str) -> tuple[str, ...]:
+    def backends(self, app: str) -> tuple[Backend, ...]:
         with self._lock:
             return self._backends.get(app, ())
 
     def _sites(self) -> list[Site]:
         return [
-            Site(app=app.name, domains=app.domains, backends=self._backends.get(app.name, ()))
+            Site(
+                app=app.name,
+                domains=app.domains,
+                backends=tuple(sorted(b.address for b in self._backends.get(app.name, ()))),
+            )
             for app in self._store.list_apps()
             if app.domains
         ]
@@ -40,7 +57,7 @@ class Routing:
             undo()
             raise
 
-    def switch(self, app: str, backends: tuple[str, ...]) -> None:
+    def switch(self, app: str, backends: tuple[Backend, ...]) -> None:
         """Route `app` to exactly `backends`; returns once old proxy workers are gone."""
         with self._lock:
             previous = self._backends.get(app)
@@ -55,6 +72,7 @@ class Routing:
                     self._backends[app] = previous
 
             self._apply_locked(change, undo)
+            self._store.set_serving(app, [b.container_id for b in backends])
 
     def forget(self, app: str) -> None:
         """Drop an app's routes (after its store rows are gone)."""
@@ -72,27 +90,48 @@ class Routing:
         with self._lock:
             self._apply_locked(lambda: None, lambda: None)
 
-    def adopt_running(self) -> list[Site]:
-        """Rebuild the map from the store and running containers (at controller start).
+    def refresh_with(self, change: Callable[[], None], undo: Callable[[], None]) -> None:
+        """Re-render after `change` (e.g. new certificate files), with no other render in between.
 
-        Returns the sites, for starting or adopting the proxy with them.
+        `undo` runs when the proxy refuses the result.
         """
-        containers = self._runtime.list_containers()
+        with self._lock:
+            self._apply_locked(change, undo)
+
+    def ensure_proxy_current(self) -> bool:
+        """Rewrite the proxy config if it drifted from the map (or the proxy died).
+
+        Returns True when something had to be fixed.
+        """
+        with self._lock:
+            sites = self._sites()
+            if self._proxy.is_current(sites):
+                return False
+            self._proxy.ensure_running(sites)
+            return True
+
+    def adopt_running(self) -> list[Site]:
+        """Rebuild the map from the store's serving sets and running containers (at start).
+
+        A container that was serving and still runs is routed again, at its current
+        address. Apps recorded before serving sets existed fall back to every running
+        container of their current release. Returns the sites to start the proxy with.
+        """
+        containers = {c.id: c for c in self._runtime.list_containers() if c.state == "running"}
         with self._lock:
             self._backends.clear()
             for app in self._store.list_apps():
                 if app.current_release is None:
                     continue
                 release = self._store.get_release(app.name, app.current_release)
-                self._backends[app.name] = tuple(
-                    sorted(
-                        f"{c.address}:{release.port}"
-                        for c in containers
-                        if c.app == app.name
-                        and c.release == release.number
-                        and c.process == "web"
-                        and c.state == "running"
-                        and c.address
-                    )
-                )
+                serving = self._store.get_serving(app.name)
+                if serving is None:
+                    chosen = [
+                        c
+                        for c in containers.values()
+                        if c.app == app.name and c.release == release.number and c.process == "web"
+                    ]
+                else:
+                    chosen = [containers[cid] for cid in serving if cid in containers]
+                self._backends[app.name] = backends_of(sorted(chosen, key=lambda c: c.name), release.port)
             return self._sites()

@@ -178,13 +178,61 @@ class SqlStore:
 
     # Deploys
 
-    def create_deploy(self, deploy: Deploy) -> None:
+    def create_deploy(self, deploy: Deploy, params: dict[str, Any] | None = None) -> None:
+        row = _deploy_row(deploy)
+        row["params"] = self._cipher.encrypt(json.dumps(params or {}))
         try:
             with self._writing() as conn:
                 _require_app(conn, deploy.app, lock=True)
-                conn.execute(insert(deploys).values(**_deploy_row(deploy)))
+                conn.execute(insert(deploys).values(**row))
         except IntegrityError as exc:
             raise Conflict(f"deploy {deploy.id!r} already exists") from exc
+
+    def get_deploy_params(self, deploy_id: str) -> dict[str, Any]:
+        with self._reading() as conn:
+            token = _require_deploy(conn, deploy_id)["params"]
+        params: dict[str, Any] = json.loads(self._cipher.decrypt(token)) if token else {}
+        return params
+
+    def queued_deploys(self) -> list[Deploy]:
+        """Queued deploys, oldest first."""
+        query = (
+            select(deploys)
+            .where(deploys.c.status == DeployStatus.QUEUED.value)
+            .order_by(deploys.c.created_at, deploys.c.id)
+        )
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_load_deploy(row) for row in rows]
+
+    def claim_deploy(
+        self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None
+    ) -> bool:
+        """Move a queued deploy to `status` in one statement; False when it was not queued."""
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"status": status.value}
+        if status is DeployStatus.RUNNING:
+            values["started_at"] = now
+        if status.is_final:
+            values["finished_at"] = now
+        if error is not None:
+            values["error"] = error
+        with self._writing() as conn:
+            result = conn.execute(
+                update(deploys)
+                .where(deploys.c.id == deploy_id, deploys.c.status == DeployStatus.QUEUED.value)
+                .values(**values)
+            )
+            return result.rowcount == 1
+
+    def set_serving(self, app: str, container_ids: Sequence[str]) -> None:
+        self._update_app(app, serving=json.dumps(list(container_ids)))
+
+    def get_serving(self, app: str) -> list[str] | None:
+        """The ids of the containers the proxy routes `app` to, None if never recorded."""
+        with self._reading() as conn:
+            serving = _require_app(conn, app)["serving"]
+        return list(json.loads(serving)) if serving is not None else None
 
     def get_deploy(self, deploy_id: str) -> Deploy:
         with self._reading() as conn:
@@ -256,7 +304,7 @@ def _domains_by_app(conn: Connection, app: str | None = None) -> dict[str, tuple
     return owned
 
 
-def _load_app(row: RowMapping, app_domains: tuple[str, ...]) -> App:
+def _load_app(row: RowMapping, app_domains: tuple[str, ...]) -> App:  # serving is read on its own
     return App(
         name=row["name"],
         created_at=row["created_at"],
@@ -289,6 +337,7 @@ def _deploy_row(deploy: Deploy) -> dict[str, Any]:
 
 def _load_deploy(row: RowMapping) -> Deploy:
     values = dict(row)
+    values.pop("params", None)
     values["kind"] = DeployKind(row["kind"])
     values["status"] = DeployStatus(row["status"])
     return Deploy(**values)

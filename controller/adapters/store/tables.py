@@ -68,6 +68,8 @@ apps = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("web_scale", Integer, nullable=False),
     Column("current_release", Integer, nullable=True),
+    # JSON list of the ids of the containers the proxy routes to (revision 0003).
+    Column("serving", Text, nullable=True),
 )
 
 
@@ -119,5 +121,8 @@ deploys = Table(
     Column("release_number", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Column("description", Text, nullable=False),
+    # What the job needs to run again after a restart: encrypted JSON (revision 0003).
+    Column("params", Text, nullable=True),
+    Column("attempt", Integer, nullable=False, server_default="1"),
     Index("ix_deploys_app_created_at", "app", "created_at"),
 )

@@ -1,8 +1,11 @@
 """Schema migrations: idempotent upgrades that keep data, and a schema that matches tables.py."""
 
+from datetime import UTC, datetime
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from controller.adapters.secrets import Cipher
@@ -25,13 +28,20 @@ def current_revision(url: str) -> str:
 def test_upgrade_is_idempotent_and_keeps_rows(database_url: str, cipher: Cipher) -> None:
     command.upgrade(alembic_config(database_url), "0001")
     assert current_revision(database_url) == "0001"
-    store = SqlStore(database_url, cipher)
+    engine = create_engine(normalize_url(database_url))
     try:
-        store.create_app("web")
-        store.add_domain("web", "web.example.com")
-        store.update_config("web", set_={"SECRET": "s3cret"}, unset=[])
+        with engine.begin() as conn:  # rows as a 0001-era controller wrote them
+            conn.execute(
+                text("INSERT INTO apps (name, created_at, web_scale) VALUES ('web', :now, 1)"),
+                {"now": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
+            )
+            conn.execute(text("INSERT INTO domains (domain, app) VALUES ('web.example.com', 'web')"))
+            conn.execute(
+                text("INSERT INTO config_vars (app, key, value) VALUES ('web', 'SECRET', :value)"),
+                {"value": cipher.encrypt("s3cret")},
+            )
     finally:
-        store.close()
+        engine.dispose()
 
     upgrade_database(database_url)
     upgrade_database(database_url)
@@ -40,9 +50,11 @@ def test_upgrade_is_idempotent_and_keeps_rows(database_url: str, cipher: Cipher)
     try:
         assert store.get_app("web").domains == ("web.example.com",)
         assert store.get_config("web") == {"SECRET": "s3cret"}
+        assert store.get_serving("web") is None
     finally:
         store.close()
-    assert current_revision(database_url) == "0001"
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert current_revision(database_url) == head
 
 
 def test_migrated_schema_matches_the_tables_the_store_uses(database_url: str) -> None:

@@ -1,0 +1,20 @@
+"""Routes of the controller itself: disk usage and cleanup."""
+
+from fastapi import APIRouter, Depends
+
+from controller.api.deps import ServicesDep, require_token
+from controller.services.hygiene import DiskReport, PruneReport
+
+router = APIRouter(prefix="/api/v1/system", tags=["system"], dependencies=[Depends(require_token)])
+
+
+@router.get("/df", response_model=DiskReport)
+def disk_usage(services: ServicesDep) -> DiskReport:
+    """What Dockyard's own images, containers and data dir take on disk."""
+    return services.hygiene.disk_usage()
+
+
+@router.post("/prune", response_model=PruneReport)
+def prune(services: ServicesDep) -> PruneReport:
+    """Remove Dockyard's images beyond each app's retention, of deleted apps, and old build contexts."""
+    return services.hygiene.prune()

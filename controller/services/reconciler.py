@@ -1,0 +1,150 @@
+"""Converges what runs to what the database says: dead containers, orphans, proxy drift.
+
+Runs at start-up, on a timer and when Docker reports a container died. It never touches a
+container without this controller's labels, and leaves apps with a deploy in flight alone.
+Repairs are queued as deploy jobs, so they obey one-job-per-app like everything else.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.domain.errors import DockyardError
+from controller.domain.models import DeployStatus
+from controller.services.deploys import DeployService
+from controller.services.hygiene import Hygiene
+from controller.services.ports import Runtime, Store
+from controller.services.routing import Routing
+
+logger = logging.getLogger(__name__)
+BACKOFF_START = 5.0
+BACKOFF_MAX = 300.0
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass found and did."""
+
+    repairs_queued: list[str] = field(default_factory=list)
+    readdressed: list[str] = field(default_factory=list)
+    removed_containers: list[str] = field(default_factory=list)
+    proxy_rewritten: bool = False
+
+
+@dataclass
+class _CrashLoop:
+    """Per app: the last repair queued and how long to wait before the next one."""
+
+    last_repair: str | None = None
+    failures: int = 0
+    not_before: float = 0.0
+
+
+class Reconciler:
+    """Compares desired state (store) with actual state (labelled containers, proxy config)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runtime: Runtime,
+        routing: Routing,
+        deploys: DeployService,
+        interval: float,
+        hygiene: Hygiene | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._runtime = runtime
+        self._routing = routing
+        self._deploys = deploys
+        self._interval = interval
+        self._hygiene = hygiene
+        self._clock = clock
+        self._loops: dict[str, _CrashLoop] = {}
+        self._poke = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="dockyard-reconcile", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poke.set()
+
+    def poke(self) -> None:
+        """Reconcile soon (a container died)."""
+        self._poke.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile_once()
+            except DockyardError as exc:
+                logger.info("reconcile skipped: %s", exc)
+            except Exception:
+                logger.exception("reconcile failed")
+            self._poke.wait(self._interval)
+            self._poke.clear()
+
+    def crash_looping(self, app: str) -> bool:
+        loop = self._loops.get(app)
+        return loop is not None and loop.failures > 0
+
+    def reconcile_once(self) -> ReconcileReport:
+        with self._lock:
+            return self._reconcile()
+
+    def _reconcile(self) -> ReconcileReport:
+        report = ReconcileReport()
+        containers = self._runtime.list_containers()
+        busy = self._deploys.busy_apps()
+        apps = {app.name: app for app in self._store.list_apps()}
+        wanted: set[str] = set()
+        for app in apps.values():
+            backends = self._routing.backends(app.name)
+            wanted |= {b.container_id for b in backends}
+            if app.name in busy or app.current_release is None or app.web_scale == 0:
+                continue
+            by_id = {c.id: c for c in containers}
+            alive = [by_id[b.container_id] for b in backends if b.container_id in by_id]
+            running = [c for c in alive if c.state == "running"]
+            if len(running) < app.web_scale:
+                if self._queue_repair(app.name, f"{len(running)} of {app.web_scale} web containers run"):
+                    report.repairs_queued.append(app.name)
+                continue
+            self._loops.pop(app.name, None)
+            routed = {b.container_id: b.address.rsplit(":", 1)[0] for b in backends}
+            moved = any(c.address != routed.get(c.id) for c in running)
+            if moved and self._queue_repair(app.name, "a container came back at a new address"):
+                report.readdressed.append(app.name)
+        for container in containers:
+            if container.id in wanted or container.app in busy:
+                continue
+            self._runtime.remove_container(container.id, stop_timeout=5)
+            report.removed_containers.append(container.name)
+        report.proxy_rewritten = self._routing.ensure_proxy_current()
+        if self._hygiene is not None:
+            self._hygiene.prune_if_full()
+        if report.repairs_queued or report.removed_containers or report.proxy_rewritten:
+            logger.info("reconciled: %s", report)
+        return report
+
+    def _queue_repair(self, app: str, reason: str) -> bool:
+        """Queue a repair unless the app is backing off after failed ones (a crash loop)."""
+        loop = self._loops.setdefault(app, _CrashLoop())
+        if loop.last_repair is not None:
+            status = self._store.get_deploy(loop.last_repair).status
+            if status is DeployStatus.FAILED:
+                loop.failures += 1
+                loop.not_before = self._clock() + min(BACKOFF_MAX, BACKOFF_START * 2 ** (loop.failures - 1))
+            elif status is DeployStatus.SUCCEEDED:
+                loop.failures = 0
+            loop.last_repair = None
+        if self._clock() < loop.not_before:
+            return False
+        loop.last_repair = self._deploys.request_repair(app, reason).id
+        return True

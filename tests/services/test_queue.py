@@ -1,0 +1,99 @@
+"""The dispatcher: one job per app, apps take turns, a crashing job does not wedge its app."""
+
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from controller.domain.models import Deploy, DeployKind, DeployStatus
+from controller.services.queue import Dispatcher
+
+
+class QueueStore:
+    """Just the queue part of the Store port, in memory."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.deploys: dict[str, Deploy] = {}
+
+    def add(self, app: str, number: int) -> Deploy:
+        deploy = Deploy(
+            id=f"{app}-{number}",
+            app=app,
+            kind=DeployKind.CONFIG,
+            status=DeployStatus.QUEUED,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(self.deploys)),
+        )
+        self.deploys[deploy.id] = deploy
+        return deploy
+
+    def queued_deploys(self) -> list[Deploy]:
+        with self.lock:
+            queued = [d for d in self.deploys.values() if d.status is DeployStatus.QUEUED]
+        return sorted(queued, key=lambda d: (d.created_at, d.id))
+
+    def claim_deploy(self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING) -> bool:
+        with self.lock:
+            deploy = self.deploys[deploy_id]
+            if deploy.status is not DeployStatus.QUEUED:
+                return False
+            self.deploys[deploy_id] = replace(deploy, status=status)
+            return True
+
+
+def run_all(store: QueueStore, workers: int, job: object, expected: int) -> list[str]:
+    order: list[str] = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def execute(deploy: Deploy) -> None:
+        try:
+            job(deploy)  # type: ignore[operator]
+        finally:
+            with lock:
+                order.append(deploy.id)
+                if len(order) == expected:
+                    done.set()
+
+    dispatcher = Dispatcher(store=store, workers=workers, execute=execute)  # type: ignore[arg-type]
+    dispatcher.start()
+    dispatcher.wake()
+    assert done.wait(10), order
+    dispatcher.stop()
+    return order
+
+
+def test_one_job_per_app_and_apps_take_turns() -> None:
+    store = QueueStore()
+    for number in range(3):
+        for app in ("a", "b", "c", "d"):
+            store.add(app, number)
+    running: dict[str, int] = {}
+    overlap: list[str] = []
+    lock = threading.Lock()
+
+    def job(deploy: Deploy) -> None:
+        with lock:
+            running[deploy.app] = running.get(deploy.app, 0) + 1
+            if running[deploy.app] > 1:
+                overlap.append(deploy.app)
+        time.sleep(0.005)
+        with lock:
+            running[deploy.app] -= 1
+
+    order = run_all(store, workers=2, job=job, expected=12)
+    assert not overlap
+    first_round = [deploy_id.split("-")[0] for deploy_id in order[:4]]
+    assert sorted(first_round) == ["a", "b", "c", "d"], order
+
+
+def test_a_crashing_job_does_not_wedge_its_app() -> None:
+    store = QueueStore()
+    store.add("a", 0)
+    store.add("a", 1)
+
+    def job(deploy: Deploy) -> None:
+        if deploy.id == "a-0":
+            raise RuntimeError("boom")
+
+    assert run_all(store, workers=1, job=job, expected=2) == ["a-0", "a-1"]
