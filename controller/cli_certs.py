@@ -1,0 +1,140 @@
+"""`dockyard certs`: an app's HTTPS certificate, through the controller's API.
+
+dockyard certs APP [--json]          status per domain (same as `certs status APP`)
+dockyard certs issue APP             order now if a domain lacks a certificate
+dockyard certs renew APP [--force]   renew when due; --force always
+dockyard certs redirect APP on|off   HTTP -> HTTPS redirect of the certified domains
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from controller.cli import Client
+
+
+def _api(ctx: click.Context) -> "Client":
+    from controller.cli import _client  # cli.py imports this module to register `certs`
+
+    return _client(ctx)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+class _AppOrCommand(click.Group):
+    """`dockyard certs APP` means `dockyard certs status APP`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        words = [arg for arg in args if not arg.startswith("-")]
+        if words and words[0] not in self.commands:
+            args = ["status", *args]
+        return super().parse_args(ctx, args)
+
+
+def _when(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else "-"
+
+
+def _days_left(not_after: str) -> int:
+    return (datetime.fromisoformat(not_after) - datetime.now(UTC)).days
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    cert = report["certificate"]
+    redirect = "on" if report["https_redirect"] else "off"
+    if cert:
+        click.echo(
+            f"certificate {cert['serial']} for {', '.join(cert['domains'])}: valid until "
+            f"{_when(cert['not_after'])} ({_days_left(cert['not_after'])} days); HTTP redirect {redirect}"
+        )
+    else:
+        click.echo(f"no certificate yet; served over HTTP (redirect {redirect} once there is one)")
+    if not report["acme_enabled"]:
+        click.echo("ACME is off: set DOCKYARD_ACME_EMAIL on the controller to issue certificates")
+    rows = [("DOMAIN", "HTTPS", "VALID UNTIL", "LAST ATTEMPT", "LAST ERROR")]
+    for item in report["domains"]:
+        error = f"{item['error_code']}: {item['last_error']}" if item["last_error"] else "-"
+        if item["last_error"] and item["next_attempt"]:
+            error += f" (next try {_when(item['next_attempt'])})"
+        rows.append(
+            (
+                item["domain"],
+                "yes" if item["https"] else "no",
+                _when(item["valid_until"]),
+                _when(item["last_attempt"]),
+                error,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        )
+
+
+def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        _print_json(result)
+    else:
+        verdict = (
+            "issued a new certificate" if result["issued"] else f"no new certificate ({result['reason']})"
+        )
+        click.echo(f"{result['app']}: {verdict}")
+        _print_status(result)
+    if result["errors"]:
+        for domain, error in sorted(result["errors"].items()):
+            click.echo(f"error: {domain}: {error}", err=True)
+        raise SystemExit(1)
+
+
+@click.group(cls=_AppOrCommand)
+def certs() -> None:
+    """HTTPS certificates of an app (`dockyard certs APP` shows their status)."""
+
+
+@certs.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Certificate, and per domain: HTTPS, valid until, last attempt, the CA's last error."""
+    report = _api(ctx).request("GET", f"/apps/{name}/certs")
+    if as_json:
+        _print_json(report)
+    else:
+        _print_status(report)
+
+
+@certs.command("issue")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Order a certificate now for every domain that lacks one (exit 1 if a domain failed)."""
+    _print_result(_api(ctx).request("POST", f"/apps/{name}/certs/issue"), as_json=as_json)
+
+
+@certs.command("renew")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Renew even if the certificate is far from expiry.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def certs_renew(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
+    """Renew the certificate if it is due (or always with --force)."""
+    result = _api(ctx).request("POST", f"/apps/{name}/certs/renew", params={"force": str(force).lower()})
+    _print_result(result, as_json=as_json)
+
+
+@certs.command("redirect")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.pass_context
+def certs_redirect(ctx: click.Context, name: str, state: str) -> None:
+    """Redirect HTTP to HTTPS for the certified domains (on, the default) or not (off)."""
+    _api(ctx).request("PUT", f"/apps/{name}/certs/redirect", json={"enabled": state == "on"})
+    click.echo(f"{name}: HTTP redirect {state}")
