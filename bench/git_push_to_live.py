@@ -1,0 +1,188 @@
+"""Push-to-live: `git push` (SSH and smart HTTP) until the new commit serves through nginx, against
+the raw Docker SDK build + run + first healthy answer of the same tree.
+
+Baseline (raw Docker SDK, same tree without .git): `api.build` streamed to the end +
+`containers.run(detach, init, network=<bridge>)` + poll the container's address until the new
+body answers. Dockyard: from starting `git push` to the new body answering through nginx
+(fresh connections, polled every 5 ms), and to the push command returning ("done": the hook
+streamed the whole deploy log). Warm layer cache on both sides: each run changes only the page.
+N runs per transport, interleaved with the baseline.
+
+Needs what the git e2e tests need (scripts/setup-git-testbed.sh): openssh-server, the git user.
+
+    .venv/bin/python -m bench.git_push_to_live [N]
+"""
+
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from bench.common import (
+    BASE_DOMAIN,
+    TOKEN,
+    ensure_busybox,
+    fetch_fresh,
+    median,
+    p90,
+    print_table,
+    wait_until,
+    write_static_app,
+)
+from tests.e2e.git_support import GitClient, SshServer, git_controller, traversable_dir
+
+APP = "pushbench"
+PORT = 8080
+TARGET_OVERHEAD_S = 1.5
+BENCH_LABEL = "io.dockyard-bench.run"
+
+
+@dataclass
+class PushRun:
+    live: float
+    done: float
+    first_remote_line: float
+
+
+def baseline_once(
+    client: docker.DockerClient, directory: Path, network: str, body: str, run_id: str
+) -> float:
+    t0 = time.monotonic()
+    image_id = ""
+    for chunk in client.api.build(
+        path=str(directory),
+        tag=f"dockyard-bench/rawgit:{run_id}",
+        decode=True,
+        forcerm=True,
+        labels={BENCH_LABEL: run_id},
+    ):
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+        image_id = chunk.get("aux", {}).get("ID", image_id)
+    container = client.containers.run(
+        image_id,
+        detach=True,
+        init=True,
+        network=network,
+        environment={"PORT": str(PORT)},
+        labels={BENCH_LABEL: run_id},
+    )
+    try:
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        wait_until(lambda: fetch_fresh(address, PORT) == (200, body), timeout=30)
+        return time.monotonic() - t0
+    finally:
+        container.remove(force=True)
+
+
+def push_once(client: GitClient, repo: Path, remote: str, http_port: int, body: str) -> PushRun:
+    host = f"{APP}.{BASE_DOMAIN}"
+    live: list[float] = []
+    t0 = time.monotonic()
+
+    def poll() -> None:
+        wait_until(lambda: fetch_fresh("127.0.0.1", http_port, host_header=host) == (200, body), timeout=120)
+        live.append(time.monotonic() - t0)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    push = client.timed_push(repo, remote, "main")
+    done = time.monotonic() - t0
+    if push.returncode != 0:
+        raise RuntimeError(f"push failed:\n{push.text}")
+    poller.join(120)
+    if not live:
+        raise RuntimeError("the pushed commit never answered through nginx")
+    wall_t0 = time.time() - (time.monotonic() - t0)
+    return PushRun(live=live[0], done=done, first_remote_line=push.first_remote_line_at() - wall_t0)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    docker_client = docker.from_env()
+    ensure_busybox(docker_client)
+    run_id = secrets.token_hex(4)
+    net_name = f"dockyard-bench-{run_id}"
+    network = docker_client.networks.create(net_name, driver="bridge", labels={BENCH_LABEL: run_id})
+    baseline: list[float] = []
+    runs: dict[str, list[PushRun]] = {"ssh": [], "http": []}
+    try:
+        with traversable_dir("dockyard-bench-push-") as base:
+            ctl = git_controller(base)
+            sshd = SshServer(directory=base / "sshd", authorized_keys=base / "ssh" / "authorized_keys")
+            ctl.start()
+            try:
+                sshd.start()
+                git = GitClient(home=base / "client", ssh_port=sshd.port)
+                ctl.cli("keys", "add", "bench", str(git.public_key))
+                ctl.cli("apps", "create", APP)
+                repo, raw_dir = base / "repo", base / "raw"
+                remotes = {
+                    "ssh": git.ssh_remote(APP),
+                    "http": f"http://git:{TOKEN}@127.0.0.1:{ctl.api_port}/git/{APP}.git",
+                }
+                # Warm-up: first deploy (no old container) and both layer caches.
+                write_static_app(repo, body=f"warm {run_id}")
+                git.commit_all(repo, "warm")
+                push_once(git, repo, remotes["ssh"], ctl.http_port, f"warm {run_id}")
+                write_static_app(raw_dir, body=f"warm {run_id}")
+                baseline_once(docker_client, raw_dir, net_name, f"warm {run_id}", run_id)
+                for i in range(n):
+                    for transport, remote in remotes.items():
+                        body = f"raw {transport} {i} {run_id}"
+                        write_static_app(raw_dir, body=body)
+                        baseline.append(baseline_once(docker_client, raw_dir, net_name, body, run_id))
+                        body = f"{transport} {i} {run_id}"
+                        write_static_app(repo, body=body)
+                        git.commit_all(repo, body)
+                        runs[transport].append(push_once(git, repo, remote, ctl.http_port, body))
+                        print(
+                            f"  run {i + 1}/{n} {transport}: raw {baseline[-1]:.3f} s, push live "
+                            f"{runs[transport][-1].live:.3f} s / done {runs[transport][-1].done:.3f} s",
+                            flush=True,
+                        )
+            finally:
+                sshd.stop()
+                ctl.cleanup()
+                shutil.rmtree(base / "repo", ignore_errors=True)
+    finally:
+        for container in docker_client.containers.list(
+            all=True, filters={"label": f"{BENCH_LABEL}={run_id}"}
+        ):
+            container.remove(force=True)
+        for image in docker_client.images.list(filters={"label": f"{BENCH_LABEL}={run_id}"}):
+            docker_client.images.remove(image.id or "", force=True)
+        network.remove()
+        docker_client.close()
+
+    print(f"\ngit push of a busybox static app, warm layer cache, N={n} per transport, interleaved (seconds)")
+    measures = {"raw SDK build + run + first 2xx (baseline)": baseline}
+    for transport, items in runs.items():
+        measures[f"{transport}: push -> first remote: line"] = [r.first_remote_line for r in items]
+        measures[f"{transport}: push -> live via nginx"] = [r.live for r in items]
+        measures[f"{transport}: push -> command returns"] = [r.done for r in items]
+    print_table(
+        ["measure", "median", "p90"],
+        [[name, f"{median(v):.3f}", f"{p90(v):.3f}"] for name, v in measures.items()],
+    )
+    for transport, items in runs.items():
+        overhead = median([r.live for r in items]) - median(baseline)
+        verdict = "OK" if overhead <= TARGET_OVERHEAD_S else "MISSED"
+        print(
+            f"SUMMARY git_push_to_live ({transport}): median overhead {overhead:+.3f} s (push live "
+            f"{median([r.live for r in items]):.3f} s vs raw {median(baseline):.3f} s), "
+            f"target <= {TARGET_OVERHEAD_S:.1f} s: {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    if subprocess.run(["id", "dockyard"], capture_output=True).returncode != 0:
+        sys.exit("bench: the git user is missing: run scripts/setup-git-testbed.sh first")
+    main()

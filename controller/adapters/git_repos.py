@@ -1,0 +1,218 @@
+"""Git repositories: the per-app bare repos users push to, and cached mirrors of source
+repositories that webhooks deploy from (through GitPython, the only module that imports `git`).
+
+GitPython is imported on first use (about 10 MB): a controller that never fetches a source
+repository never loads it.
+"""
+
+import base64
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import git
+
+from controller.domain.git_records import FileOwner
+from controller.domain.git_refs import SourceUnavailable, validate_branch_name, validate_commit_sha
+from controller.services.git_ports import FetchAuth
+
+HOOK_MODE = 0o755
+PRIVATE_MODE = 0o700
+FETCH_TIMEOUT = 300.0
+
+
+class BareRepos:
+    """`<root>/<app>.git`: bare repos with a pre-receive hook that runs `hook_command <app>`."""
+
+    def __init__(self, root: Path, *, hook_command: Sequence[str], owner: FileOwner | None) -> None:
+        self._root = root
+        self._hook_command = list(hook_command)
+        self._owner = owner
+
+    def path(self, app: str) -> Path:
+        return self._root / f"{app}.git"
+
+    def exists(self, app: str) -> bool:
+        return (self.path(app) / "HEAD").is_file()
+
+    def ensure(self, app: str, *, branch: str) -> Path:
+        """Create the repo, or bring an existing one's hook, HEAD and settings up to date."""
+        validate_branch_name(branch)
+        path = self.path(app)
+        created = not self.exists(app)
+        if created:
+            subprocess.run(["git", "init", "--bare", "--quiet", str(path)], check=True, capture_output=True)
+            path.chmod(PRIVATE_MODE)  # the git user's (and root's) only
+        # `--file` and plain writes: root never runs git inside a repo another user owns.
+        for key, value in (("http.receivepack", "true"), ("core.logAllRefUpdates", "true")):
+            subprocess.run(["git", "config", "--file", str(path / "config"), key, value], check=True)
+        _replace_file(path / "HEAD", f"ref: refs/heads/{branch}\n", mode=0o644)
+        self._write_hook(path / "hooks" / "pre-receive", [*self._hook_command, app])
+        if self._owner is not None:
+            if created:
+                _chown_tree(path, self._owner)
+            else:
+                for owned in (path / "config", path / "HEAD", path / "hooks" / "pre-receive"):
+                    os.chown(owned, self._owner.uid, self._owner.gid)
+        return path
+
+    def _write_hook(self, hook: Path, command: list[str]) -> None:
+        script = (
+            "#!/bin/sh\n"
+            "# Written by Dockyard (rewritten at every controller start): deploys the pushed branch.\n"
+            f"exec {shlex.join(command)}\n"
+        )
+        hook.parent.mkdir(exist_ok=True)
+        _replace_file(hook, script, mode=HOOK_MODE)
+
+    def delete(self, app: str) -> None:
+        shutil.rmtree(self.path(app), ignore_errors=True)
+
+
+class SourceMirrors:
+    """`<root>/<app>.git`: bare mirrors of apps' source repositories, fetched on demand."""
+
+    def __init__(self, root: Path, *, allowed_protocols: Sequence[str]) -> None:
+        self._root = root
+        self._allowed_protocols = ":".join(allowed_protocols)
+
+    def fetch(self, app: str, *, url: str, branch: str, commit: str, auth: FetchAuth) -> None:
+        """Make sure the mirror has `commit` (fetching `branch`, then the commit itself).
+
+        Raises:
+            SourceUnavailable: the repository cannot be fetched or has no such commit.
+        """
+        import git
+
+        validate_commit_sha(commit)
+        validate_branch_name(branch)
+        path = self._root / f"{app}.git"
+        repo = git.Repo(path) if (path / "HEAD").is_file() else git.Repo.init(path, bare=True, mkdir=True)
+        try:
+            if _has_commit(repo, commit):
+                return
+            with self._environment(url, auth) as env:
+                for refspec in (f"+refs/heads/{branch}:refs/heads/{branch}", commit):
+                    try:
+                        repo.git.fetch(
+                            "--no-tags",
+                            "--quiet",
+                            "--",
+                            url,
+                            refspec,
+                            env=env,
+                            kill_after_timeout=FETCH_TIMEOUT,
+                        )
+                    except git.GitCommandError as exc:
+                        error = _redact(str(exc.stderr or exc).strip(), auth.token)
+                        if refspec == commit:
+                            raise SourceUnavailable(
+                                f"cannot fetch {commit[:12]} from {url}: {error}"
+                            ) from exc
+                    if _has_commit(repo, commit):
+                        return
+            raise SourceUnavailable(f"{url} has no commit {commit} on branch {branch}")
+        finally:
+            repo.close()
+
+    @contextmanager
+    def _environment(self, url: str, auth: FetchAuth) -> Iterator[dict[str, str]]:
+        """git's environment for one fetch: never a prompt, only allowed transports, credentials.
+
+        The token goes in as an HTTP header scoped to the repository's origin and the deploy
+        key as a 0600 file removed afterwards: neither ever appears on a command line.
+        """
+        env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ALLOW_PROTOCOL": self._allowed_protocols,
+            "GIT_ASKPASS": "true",
+        }
+        if auth.token:
+            scheme, _, rest = url.partition("://")
+            origin = f"{scheme}://{rest.split('/', 1)[0]}/"
+            basic = base64.b64encode(f"{auth.username or 'x-access-token'}:{auth.token}".encode()).decode()
+            env |= {
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": f"http.{origin}.extraHeader",
+                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+            }
+        if not auth.ssh_private_key:
+            yield env
+            return
+        self._root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._root, prefix=".ssh-") as directory:
+            key_file = Path(directory) / "deploy_key"
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(auth.ssh_private_key.rstrip("\n") + "\n")
+            known_hosts = self._root / "known_hosts"
+            env["GIT_SSH_COMMAND"] = shlex.join(
+                [
+                    "ssh",
+                    "-i",
+                    str(key_file),
+                    "-o",
+                    "IdentitiesOnly=yes",
+                    "-o",
+                    "BatchMode=yes",
+                    # Trust on first use, then pinned in the mirrors' own known_hosts.
+                    "-o",
+                    "StrictHostKeyChecking=accept-new",
+                    "-o",
+                    f"UserKnownHostsFile={known_hosts}",
+                ]
+            )
+            yield env
+
+    def archive(self, app: str, commit: str) -> bytes:
+        """A tar of the tree at `commit` (which `fetch` brought in)."""
+        import git
+
+        validate_commit_sha(commit)
+        repo = git.Repo(self._root / f"{app}.git")
+        try:
+            data: bytes = repo.git.archive("--format=tar", commit, stdout_as_string=False)
+            return data
+        finally:
+            repo.close()
+
+    def delete(self, app: str) -> None:
+        shutil.rmtree(self._root / f"{app}.git", ignore_errors=True)
+
+
+def _replace_file(path: Path, text: str, *, mode: int) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        os.fchmod(handle.fileno(), mode)
+    os.replace(temporary, path)
+
+
+def _chown_tree(path: Path, owner: FileOwner) -> None:
+    for directory, subdirectories, files in os.walk(path):
+        os.chown(directory, owner.uid, owner.gid, follow_symlinks=False)
+        for name in subdirectories + files:
+            os.chown(os.path.join(directory, name), owner.uid, owner.gid, follow_symlinks=False)
+
+
+def _has_commit(repo: "git.Repo", commit: str) -> bool:
+    import git
+
+    try:
+        repo.git.cat_file("-e", f"{commit}^{{commit}}")
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "****") if secret else text

@@ -1,0 +1,189 @@
+"""The git side of `SqlStore` (the `GitStore` port): app sources, SSH keys, webhook deliveries."""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, replace
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from controller.adapters.secrets import Cipher
+from controller.adapters.store.tables import app_sources, apps, ssh_keys, webhook_deliveries
+from controller.domain.errors import Conflict, NotFound
+from controller.domain.git_records import AppSource, DeliveryStatus, SshKey, WebhookDelivery
+
+_SECRET_COLUMNS = ("webhook_secret", "repo_token", "deploy_key")
+
+
+class GitStoreRows:
+    """A mixin of `SqlStore`, which provides the connections and the cipher."""
+
+    _cipher: Cipher
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _writing(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # App sources
+
+    def get_app_source(self, app: str) -> AppSource | None:
+        with self._reading() as conn:
+            _require_app(conn, app)
+            row = conn.execute(select(app_sources).where(app_sources.c.app == app)).mappings().first()
+        if row is None:
+            return None
+        values = dict(row)
+        for column in _SECRET_COLUMNS:
+            if values[column] is not None:
+                values[column] = self._cipher.decrypt(values[column])
+        return AppSource(**values)
+
+    def put_app_source(self, source: AppSource) -> None:
+        values: dict[str, Any] = {
+            "branch": source.branch,
+            "repo_url": source.repo_url,
+            "repo_username": source.repo_username,
+            "deploy_key_public": source.deploy_key_public,
+        }
+        for column in _SECRET_COLUMNS:
+            plain = getattr(source, column)
+            values[column] = self._cipher.encrypt(plain) if plain is not None else None
+        with self._writing() as conn:
+            _require_app(conn, source.app, lock=True)
+            changed = conn.execute(
+                update(app_sources).where(app_sources.c.app == source.app).values(**values)
+            )
+            if changed.rowcount == 0:
+                conn.execute(insert(app_sources).values(app=source.app, **values))
+
+    # SSH keys
+
+    def add_ssh_key(self, key: SshKey) -> None:
+        try:
+            with self._writing() as conn:
+                taken = conn.execute(
+                    select(ssh_keys.c.name).where(
+                        (ssh_keys.c.name == key.name) | (ssh_keys.c.fingerprint == key.fingerprint)
+                    )
+                ).scalar()
+                if taken is not None:
+                    raise Conflict(
+                        f"SSH key {key.name!r} exists"
+                        if taken == key.name
+                        else f"that key is already added as {taken!r}"
+                    )
+                conn.execute(insert(ssh_keys).values(**asdict(key)))
+        except IntegrityError as exc:
+            raise Conflict(f"SSH key {key.name!r} or its fingerprint is already there") from exc
+
+    def list_ssh_keys(self) -> list[SshKey]:
+        with self._reading() as conn:
+            rows = conn.execute(select(ssh_keys).order_by(ssh_keys.c.name)).mappings().all()
+        return [SshKey(**row) for row in rows]
+
+    def remove_ssh_key(self, name: str) -> None:
+        with self._writing() as conn:
+            if conn.execute(delete(ssh_keys).where(ssh_keys.c.name == name)).rowcount == 0:
+                raise NotFound(f"no SSH key named {name!r}")
+
+    # Webhook deliveries
+
+    def add_webhook_deliveries(self, batch: Sequence[WebhookDelivery]) -> list[WebhookDelivery | None]:
+        """Record a batch in one transaction (one fsync for many deliveries: group commit).
+
+        Each result is the recorded delivery with its seq, or None for a replay of one
+        recorded before or earlier in the batch, or for an app that no longer exists.
+        """
+        results: list[WebhookDelivery | None] = []
+        with self._writing() as conn:
+            names = {delivery.app for delivery in batch}
+            # Held (PostgreSQL) so none of these apps is deleted before its rows are in.
+            locked = select(apps.c.name).where(apps.c.name.in_(names)).with_for_update()
+            existing = set(conn.execute(locked).scalars())
+            seen = {
+                (row.app, row.provider, row.delivery_id)
+                for row in conn.execute(
+                    select(
+                        webhook_deliveries.c.app,
+                        webhook_deliveries.c.provider,
+                        webhook_deliveries.c.delivery_id,
+                    ).where(webhook_deliveries.c.delivery_id.in_({d.delivery_id for d in batch}))
+                )
+            }
+            for delivery in batch:
+                identity = (delivery.app, delivery.provider, delivery.delivery_id)
+                if delivery.app not in existing or identity in seen:
+                    results.append(None)
+                    continue
+                seen.add(identity)
+                key = conn.execute(
+                    insert(webhook_deliveries).values(**_delivery_row(delivery))
+                ).inserted_primary_key
+                assert key is not None
+                results.append(replace(delivery, seq=int(key[0])))
+        return results
+
+    def pending_webhook_deliveries(self) -> list[WebhookDelivery]:
+        query = (
+            select(webhook_deliveries)
+            .where(webhook_deliveries.c.status == DeliveryStatus.PENDING.value)
+            .order_by(webhook_deliveries.c.seq)
+        )
+        with self._reading() as conn:
+            return [_load_delivery(row) for row in conn.execute(query).mappings().all()]
+
+    def finish_webhook_deliveries(
+        self,
+        seqs: Sequence[int],
+        *,
+        status: DeliveryStatus,
+        deploy_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._writing() as conn:
+            conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.seq.in_(list(seqs)))
+                .values(status=status.value, deploy_id=deploy_id, error=error)
+            )
+
+    def list_webhook_deliveries(self, app: str, limit: int = 20) -> list[WebhookDelivery]:
+        query = (
+            select(webhook_deliveries)
+            .where(webhook_deliveries.c.app == app)
+            .order_by(webhook_deliveries.c.seq.desc())
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            _require_app(conn, app)
+            return [_load_delivery(row) for row in conn.execute(query).mappings().all()]
+
+
+def _require_app(conn: Connection, name: str, *, lock: bool = False) -> None:
+    query = select(apps.c.name).where(apps.c.name == name)
+    if conn.execute(query.with_for_update() if lock else query).first() is None:
+        raise NotFound(f"app {name!r} not found")
+
+
+def _delivery_row(delivery: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "app": delivery.app,
+        "provider": delivery.provider,
+        "delivery_id": delivery.delivery_id,
+        "branch": delivery.branch,
+        "commit_sha": delivery.commit,
+        "received_at": delivery.received_at,
+        "status": delivery.status.value,
+        "deploy_id": delivery.deploy_id,
+        "error": delivery.error,
+    }
+
+
+def _load_delivery(row: RowMapping) -> WebhookDelivery:
+    values = dict(row)
+    values["commit"] = values.pop("commit_sha")
+    values["status"] = DeliveryStatus(values["status"])
+    return WebhookDelivery(**values)

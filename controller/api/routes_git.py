@@ -1,0 +1,191 @@
+"""Routes of the git side: SSH keys and app sources (admin), and the routes git-shell and the
+pre-receive hook call with the hook token (`/api/v1/git/...`).
+"""
+
+import asyncio
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from controller.api.deps import ServicesDep, require_token
+from controller.api.schemas_git import (
+    GitInfoPublic,
+    KeyCreate,
+    KeyPublic,
+    PushPlanPublic,
+    PushPlanRequest,
+    RefUpdateBody,
+    RepoAccessPublic,
+    RepoAccessRequest,
+    SourceUpdate,
+)
+from controller.domain.errors import InvalidInput, PayloadTooLarge
+from controller.domain.git_refs import GitService, RefUpdate, parse_ref_updates
+from controller.domain.models import Deploy
+from controller.domain.names import validate_app_name
+from controller.wiring import Services
+
+FOLLOW_POLL = 0.05
+_bearer = HTTPBearer(auto_error=False)
+
+admin = APIRouter(prefix="/api/v1", tags=["git"], dependencies=[Depends(require_token)])
+
+
+@admin.get("/keys", response_model=list[KeyPublic])
+def list_keys(services: ServicesDep) -> list[KeyPublic]:
+    return [KeyPublic.of(key) for key in services.git.keys.all()]
+
+
+@admin.post("/keys", response_model=KeyPublic, status_code=status.HTTP_201_CREATED)
+def add_key(body: KeyCreate, services: ServicesDep) -> KeyPublic:
+    return KeyPublic.of(services.git.keys.add(body.name, body.public_key))
+
+
+@admin.delete("/keys/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_key(name: str, services: ServicesDep) -> None:
+    services.git.keys.remove(name)
+
+
+@admin.get("/apps/{name}/source", response_model=GitInfoPublic)
+def app_source(name: str, services: ServicesDep) -> GitInfoPublic:
+    """Git remotes, source repository, webhook URLs and secret, and recent deliveries."""
+    services.apps.get(name)
+    return GitInfoPublic.of(services.git.sources.info(name))
+
+
+@admin.put("/apps/{name}/source", response_model=GitInfoPublic)
+def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitInfoPublic:
+    services.apps.get(name)
+    services.git.sources.set_source(
+        name,
+        repo_url=body.repo_url,
+        branch=body.branch,
+        token=body.token,
+        new_deploy_key=body.new_deploy_key,
+        new_webhook_secret=body.new_webhook_secret,
+    )
+    return GitInfoPublic.of(services.git.sources.info(name))
+
+
+def require_hook_token(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The token git-shell and the hooks read from hook.json (the admin token works too)."""
+    given = credentials.credentials.encode() if credentials else b""
+    hook_ok = hmac.compare_digest(given, services.git.hook_token.encode())
+    admin_ok = hmac.compare_digest(given, services.admin_token.encode())
+    if not (hook_ok or admin_ok):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid hook token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+hooks = APIRouter(prefix="/api/v1/git", tags=["git internal"], dependencies=[Depends(require_hook_token)])
+
+
+@hooks.post("/apps/{name}/access", response_model=RepoAccessPublic)
+def open_repo(name: str, body: RepoAccessRequest, services: ServicesDep) -> RepoAccessPublic:
+    """May `service` run on the app's repo? Creates the app for a push when auto-create is on."""
+    try:
+        service = GitService(body.service)
+    except ValueError:
+        raise InvalidInput(f"unknown git service {body.service!r}") from None
+    return RepoAccessPublic(path=str(services.git.push.open_repo(name, service=service)))
+
+
+@hooks.post("/apps/{name}/pushes", response_model=PushPlanPublic)
+def plan_push(name: str, body: PushPlanRequest, services: ServicesDep) -> PushPlanPublic:
+    """What a push does: which update deploys, and what to tell the pusher about the others."""
+    validate_app_name(name)
+    services.apps.get(name)
+    lines = "\n".join(f"{u.old} {u.new} {u.ref}" for u in body.updates)
+    plan = services.git.push.plan(name, parse_ref_updates(lines))
+    deploy = plan.deploy
+    return PushPlanPublic(
+        deploy=RefUpdateBody(old=deploy.old, new=deploy.new, ref=deploy.ref) if deploy else None,
+        messages=list(plan.messages),
+    )
+
+
+@hooks.post("/apps/{name}/deploys")
+async def deploy_push(
+    name: str,
+    request: Request,
+    services: ServicesDep,
+    old: Annotated[str, Query(max_length=64)],
+    new: Annotated[str, Query(max_length=64)],
+    ref: Annotated[str, Query(max_length=300)],
+    pusher: Annotated[str, Query(max_length=64)] = "unknown",
+) -> StreamingResponse:
+    """Deploy a pushed commit (the body: a tar of its tree) and stream the deploy as NDJSON.
+
+    Lines: `{"deploy": id}`, then `{"log": line}` as the deploy runs, then
+    `{"status": ..., "error": ..., "urls": [...]}`.
+    """
+    validate_app_name(name)
+    (update,) = _one_update(old, new, ref)
+    await run_in_threadpool(services.apps.get, name)
+    data = await read_limited(request, services.settings.max_upload_mb * 1024 * 1024)
+    deploy = await run_in_threadpool(
+        services.git.push.deploy_push, name, update=update, tar=data, pusher=pusher
+    )
+
+    async def events() -> AsyncIterator[bytes]:
+        yield _line({"deploy": deploy.id})
+        cursor = 0
+        while True:
+            new_lines, finished = await run_in_threadpool(services.logs.read_from, deploy.id, cursor)
+            if new_lines:
+                cursor += len(new_lines)
+                yield b"".join(_line({"log": line}) for line in new_lines)
+            if finished:
+                break
+            await asyncio.sleep(FOLLOW_POLL)
+        final = await _final(services, deploy.id)
+        urls = await run_in_threadpool(services.git.push.urls, name)
+        yield _line({"status": final.status.value, "error": final.error, "urls": urls})
+
+    return StreamingResponse(events(), media_type="application/x-ndjson")
+
+
+def _one_update(old: str, new: str, ref: str) -> list[RefUpdate]:
+    updates = parse_ref_updates(f"{old} {new} {ref}")
+    if len(updates) != 1:
+        raise InvalidInput("give exactly one ref update")
+    return updates
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read a body, counting as it comes, so a chunked body cannot exceed the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _final(services: Services, deploy_id: str) -> Deploy:
+    """The deploy once its log is complete; it may take a moment more to reach its final status."""
+    deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+    for _ in range(200):
+        if deploy.status.is_final:
+            break
+        await asyncio.sleep(FOLLOW_POLL)
+        deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+    return deploy
+
+
+def _line(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data) + "\n").encode()

@@ -1,0 +1,91 @@
+"""The Protocols ("ports") of the git side: stored sources, keys and deliveries; repos and mirrors."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from controller.domain.git_records import AppSource, DeliveryStatus, SshKey, WebhookDelivery
+
+# Extracts an (untrusted) tar into an empty dir and returns the context's digest.
+UnpackTar = Callable[[bytes, Path], str]
+# Makes a deploy key pair for a comment: (OpenSSH private key, public key line).
+KeyGenerator = Callable[[str], tuple[str, str]]
+
+
+class GitStore(Protocol):
+    """Durable git-side state; part of the `Store` port."""
+
+    def get_app_source(self, app: str) -> AppSource | None:
+        """Raises NotFound for an unknown app; None while the app has no source row yet."""
+
+    def put_app_source(self, source: AppSource) -> None:
+        """Insert or replace the app's source row."""
+
+    def add_ssh_key(self, key: SshKey) -> None:
+        """Raises Conflict when the name or the key itself is already there."""
+
+    def list_ssh_keys(self) -> list[SshKey]:
+        """By name."""
+
+    def remove_ssh_key(self, name: str) -> None:
+        """Raises NotFound."""
+
+    def add_webhook_deliveries(self, batch: Sequence[WebhookDelivery]) -> list[WebhookDelivery | None]:
+        """Record a batch in one transaction; per delivery the recorded one (with its seq), or
+        None when (app, provider, delivery_id) was seen before or the app is gone."""
+
+    def pending_webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Oldest first."""
+
+    def finish_webhook_deliveries(
+        self,
+        seqs: Sequence[int],
+        *,
+        status: DeliveryStatus,
+        deploy_id: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    def list_webhook_deliveries(self, app: str, limit: int = 20) -> list[WebhookDelivery]:
+        """Newest first."""
+
+
+class RepoHost(Protocol):
+    """The per-app bare repositories users push to."""
+
+    def exists(self, app: str) -> bool: ...
+
+    def ensure(self, app: str, *, branch: str) -> Path:
+        """Create the repo, or bring its hook, HEAD and settings up to date."""
+
+    def delete(self, app: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class FetchAuth:
+    """Credentials for a source repository: a token for https, a deploy key for ssh."""
+
+    username: str | None = None
+    token: str | None = None
+    ssh_private_key: str | None = None
+
+
+class Mirrors(Protocol):
+    """Cached mirrors of apps' source repositories."""
+
+    def fetch(self, app: str, *, url: str, branch: str, commit: str, auth: FetchAuth) -> None:
+        """Raises SourceUnavailable when the commit cannot be had."""
+
+    def archive(self, app: str, commit: str) -> bytes:
+        """A tar of the tree at a fetched commit."""
+
+    def delete(self, app: str) -> None: ...
+
+
+class GitUserFiles(Protocol):
+    """Files the git user's programs read."""
+
+    def write_authorized_keys(self, lines: Sequence[str]) -> None: ...
+
+    def write_hook_config(self, *, url: str, token: str) -> None: ...

@@ -1,0 +1,318 @@
+"""The git-side services on a real SQLite store, with fake repos, mirrors and deploy pipeline."""
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.adapters.secrets import Cipher
+from controller.adapters.store import SqlStore, upgrade_database
+from controller.domain.errors import Conflict, InvalidInput, NotFound, RuntimeUnavailable
+from controller.domain.git_records import DeliveryStatus
+from controller.domain.git_refs import ZERO_SHA, GitService, RefUpdate
+from controller.domain.models import Deploy, DeployKind, DeployStatus
+from controller.domain.webhooks import WebhookUnauthorized
+from controller.services.git_ports import FetchAuth
+from controller.services.git_push import GitPushService
+from controller.services.git_sources import GitSettings, GitSourceService
+from controller.services.webhooks import BUSY_POLL, RETRY_INTERVAL, WebhookService
+
+A, B, C = "a" * 40, "b" * 40, "c" * 40
+
+
+class FakeRepos:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.branches: dict[str, str] = {}
+
+    def path(self, app: str) -> Path:
+        return self.root / f"{app}.git"
+
+    def exists(self, app: str) -> bool:
+        return app in self.branches
+
+    def ensure(self, app: str, *, branch: str) -> Path:
+        self.branches[app] = branch
+        return self.path(app)
+
+    def delete(self, app: str) -> None:
+        self.branches.pop(app, None)
+
+
+@dataclass
+class FakeMirrors:
+    fetched: list[tuple[str, str, str, FetchAuth]] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+
+    def fetch(self, app: str, *, url: str, branch: str, commit: str, auth: FetchAuth) -> None:
+        from controller.domain.git_refs import SourceUnavailable
+
+        if commit in self.missing:
+            raise SourceUnavailable(f"{url} has no commit {commit}")
+        self.fetched.append((app, url, commit, auth))
+
+    def archive(self, app: str, commit: str) -> bytes:
+        return commit.encode()
+
+    def delete(self, app: str) -> None:
+        pass
+
+
+@dataclass
+class FakeDeploys:
+    """Records builds; `unpack` runs like DeployService runs it, into an empty dir."""
+
+    store: SqlStore
+    workdir: Path
+    builds: list[tuple[str, str, str]] = field(default_factory=list)
+    docker_down: bool = False
+
+    def request_build(self, app: str, *, unpack: Callable[[Path], str], description: str = "") -> Deploy:
+        if self.docker_down:
+            raise RuntimeUnavailable("Docker is not reachable")
+        dest = self.workdir / f"ctx{len(self.builds)}"
+        dest.mkdir()
+        digest = unpack(dest)
+        deploy = Deploy(
+            id=f"d{len(self.builds)}",
+            app=app,
+            kind=DeployKind.BUILD,
+            status=DeployStatus.QUEUED,
+            created_at=datetime.now(UTC),
+            description=description,
+        )
+        self.store.create_deploy(deploy)
+        self.builds.append((app, digest, description))
+        return deploy
+
+
+def unpack_with_dockerfile(data: bytes, dest: Path) -> str:
+    """Stands in for tar extraction: the 'tree' is the commit id; `no-docker...` has no Dockerfile."""
+    if not data.startswith(b"c"):
+        (dest / "Dockerfile").write_text("FROM scratch\n")
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class World:
+    store: SqlStore
+    sources: GitSourceService
+    push: GitPushService
+    webhooks: WebhookService
+    deploys: FakeDeploys
+    mirrors: FakeMirrors
+    repos: FakeRepos
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade_database(url)
+    store = SqlStore(url, Cipher.from_key_file(tmp_path / "secret.key"))
+    repos = FakeRepos(tmp_path / "repos")
+    mirrors = FakeMirrors()
+    sources = GitSourceService(
+        store=store,
+        repos=repos,
+        mirrors=mirrors,
+        generate_key=lambda comment: ("PRIVATE", f"ssh-ed25519 AAAA {comment}"),
+        settings=GitSettings(
+            git_user="dockyard",
+            ssh_host="vps",
+            ssh_port=22,
+            public_url="https://vps",
+            allow_local_sources=True,
+        ),
+    )
+    deploys = FakeDeploys(store=store, workdir=tmp_path)
+
+    def create_app(name: str) -> Any:
+        app = store.create_app(name)
+        sources.app_created(name)
+        return app
+
+    push = GitPushService(
+        store=store,
+        sources=sources,
+        deploys=deploys,  # type: ignore[arg-type]
+        create_app=create_app,
+        unpack=unpack_with_dockerfile,
+        public_urls=lambda domains: [f"http://{d}" for d in domains],
+        auto_create=False,
+    )
+    webhooks = WebhookService(
+        store=store,
+        sources=sources,
+        mirrors=mirrors,
+        deploys=deploys,  # type: ignore[arg-type]
+        unpack=unpack_with_dockerfile,
+    )
+    yield World(store, sources, push, webhooks, deploys, mirrors, repos)
+    store.close()
+
+
+def github_delivery(world: World, app: str, commit: str, *, delivery: str, branch: str = "main") -> Any:
+    body = json.dumps({"ref": f"refs/heads/{branch}", "after": commit}).encode()
+    secret = world.sources.source(app).webhook_secret
+    headers = {
+        "x-github-event": "push",
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
+    return world.webhooks.receive("github", app, headers, body)
+
+
+def with_source(world: World, app: str = "web") -> None:
+    world.store.create_app(app)
+    world.sources.app_created(app)
+    world.sources.set_source(app, repo_url="https://x:tok@git.example.com/o/r.git")
+
+
+def test_source_settings_and_deploy_key(world: World) -> None:
+    world.store.create_app("web")
+    world.sources.app_created("web")
+    assert world.repos.branches == {"web": "main"}
+    first_secret = world.sources.source("web").webhook_secret
+    assert len(first_secret) == 64
+    source = world.sources.set_source("web", repo_url="git@github.com:o/r.git", branch="prod")
+    assert (
+        source.deploy_key == "PRIVATE"
+        and source.deploy_key_public == "ssh-ed25519 AAAA dockyard-deploy-key-web"
+    )
+    assert world.repos.branches["web"] == "prod"
+    with pytest.raises(InvalidInput):
+        world.sources.set_source("web", token="t")  # a token needs an https URL
+    source = world.sources.set_source(
+        "web", repo_url="https://oauth2:t0k@gitlab.com/o/r.git", new_webhook_secret=True
+    )
+    assert (source.repo_url, source.repo_username, source.repo_token) == (
+        "https://gitlab.com/o/r.git",
+        "oauth2",
+        "t0k",
+    )
+    assert source.webhook_secret != first_secret
+    info = world.sources.info("web")
+    assert info.ssh_remote == "ssh://dockyard@vps/web.git" and info.http_remote == "https://vps/git/web.git"
+    assert info.webhook_urls["gitea"] == "https://vps/hooks/gitea/web"
+    world.sources.app_destroyed("web")
+    assert "web" not in world.repos.branches
+
+
+def test_push_plan_deploys_only_the_deploy_branch(world: World) -> None:
+    world.store.create_app("web")
+    plan = world.push.plan(
+        "web",
+        [
+            RefUpdate(ZERO_SHA, A, "refs/heads/feature"),
+            RefUpdate(A, B, "refs/heads/main"),
+            RefUpdate(ZERO_SHA, A, "refs/tags/v1"),
+        ],
+    )
+    assert plan.deploy == RefUpdate(A, B, "refs/heads/main")
+    assert plan.messages == (
+        "branch feature pushed: not deployed (web deploys branch main)",
+        "refs/tags/v1 pushed: not deployed (web deploys branch main)",
+    )
+    deleted = world.push.plan("web", [RefUpdate(A, ZERO_SHA, "refs/heads/main")])
+    assert deleted.deploy is None and "keeps running" in deleted.messages[0]
+
+
+def test_deploy_push(world: World) -> None:
+    world.store.create_app("web")
+    deploy = world.push.deploy_push(
+        "web", update=RefUpdate(A, B, "refs/heads/main"), tar=B.encode(), pusher="laptop"
+    )
+    assert deploy.description == f"git push {B[:12]} (main) by laptop"
+    with pytest.raises(InvalidInput, match="not the deploy branch"):
+        world.push.deploy_push("web", update=RefUpdate(A, B, "refs/heads/dev"), tar=B.encode(), pusher="x")
+    with pytest.raises(InvalidInput, match="no Dockerfile"):
+        world.push.deploy_push("web", update=RefUpdate(A, C, "refs/heads/main"), tar=C.encode(), pusher="x")
+    assert len(world.deploys.builds) == 1
+
+
+def test_open_repo_refuses_unknown_apps_unless_auto_create(world: World) -> None:
+    with pytest.raises(NotFound, match="create it with `dockyard apps create ghost`"):
+        world.push.open_repo("ghost", service=GitService.RECEIVE_PACK)
+    with pytest.raises(InvalidInput):
+        world.push.open_repo("../etc", service=GitService.UPLOAD_PACK)
+    world.push._auto_create = True
+    with pytest.raises(NotFound):
+        world.push.open_repo("ghost", service=GitService.UPLOAD_PACK)  # a fetch never creates
+    assert world.push.open_repo("ghost", service=GitService.RECEIVE_PACK).name == "ghost.git"
+    assert world.store.get_app("ghost").name == "ghost" and world.repos.exists("ghost")
+
+
+def test_intake_records_only_accepted_pushes(world: World) -> None:
+    world.store.create_app("web")
+    with pytest.raises(Conflict, match="no source repository"):
+        github_delivery(world, "web", A, delivery="1")
+    world.sources.set_source("web", repo_url="https://git.example.com/o/r.git")
+    ignored = github_delivery(world, "web", A, delivery="2", branch="dev")
+    assert ignored.status_code == 202 and ignored.body["status"] == "ignored"
+    assert world.store.pending_webhook_deliveries() == []
+    queued = github_delivery(world, "web", A, delivery="3")
+    assert queued.status_code == 202 and queued.body["status"] == "queued"
+    replay = github_delivery(world, "web", B, delivery="3")
+    assert replay.body == {"status": "ignored", "reason": "delivery 3 was already received"}
+    assert [d.commit for d in world.store.pending_webhook_deliveries()] == [A]
+    with pytest.raises(WebhookUnauthorized):
+        world.webhooks.receive("github", "web", {"x-github-event": "push"}, b"{}")
+    with pytest.raises(NotFound):
+        world.webhooks.receive("github", "ghost", {}, b"{}")
+
+
+def test_dispatch_builds_the_newest_delivery_once(world: World) -> None:
+    with_source(world)
+    for number, commit in enumerate([A, B, A, B]):
+        github_delivery(world, "web", commit, delivery=str(number))
+    assert world.webhooks.dispatch_pending() is None
+    assert [(app, commit) for app, _, commit, _ in world.mirrors.fetched] == [("web", B)]
+    assert world.mirrors.fetched[0][3] == FetchAuth(username="x", token="tok")
+    assert [b[2] for b in world.deploys.builds] == [f"github push {B[:12]} (main)"]
+    statuses = [d.status for d in world.store.list_webhook_deliveries("web")]
+    assert statuses == [DeliveryStatus.QUEUED] + [DeliveryStatus.SUPERSEDED] * 3
+
+
+def test_deliveries_wait_while_the_app_has_a_deploy_in_flight(world: World) -> None:
+    with_source(world)
+    github_delivery(world, "web", A, delivery="1")
+    world.webhooks.dispatch_pending()
+    github_delivery(world, "web", B, delivery="2")
+    github_delivery(world, "web", A, delivery="3")
+    assert world.webhooks.dispatch_pending() == BUSY_POLL  # d0 is still queued
+    assert len(world.deploys.builds) == 1
+    world.store.update_deploy("d0", status=DeployStatus.SUCCEEDED)
+    assert world.webhooks.dispatch_pending() is None
+    assert [b[2] for b in world.deploys.builds] == [f"github push {A[:12]} (main)"] * 2
+    assert [d.status for d in world.store.list_webhook_deliveries("web")] == [
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.SUPERSEDED,
+        DeliveryStatus.QUEUED,
+    ]
+
+
+def test_failures_are_recorded_and_docker_outages_retried(world: World) -> None:
+    with_source(world)
+    world.mirrors.missing.add(B)
+    github_delivery(world, "web", B, delivery="1")
+    world.webhooks.dispatch_pending()
+    (failed,) = world.store.list_webhook_deliveries("web")
+    assert failed.status is DeliveryStatus.FAILED and "has no commit" in (failed.error or "")
+
+    github_delivery(world, "web", C, delivery="2")
+    world.webhooks.dispatch_pending()
+    assert "no Dockerfile" in (world.store.list_webhook_deliveries("web")[0].error or "")
+
+    world.deploys.docker_down = True
+    github_delivery(world, "web", A, delivery="3")
+    assert world.webhooks.dispatch_pending() == RETRY_INTERVAL
+    assert [d.delivery_id for d in world.store.pending_webhook_deliveries()] == ["3"]
+    world.deploys.docker_down = False
+    assert world.webhooks.dispatch_pending() is None
+    assert world.store.pending_webhook_deliveries() == []

@@ -1,0 +1,54 @@
+"""`dockyard git-shell` (sshd's forced command), run without sshd: what it refuses and what it runs."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from controller import cli_git
+from controller.cli import main
+
+
+def run_shell(data_dir: Path, command: str | None) -> tuple[int, str]:
+    env = {"SSH_ORIGINAL_COMMAND": command} if command is not None else {}
+    result = CliRunner().invoke(main, ["git-shell", "--data-dir", str(data_dir), "laptop"], env=env)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        None,
+        "",
+        "bash",
+        "git-receive-pack '../../etc.git'",
+        "git-receive-pack 'web.git'; id",
+        "git-receive-pack 'web.git'\nid",
+    ],
+)
+def test_refusals_never_run_anything(
+    tmp_path: Path, command: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_git.os, "execvp", lambda *args: pytest.fail(f"ran {args}"))
+    code, output = run_shell(tmp_path, command)
+    assert code == 1 and output.startswith("dockyard: ")
+
+
+def test_runs_git_on_the_app_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "git" / "repos" / "web.git"
+    repo.mkdir(parents=True)
+    (repo / "HEAD").write_text("ref: refs/heads/main\n")
+    ran: list[tuple[str, list[str]]] = []
+    monkeypatch.setenv("DOCKYARD_PUSHER", "before")  # git-shell sets it for the hook; restored after
+    monkeypatch.setattr(cli_git.os, "execvp", lambda program, argv: ran.append((program, argv)))
+    assert run_shell(tmp_path, "git-receive-pack '/web.git'")[0] == 0
+    assert run_shell(tmp_path, 'git-upload-pack "web.git"')[0] == 0
+    assert ran == [("git", ["git", "receive-pack", str(repo)]), ("git", ["git", "upload-pack", str(repo)])]
+
+
+def test_an_unknown_app_without_a_controller_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_git.os, "execvp", lambda *args: pytest.fail(f"ran {args}"))
+    code, output = run_shell(tmp_path, "git-receive-pack 'unknown.git'")
+    assert code == 1 and "cannot read the controller's address" in output
