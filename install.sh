@@ -68,6 +68,7 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v sshd >/dev/null 2>&1 || [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
@@ -85,7 +86,7 @@ if ((${#missing[@]})); then
   apt-get install -y "${missing[@]}"
   did "installed ${missing[*]}"
 else
-  already "installed: docker, nginx, git, python3-venv"
+  already "installed: docker, nginx, git, openssh-server, python3-venv"
 fi
 
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
@@ -308,6 +309,21 @@ else
   mkdir -p "$DATA_DIR"
   chmod 755 "$DATA_DIR"
   did "created"
+fi
+
+# --- 6b. the git user: `git push` over SSH logs in as it; sshd forces `dockyard git-shell` ----
+GIT_USER="${DOCKYARD_GIT_USER:-dockyard}"
+step "git user $GIT_USER"
+if id "$GIT_USER" >/dev/null 2>&1; then
+  already "user $GIT_USER exists"
+else
+  # A real shell: sshd runs the forced command through it.
+  useradd --system --user-group --create-home --home-dir "/home/$GIT_USER" --shell /bin/sh "$GIT_USER"
+  did "created user $GIT_USER"
+fi
+if [[ "$(getent shadow "$GIT_USER" | cut -d: -f2)" == '!'* ]]; then
+  usermod -p '*' "$GIT_USER" # a locked account (useradd's default) is refused by sshd
+  did "unlocked $GIT_USER for key logins"
 fi
 
 # --- 7. the controller -----------------------------------------------------------------------

@@ -5,7 +5,6 @@ Nothing here asserts a time: the benchmarks print figures and ratios only.
 
 import contextlib
 import http.client
-import io
 import re
 import shutil
 import statistics
@@ -19,7 +18,7 @@ from pathlib import Path
 import docker
 import httpx
 
-from tests.conftest import BUSYBOX_IMAGE, _busybox_context, write_static_app
+from tests.conftest import BUSYBOX_IMAGE, build_busybox_image, write_static_app
 from tests.e2e.conftest import BASE_DOMAIN, TOKEN, Controller, free_port, make_controller
 
 __all__ = [
@@ -47,16 +46,7 @@ __all__ = [
 
 def ensure_busybox(client: docker.DockerClient) -> str:
     """Build (or find in the layer cache) the 2 MB busybox base image the tests use."""
-    for chunk in client.api.build(
-        fileobj=io.BytesIO(_busybox_context()),
-        custom_context=True,
-        tag=BUSYBOX_IMAGE,
-        decode=True,
-        forcerm=True,
-    ):
-        if "error" in chunk:
-            raise RuntimeError(chunk["error"])
-    return BUSYBOX_IMAGE
+    return build_busybox_image(client)
 
 
 @contextlib.contextmanager

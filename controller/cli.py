@@ -10,7 +10,8 @@ from typing import Any, NoReturn
 import click
 import httpx
 
-from controller.settings import DEFAULT_DATA_DIR
+from controller.cli_certs import certs
+from controller.cli_git import apps_source, fetch_git_info, git_hook, git_info_lines, git_shell, keys
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FINAL_OK = "succeeded"
@@ -57,6 +58,10 @@ def _token() -> str | None:
     token = os.environ.get("DOCKYARD_TOKEN")
     if token:
         return token
+    # Imported here: pydantic-settings costs ~0.3 s, and git-shell and the pre-receive hook
+    # (this CLI, run on every push) never need it.
+    from controller.settings import DEFAULT_DATA_DIR
+
     data_dir = Path(os.environ.get("DOCKYARD_DATA_DIR", str(DEFAULT_DATA_DIR)))
     try:
         return (data_dir / "admin.token").read_text().strip()
@@ -96,6 +101,12 @@ def main() -> None:
     """Dockyard: deploy apps to this server with git push or a directory."""
 
 
+main.add_command(certs)
+main.add_command(keys)
+main.add_command(git_shell)
+main.add_command(git_hook)
+
+
 @main.command()
 def serve() -> None:
     """Run the controller (settings from DOCKYARD_* environment variables)."""
@@ -117,6 +128,9 @@ def serve() -> None:
 @main.group()
 def apps() -> None:
     """Create, list, inspect and destroy apps."""
+
+
+apps.add_command(apps_source)
 
 
 @apps.command("create")
@@ -147,6 +161,7 @@ def apps_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
     info = _client(ctx).request("GET", f"/apps/{name}")
+    info["git"] = fetch_git_info(ctx, name)
     if as_json:
         _print_json(info)
         return
@@ -158,6 +173,8 @@ def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
     click.echo(f"urls:       {' '.join(info['urls']) or '-'}")
     for container in info["containers"]:
         click.echo(f"container:  {container['name']} {container['state']} {container['address'] or ''}")
+    for line in git_info_lines(info["git"]):
+        click.echo(line)
 
 
 @apps.command("destroy")

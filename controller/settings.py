@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("/var/lib/dockyard")
+LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 class Settings(BaseSettings):
@@ -38,10 +39,52 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=10.0, gt=0)
     disk_prune_threshold: float = Field(default=90.0, gt=0, le=100)
 
+    # Automatic HTTPS (ACME): on when an email is set (and the directory is not emptied).
+    acme_directory: str = LETS_ENCRYPT_DIRECTORY
+    acme_email: str | None = None
+    acme_ca_bundle: Path | None = None  # extra CA to trust for the directory (Pebble in tests)
+    acme_renew_days: int = Field(default=30, ge=1)
+    acme_check_interval: float = Field(default=24 * 3600, gt=0)  # seconds between renewal checks
+    acme_retry_base: float = Field(default=600, gt=0)  # seconds before the first retry; doubles
+    acme_retry_max: float = Field(default=12 * 3600, gt=0)
+    acme_daily_attempts: int = Field(default=5, ge=1)  # per domain and UTC day
+    acme_timeout: float = Field(default=90, gt=0)  # seconds one order may take
+
+    # git push (SSH and smart HTTP) and push webhooks.
+    git_user: str = "dockyard"  # owns the repos; runs sshd's forced command and the hooks
+    git_authorized_keys: Path | None = None  # default ~<git_user>/.ssh/authorized_keys
+    git_executable: Path | None = None  # the `dockyard` the git user runs; default this one
+    git_ssh_host: str | None = None  # host of the shown ssh remotes; default base domain or hostname
+    git_ssh_port: int = Field(default=22, ge=1, le=65535)
+    git_auto_create: bool = False  # a push to an app that does not exist creates it
+    git_allow_local_sources: bool = False  # file://, git:// and http:// source repositories
+    public_url: str | None = None  # how users reach the API (HTTP remotes, webhooks); default http://<listen>
+
     @field_validator("base_domain")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("acme_email", "acme_ca_bundle", mode="before")
+    @classmethod
+    def _empty_acme_is_none(cls, value: object) -> object:
+        return value or None
+
+    @property
+    def acme_enabled(self) -> bool:
+        return bool(self.acme_email and self.acme_directory)
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.data_dir / "certs"
+
+    @property
+    def acme_dir(self) -> Path:
+        return self.data_dir / "acme"
+
+    @property
+    def acme_webroot(self) -> Path:
+        return self.acme_dir / "webroot"
 
     @property
     def resolved_database_url(self) -> str:
@@ -83,3 +126,7 @@ class Settings(BaseSettings):
     @property
     def secret_key_file(self) -> Path:
         return self.data_dir / "secret.key"
+
+    @property
+    def git_dir(self) -> Path:
+        return self.data_dir / "git"

@@ -6,16 +6,21 @@ import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from controller.adapters.acme_issuer import AcmeIssuer
+from controller.adapters.cert_files import FileCertificateStore
 from controller.adapters.docker_runtime import DockerRuntime
 from controller.adapters.http_probe import HttpProber
 from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
 from controller.adapters.secrets import Cipher
-from controller.adapters.store.migrate import upgrade_database
 from controller.adapters.store.sql_store import SqlStore
+from controller.adapters.store.upgrade import upgrade_database_in_child
+from controller.domain.certificates import RenewalPolicy
 from controller.domain.errors import RuntimeUnavailable
 from controller.services.apps import AppService
+from controller.services.certificates import CertificateService, site_tls_lookup
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus
@@ -23,6 +28,7 @@ from controller.services.hygiene import Hygiene
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
 from controller.settings import Settings
+from controller.wiring_git import GitComponents, build_git
 
 logger = logging.getLogger(__name__)
 RECOVERY_INTERVAL = 2.0
@@ -69,6 +75,8 @@ class Services:
     reconciler: Reconciler
     hygiene: Hygiene
     admin_token: str
+    certificates: CertificateService
+    git: GitComponents
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -77,6 +85,8 @@ class Services:
         if not self._adopt():
             logger.warning("Docker is not reachable; the proxy keeps its last config until it is")
         self.deploys.start()
+        self.certificates.start(self.adopted)
+        self.git.start()
         threading.Thread(target=self._recover_and_watch, name="dockyard-docker-watch", daemon=True).start()
 
     def _adopt(self) -> bool:
@@ -102,6 +112,8 @@ class Services:
     def stop(self) -> None:
         """Stop taking jobs; nginx and the app containers keep serving."""
         self._stopping.set()
+        self.git.stop()
+        self.certificates.stop()
         self.reconciler.stop()
         self.deploys.stop()
 
@@ -111,8 +123,10 @@ def build_services(settings: Settings) -> Services:
     for directory in (settings.data_dir, settings.logs_dir, settings.builds_dir, settings.nginx_dir):
         directory.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o711)  # noqa: S103 - traversable (not readable) for nginx workers
-    upgrade_database(settings.resolved_database_url)
+    upgrade_database_in_child(settings.resolved_database_url)
     store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
+    certs = FileCertificateStore(settings.certs_dir)
+    certs.prepare()
     runtime = DockerRuntime(instance=settings.instance, network=settings.docker_network)
     proxy = NginxProxy(
         prefix=settings.nginx_dir,
@@ -121,8 +135,12 @@ def build_services(settings: Settings) -> Services:
         http_port=settings.http_port,
         nginx_bin=settings.nginx_bin,
         drain_timeout=settings.drain_timeout,
+        https_port=settings.https_port,
+        acme_webroot=settings.acme_webroot if settings.acme_enabled else None,
+        site_tls=site_tls_lookup(certs),
     )
     routing = Routing(store=store, runtime=runtime, proxy=proxy)
+    certificates = build_certificates(settings, store=store, certs=certs, routing=routing)
     logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
     events = EventBus()
     public_urls = PublicUrls(settings.http_port)
@@ -163,12 +181,22 @@ def build_services(settings: Settings) -> Services:
         interval=settings.reconcile_interval,
         hygiene=hygiene,
     )
+    # `apps` is bound below: a push may create an app (auto-create), and apps own their repos.
+    git = build_git(
+        settings,
+        store=store,
+        deploys=deploys,
+        public_urls=public_urls,
+        create_app=lambda name: apps.create(name),
+    )
     apps = AppService(
         store=store,
         runtime=runtime,
         routing=routing,
         base_domain=settings.base_domain,
         public_urls=public_urls,
+        events=certificates,
+        lifecycle=(git.sources,),
     )
     return Services(
         settings=settings,
@@ -183,4 +211,36 @@ def build_services(settings: Settings) -> Services:
         reconciler=reconciler,
         hygiene=hygiene,
         admin_token=load_admin_token(settings),
+        certificates=certificates,
+        git=git,
+    )
+
+
+def build_certificates(
+    settings: Settings, *, store: SqlStore, certs: FileCertificateStore, routing: Routing
+) -> CertificateService:
+    """The certificate service; without ACME settings it only serves certificates already on disk."""
+    issuer = None
+    if settings.acme_enabled:
+        issuer = AcmeIssuer(
+            directory_url=settings.acme_directory,
+            email=settings.acme_email,
+            state_dir=settings.acme_dir,
+            webroot=settings.acme_webroot,
+            ca_bundle=settings.acme_ca_bundle,
+            timeout=settings.acme_timeout,
+        )
+        issuer.prepare()
+    return CertificateService(
+        store=store,
+        certs=certs,
+        issuer=issuer,
+        routing=routing,
+        policy=RenewalPolicy(
+            renew_before=timedelta(days=settings.acme_renew_days),
+            retry_base=timedelta(seconds=settings.acme_retry_base),
+            retry_max=timedelta(seconds=settings.acme_retry_max),
+            daily_attempts=settings.acme_daily_attempts,
+        ),
+        check_interval=settings.acme_check_interval,
     )

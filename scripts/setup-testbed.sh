@@ -97,6 +97,18 @@ if ((services == 0)); then
   exit 0
 fi
 
+# --- Pebble (ACME tests) and the git user + sshd (git push tests) ---------------------------
+# Each script installs only; the tests start their own Pebble and sshd on free loopback ports.
+# Their stdout carries only `export NAME=value` lines: pass them on to our caller.
+for part in setup-acme-testbed.sh setup-git-testbed.sh; do
+  if [[ -f "$ROOT/scripts/$part" ]]; then
+    exports="$(bash "$ROOT/scripts/$part" </dev/null 3>&-)"
+    if [[ -n "$exports" ]]; then
+      echo "$exports" >&3
+    fi
+  fi
+done
+
 # --- Docker Engine -------------------------------------------------------------------------
 if docker info >/dev/null 2>&1; then
   say "dockerd already running"

@@ -37,9 +37,8 @@ def docker_client() -> Iterator["object"]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def busybox_image(docker_client: "object") -> str:
-    """Build (once, cached by Docker) a 2 MB base image from Debian's busybox-static."""
+def build_busybox_image(docker_client: "object") -> str:
+    """Build (or find in Docker's layer cache) the 2 MB base image from Debian's busybox-static."""
     import docker
 
     assert isinstance(docker_client, docker.DockerClient)
@@ -53,6 +52,12 @@ def busybox_image(docker_client: "object") -> str:
         if "error" in chunk:
             raise RuntimeError(chunk["error"])
     return BUSYBOX_IMAGE
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: "object") -> str:
+    """The tests' base image (no registry here: built locally, once per session)."""
+    return build_busybox_image(docker_client)
 
 
 def write_static_app(directory: Path, *, body: str, port: int = 8080) -> Path:

@@ -8,11 +8,15 @@ Layout of PREFIX, readable with `ls`:
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
+import re
 import signal
+import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from controller.adapters.nginx_process import (
@@ -37,7 +41,7 @@ from controller.adapters.nginx_render import (
     render_sites,
 )
 from controller.domain.errors import ProxyConfigRejected
-from controller.domain.models import Site
+from controller.domain.models import Site, SiteTls
 
 __all__ = [
     "TEMPLATES_DIR",
@@ -57,6 +61,30 @@ ERROR_TAIL_BYTES = 2000
 _LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapping, not binding
 
 
+REJECT_HANDSHAKE_SINCE = (1, 19, 4)  # `ssl_reject_handshake`; Ubuntu 22.04 ships 1.18
+
+
+@functools.lru_cache(maxsize=4)
+def rejects_unknown_tls_names(nginx_bin: str) -> bool:
+    """Whether this nginx can refuse TLS handshakes for unknown names (assumed if unknown)."""
+    try:
+        output = subprocess.run(
+            [nginx_bin, "-v"], capture_output=True, text=True, timeout=10, check=False
+        ).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", output)
+    return match is None or tuple(int(part) for part in match.groups()) >= REJECT_HANDSHAKE_SINCE
+
+
+def _usable(tls: SiteTls | None) -> SiteTls | None:
+    """The certificate, unless its files are gone (nginx would refuse every config then)."""
+    if tls is not None and not (os.path.isfile(tls.cert_path) and os.path.isfile(tls.key_path)):
+        logger.error("certificate files %s / %s are missing: serving HTTP only", tls.cert_path, tls.key_path)
+        return None
+    return tls
+
+
 class NginxProxy:
     """Runs `nginx -p PREFIX` as a detached daemon and swaps its sites without dropping requests."""
 
@@ -70,9 +98,17 @@ class NginxProxy:
         nginx_bin: str = "nginx",
         drain_timeout: float = 30.0,
         tunables: NginxTunables = DEFAULT_TUNABLES,
+        https_port: int = 443,
+        acme_webroot: Path | None = None,
+        site_tls: Callable[[Site], SiteTls | None] | None = None,
     ) -> None:
+        """`site_tls` gives a site its certificate when the caller's Site carries none."""
         self._prefix = check_prefix(Path(prefix).resolve())
         format_listen(listen_addr, http_port)  # fail at wiring time, not at the first deploy
+        format_listen(listen_addr, https_port)
+        self._https_port = https_port
+        self._acme_webroot = check_prefix(acme_webroot) if acme_webroot else None
+        self._site_tls = site_tls
         self._listen_addr = listen_addr
         self._http_port = http_port
         self._templates_dir = templates_dir
@@ -158,6 +194,9 @@ class NginxProxy:
                 yield
 
     def _render_sites(self, sites: Sequence[Site]) -> str:
+        if self._site_tls is not None:
+            lookup = self._site_tls
+            sites = [site if site.tls else replace(site, tls=_usable(lookup(site))) for site in sites]
         return render_sites(
             sites,
             listen_addr=self._listen_addr,
@@ -165,6 +204,9 @@ class NginxProxy:
             tunables=self._tunables,
             templates_dir=self._templates_dir,
             overrides_dir=self.overrides_dir,
+            https_port=self._https_port,
+            acme_webroot=self._acme_webroot,
+            reject_unknown_tls=rejects_unknown_tls_names(self._nginx_bin),
         )
 
     def _install_and_start(self, sites: Sequence[Site] | None) -> None:
@@ -174,6 +216,7 @@ class NginxProxy:
             http_port=self._http_port,
             tunables=self._tunables,
             templates_dir=self._templates_dir,
+            acme_webroot=self._acme_webroot,
         )
         files = {self.conf_path: main}
         if sites is not None or not self.sites_path.exists():

@@ -15,13 +15,14 @@ from pathlib import Path
 import jinja2
 
 from controller.domain.errors import ProxyConfigRejected
-from controller.domain.models import Site
+from controller.domain.models import Site, SiteTls
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "proxy_templates" / "nginx"
 MAIN_TEMPLATE = "nginx.conf.j2"
 SITES_TEMPLATE = "sites.conf.j2"
 UPSTREAM_PREFIX = "dockyard_app_"
 DOMAIN_MAX = 253
+HTTPS_DEFAULT_PORT = 443
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -143,12 +144,17 @@ def render_main(
     http_port: int,
     tunables: NginxTunables = DEFAULT_TUNABLES,
     templates_dir: Path = TEMPLATES_DIR,
+    acme_webroot: Path | None = None,
 ) -> str:
-    """Render nginx.conf: process settings, paths under `prefix`, the 404 default server."""
+    """Render nginx.conf: process settings, paths under `prefix`, the 404 default server.
+
+    With `acme_webroot`, the default server answers ACME http-01 challenges from it.
+    """
     template = _environment(templates_dir).get_template(MAIN_TEMPLATE)
     return template.render(
         prefix=str(check_prefix(prefix)),
         listen=format_listen(listen_addr, http_port),
+        acme_webroot=str(check_prefix(acme_webroot)) if acme_webroot else None,
         **tunables.context(),
     )
 
@@ -161,15 +167,50 @@ class _CheckedSite:
     upstream: str
     domains: tuple[str, ...]
     backends: tuple[str, ...]
+    plain_domains: tuple[str, ...] = ()  # served over HTTP
+    redirect_domains: tuple[str, ...] = ()  # HTTP redirects them to HTTPS
+    tls_domains: tuple[str, ...] = ()  # served over HTTPS with cert_path/key_path
+    cert_path: str | None = None
+    key_path: str | None = None
+
+
+def check_file_path(path: str) -> str:
+    """Return `path` if it is an absolute path nginx can read unquoted (as the prefix), else raise."""
+    if not isinstance(path, str) or not _PREFIX_RE.fullmatch(path):
+        raise ProxyConfigRejected(f"refusing to render unsafe path {path!r}")
+    return path
+
+
+def _checked_tls(tls: SiteTls | None, domains: tuple[str, ...]) -> tuple[tuple[str, ...], str, str] | None:
+    if tls is None:
+        return None
+    covered = tuple(check_domain(domain) for domain in tls.domains)
+    if any(domain not in domains for domain in covered):
+        raise ProxyConfigRejected("a certificate names a domain its site does not have")
+    if not covered:
+        return None
+    return covered, check_file_path(tls.cert_path), check_file_path(tls.key_path)
 
 
 def _checked_site(site: Site) -> _CheckedSite:
     app = check_app_name(site.app)
+    domains = tuple(check_domain(domain) for domain in site.domains)
+    backends = tuple(dict.fromkeys(check_backend(backend) for backend in site.backends))
+    tls = _checked_tls(site.tls, domains)
+    if tls is None or site.tls is None:
+        return _CheckedSite(app, UPSTREAM_PREFIX + app, domains, backends, plain_domains=domains)
+    tls_domains, cert_path, key_path = tls
+    redirect = tls_domains if site.tls.redirect else ()
     return _CheckedSite(
         app=app,
         upstream=UPSTREAM_PREFIX + app,
-        domains=tuple(check_domain(domain) for domain in site.domains),
-        backends=tuple(dict.fromkeys(check_backend(backend) for backend in site.backends)),
+        domains=domains,
+        backends=backends,
+        plain_domains=tuple(domain for domain in domains if domain not in redirect),
+        redirect_domains=redirect,
+        tls_domains=tls_domains,
+        cert_path=cert_path,
+        key_path=key_path,
     )
 
 
@@ -181,11 +222,20 @@ def render_sites(
     tunables: NginxTunables = DEFAULT_TUNABLES,
     templates_dir: Path = TEMPLATES_DIR,
     overrides_dir: Path | None = None,
+    https_port: int = 443,
+    acme_webroot: Path | None = None,
+    reject_unknown_tls: bool = True,
 ) -> str:
     """Render sites.conf: an upstream and a server per app; apps without domains are skipped.
 
     With `overrides_dir`, each app's server block includes `overrides_dir/<app>/*.conf`,
     where an operator can add directives of their own (Dokku's nginx.conf.d).
+
+    A site with a certificate (`Site.tls`) also gets an HTTPS server on `https_port`, and
+    its HTTP server redirects the covered names there unless the site opted out. With
+    `acme_webroot`, every HTTP server answers `/.well-known/acme-challenge/` from it first.
+    `reject_unknown_tls` adds a default HTTPS server refusing names no certificate covers
+    (needs nginx >= 1.19.4; without it, such names get the first app's certificate).
 
     Raises:
         ProxyConfigRejected: a name, domain or backend is unsafe, or an app or domain repeats.
@@ -202,9 +252,14 @@ def render_sites(
                 raise ProxyConfigRejected(f"domain {domain!r} is claimed by two sites")
             seen_domains.add(domain)
     template = _environment(templates_dir).get_template(SITES_TEMPLATE)
+    served = [site for site in checked if site.domains]
     return template.render(
         listen=format_listen(listen_addr, http_port),
-        sites=[site for site in checked if site.domains],
+        sites=served,
         overrides_dir=check_prefix(overrides_dir) if overrides_dir else None,
+        listen_https=format_listen(listen_addr, https_port) if any(s.tls_domains for s in served) else None,
+        https_port_suffix="" if https_port == HTTPS_DEFAULT_PORT else f":{https_port}",
+        acme_webroot=str(check_prefix(acme_webroot)) if acme_webroot else None,
+        reject_unknown_tls=reject_unknown_tls,
         **tunables.context(),
     )

@@ -9,7 +9,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller import __version__
-from controller.api import routes_apps, routes_deploys, routes_system
+from controller.api import (
+    routes_apps,
+    routes_certs,
+    routes_deploys,
+    routes_git,
+    routes_git_http,
+    routes_hooks,
+    routes_system,
+)
 from controller.api.schemas import Health
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
@@ -32,7 +40,8 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
             headers = dict(scope["headers"])
-            is_upload = scope["path"].endswith("/deploys")
+            # git pushes over smart HTTP stream packs of any size (chunked) like build uploads.
+            is_upload = scope["path"].endswith("/deploys") or scope["path"].startswith("/git/")
             limit = self._upload_limit if is_upload else JSON_BODY_LIMIT
             length = headers.get(b"content-length")
             if length is None and not is_upload and headers.get(b"transfer-encoding"):
@@ -91,10 +100,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             docker_ok = True
         except DockyardError:
             docker_ok = False
-        return Health(status="ok", docker=docker_ok, version=__version__)
+        return Health(
+            status="ok", docker=docker_ok, version=__version__, reconciled_at=owned.reconciler.last_pass
+        )
 
     app.include_router(routes_apps.router)
     app.include_router(routes_deploys.router)
     app.include_router(routes_system.router)
+    app.include_router(routes_certs.router)
+    app.include_router(routes_git.admin)
+    app.include_router(routes_git.hooks)
+    app.include_router(routes_git_http.router)
+    app.include_router(routes_hooks.router)
     app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
     return app

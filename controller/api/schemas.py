@@ -149,3 +149,4 @@ class Health(BaseModel):
     status: str
     docker: bool
     version: str
+    reconciled_at: datetime | None = None

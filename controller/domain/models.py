@@ -103,9 +103,20 @@ class ContainerInfo:
 
 
 @dataclass(frozen=True)
+class SiteTls:
+    """An app's certificate as the proxy serves it over HTTPS."""
+
+    cert_path: str
+    key_path: str
+    domains: tuple[str, ...]  # the site's domains the certificate covers
+    redirect: bool = True  # HTTP -> HTTPS for those domains (never the ACME challenge path)
+
+
+@dataclass(frozen=True)
 class Site:
-    """What the proxy needs to route one app: its names and its backends."""
+    """What the proxy needs to route one app: its names, its backends and its certificate."""
 
     app: str
     domains: tuple[str, ...]
     backends: tuple[str, ...] = field(default_factory=tuple)
+    tls: SiteTls | None = None

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from controller.domain.errors import Conflict, DockyardError, NotFound
 from controller.domain.models import App, ContainerInfo, Release
@@ -12,6 +13,22 @@ from controller.services.routing import Routing
 
 MASK = "********"
 DESTROY_WAIT = 10.0
+
+
+class AppEvents(Protocol):
+    """Listeners of app changes (Dokku's post-<noun>-<verb> events); must not raise or block."""
+
+    def post_domains_update(self, app: str) -> None: ...
+
+    def post_app_destroy(self, app: str) -> None: ...
+
+
+class AppLifecycle(Protocol):
+    """Owners of per-app resources made with the app and removed with it (its git repo)."""
+
+    def app_created(self, app: str) -> None: ...
+
+    def app_destroyed(self, app: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,12 +66,16 @@ class AppService:
         routing: Routing,
         base_domain: str | None,
         public_urls: Callable[[Sequence[str]], list[str]],
+        events: AppEvents | None = None,
+        lifecycle: Sequence[AppLifecycle] = (),
     ) -> None:
         self._store = store
         self._runtime = runtime
         self._routing = routing
         self._base_domain = validate_domain(base_domain) if base_domain else None
         self._public_urls = public_urls
+        self._events = events
+        self._lifecycle = tuple(lifecycle)
 
     def create(self, name: str) -> App:
         """Create an app; with a base domain it also gets `<name>.<base domain>`."""
@@ -65,7 +86,10 @@ class AppService:
         self._store.create_app(name)
         if default_domain:
             self._store.add_domain(name, default_domain)
+            self._domains_updated(name)
             self._routing.refresh()
+        for owner in self._lifecycle:
+            owner.app_created(name)
         return self._store.get_app(name)
 
     def all(self) -> list[App]:
@@ -96,6 +120,10 @@ class AppService:
         containers = self._runtime.list_containers(app.name)
         self._store.delete_app(app.name)
         self._routing.forget(app.name)
+        if self._events:
+            self._events.post_app_destroy(app.name)
+        for owner in self._lifecycle:
+            owner.app_destroyed(app.name)
         for container in containers:
             self._runtime.remove_container(container.id, stop_timeout=5)
         # The reconciler may be removing the same orphans: an image stays in use until
@@ -109,12 +137,19 @@ class AppService:
         app = self.get(name)
         domain = validate_domain(domain)
         self._store.add_domain(app.name, domain)
+        self._domains_updated(app.name)
         try:
             self._routing.refresh()
         except BaseException:
             self._store.remove_domain(app.name, domain)
             raise
         return self._store.get_app(app.name)
+
+    def _domains_updated(self, name: str) -> None:
+        """Tell listeners once the store has the domains: a certificate order can run while
+        the proxy reloads (nginx's default server answers its challenge meanwhile)."""
+        if self._events:
+            self._events.post_domains_update(name)
 
     def remove_domain(self, name: str, domain: str) -> App:
         app = self.get(name)

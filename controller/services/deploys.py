@@ -159,14 +159,12 @@ class DeployService:
         return self._queue(app, DeployKind.ROLLBACK, {"to": to}, f"rollback to v{to}")
 
     def request_config_change(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> Deploy:
-        self._store.get_app(app)
         keys = sorted(set_) + [f"-{key}" for key in unset]
         return self._queue(
             app, DeployKind.CONFIG, {"set": set_, "unset": list(unset)}, "config " + " ".join(keys)
         )
 
     def request_scale(self, app: str, *, web: int) -> Deploy:
-        self._store.get_app(app)
         return self._queue(app, DeployKind.SCALE, {"web": web}, f"scale web={web}")
 
     def request_restart(self, app: str) -> Deploy:
@@ -217,13 +215,12 @@ class DeployService:
             attempt=attempt,
         )
         try:
-            self._runtime.ping()
             self._store.create_deploy(deploy, params)
         except BaseException:
             self._discard_context(deploy.id)
             raise
         self._logs.open(deploy.id)
-        self._publish(deploy.id)
+        self._publish(deploy)
         if kind in SUPERSEDING:
             self._supersede_older(deploy)
         self._dispatcher.wake()
@@ -253,8 +250,8 @@ class DeployService:
                 self._discard_context(older.id)
                 self._publish(older.id)
 
-    def _publish(self, deploy_id: str) -> None:
-        deploy = self._store.get_deploy(deploy_id)
+    def _publish(self, deploy_or_id: Deploy | str) -> None:
+        deploy = deploy_or_id if isinstance(deploy_or_id, Deploy) else self._store.get_deploy(deploy_or_id)
         self._events.publish(
             "deploy",
             id=deploy.id,

@@ -8,12 +8,13 @@ from typing import Any, Protocol
 
 from controller.domain.containers import ContainerSpec
 from controller.domain.models import App, ContainerInfo, Deploy, DeployStatus, Release, Site
+from controller.services.git_ports import GitStore
 
 LogSink = Callable[[str], None]
 
 
-class Store(Protocol):
-    """Durable state: apps, domains, encrypted config, releases and deploys."""
+class Store(GitStore, Protocol):
+    """Durable state: apps, domains, encrypted config, releases and deploys (and the git side)."""
 
     def create_app(self, name: str) -> App:
         """Raises Conflict when the name exists."""
@@ -56,8 +57,8 @@ class Store(Protocol):
 
     def get_deploy_params(self, deploy_id: str) -> dict[str, Any]: ...
 
-    def queued_deploys(self) -> list[Deploy]:
-        """Oldest first."""
+    def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
+        """Oldest first; only the first `limit` when given."""
 
     def claim_deploy(
         self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None

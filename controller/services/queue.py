@@ -16,6 +16,9 @@ from controller.services.ports import Store
 
 logger = logging.getLogger(__name__)
 IDLE_POLL = 1.0
+# The oldest queued deploys looked at per dispatch: enough to find every waiting app's
+# next job in practice, without reading a deep backlog at every wake.
+DISPATCH_WINDOW = 256
 
 
 class Dispatcher:
@@ -73,7 +76,7 @@ class Dispatcher:
         if free <= 0:
             return
         oldest_per_app: dict[str, Deploy] = {}
-        for deploy in self._store.queued_deploys():
+        for deploy in self._store.queued_deploys(limit=DISPATCH_WINDOW):
             if deploy.app not in busy:
                 oldest_per_app.setdefault(deploy.app, deploy)
         turn = sorted(

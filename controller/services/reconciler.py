@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from controller.domain.errors import DockyardError
 from controller.domain.models import DeployStatus
@@ -67,6 +68,7 @@ class Reconciler:
         self._poke = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.last_pass: datetime | None = None
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="dockyard-reconcile", daemon=True).start()
@@ -96,7 +98,9 @@ class Reconciler:
 
     def reconcile_once(self) -> ReconcileReport:
         with self._lock:
-            return self._reconcile()
+            report = self._reconcile()
+            self.last_pass = datetime.now(UTC)
+            return report
 
     def _reconcile(self) -> ReconcileReport:
         report = ReconcileReport()

@@ -27,10 +27,10 @@ class QueueStore:
         self.deploys[deploy.id] = deploy
         return deploy
 
-    def queued_deploys(self) -> list[Deploy]:
+    def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
         with self.lock:
             queued = [d for d in self.deploys.values() if d.status is DeployStatus.QUEUED]
-        return sorted(queued, key=lambda d: (d.created_at, d.id))
+        return sorted(queued, key=lambda d: (d.created_at, d.id))[:limit]
 
     def claim_deploy(self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING) -> bool:
         with self.lock:

@@ -23,3 +23,9 @@ def upgrade_database(url: str) -> None:
     Runs at controller start, before the store is used. Needs no secret key.
     """
     command.upgrade(alembic_config(url), "head")
+
+
+if __name__ == "__main__":  # run by upgrade.upgrade_database_in_child
+    import os
+
+    upgrade_database(os.environ["DOCKYARD_MIGRATE_URL"])

@@ -1,8 +1,9 @@
 """`SqlStore`: the `Store` port on SQLAlchemy Core, SQLite or PostgreSQL, one transaction per call."""
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.engine import create_database_engine, for_writing
+from controller.adapters.store.git_store import GitStoreRows
 from controller.adapters.store.tables import apps, config_vars, deploys, domains, releases
 from controller.domain.errors import Conflict, NotFound
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
@@ -19,7 +21,7 @@ from controller.domain.models import App, Deploy, DeployKind, DeployStatus, Heal
 _UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
 
 
-class SqlStore:
+class SqlStore(GitStoreRows):
     """Durable state in a database whose schema `upgrade_database` has brought to head.
 
     Thread-safe: every call borrows a pooled connection for one short transaction.
@@ -29,6 +31,12 @@ class SqlStore:
     def __init__(self, url: str, cipher: Cipher) -> None:
         self._engine = create_database_engine(url)
         self._write_engine = for_writing(self._engine)
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler for up to 100 ms per try; queueing writers of this process
+        # on a lock instead hands the database over without sleeping.
+        self._write_lock: threading.Lock | nullcontext[None] = (
+            threading.Lock() if self._engine.dialect.name == "sqlite" else nullcontext()
+        )
         self._cipher = cipher
 
     def close(self) -> None:
@@ -42,7 +50,7 @@ class SqlStore:
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
-        with self._write_engine.begin() as conn:
+        with self._write_lock, self._write_engine.begin() as conn:
             yield conn
 
     # Apps
@@ -194,12 +202,13 @@ class SqlStore:
         params: dict[str, Any] = json.loads(self._cipher.decrypt(token)) if token else {}
         return params
 
-    def queued_deploys(self) -> list[Deploy]:
-        """Queued deploys, oldest first."""
+    def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
+        """Queued deploys, oldest first (the first `limit` of them)."""
         query = (
             select(deploys)
             .where(deploys.c.status == DeployStatus.QUEUED.value)
             .order_by(deploys.c.created_at, deploys.c.id)
+            .limit(limit)
         )
         with self._reading() as conn:
             rows = conn.execute(query).mappings().all()

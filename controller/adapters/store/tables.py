@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 # Values are stored encrypted (config_vars.value, releases.config: Fernet tokens) or
@@ -125,4 +126,48 @@ deploys = Table(
     Column("params", Text, nullable=True),
     Column("attempt", Integer, nullable=False, server_default="1"),
     Index("ix_deploys_app_created_at", "app", "created_at"),
+)
+
+# The git side (revision 0002). Secrets (token, webhook secret, deploy key) are Fernet tokens.
+BRANCH_LEN = 200
+KEY_NAME_LEN = 64
+
+app_sources = Table(
+    "app_sources",
+    metadata,
+    Column("app", String(APP_NAME_LEN), _app_fk(), primary_key=True),
+    Column("branch", String(BRANCH_LEN), nullable=False),
+    Column("webhook_secret", Text, nullable=False),
+    Column("repo_url", Text, nullable=True),
+    Column("repo_username", String(SHORT_TEXT_LEN), nullable=True),
+    Column("repo_token", Text, nullable=True),
+    Column("deploy_key", Text, nullable=True),
+    Column("deploy_key_public", Text, nullable=True),
+)
+
+ssh_keys = Table(
+    "ssh_keys",
+    metadata,
+    Column("name", String(KEY_NAME_LEN), primary_key=True),
+    Column("key_type", String(64), nullable=False),
+    Column("key_data", Text, nullable=False),
+    Column("fingerprint", String(SHORT_TEXT_LEN), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("app", String(APP_NAME_LEN), _app_fk(), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("delivery_id", String(SHORT_TEXT_LEN), nullable=False),
+    Column("branch", String(BRANCH_LEN), nullable=False),
+    Column("commit_sha", String(64), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("deploy_id", String(DEPLOY_ID_LEN), nullable=True),
+    Column("error", Text, nullable=True),
+    # Replay protection: a provider's delivery id is accepted once per app.
+    UniqueConstraint("app", "provider", "delivery_id"),
 )
