@@ -60,6 +60,9 @@ class Store(GitStore, Protocol):
     def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
         """Oldest first; only the first `limit` when given."""
 
+    def next_queued_per_app(self) -> list[Deploy]:
+        """The oldest queued deploy of every app that has one."""
+
     def claim_deploy(
         self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None
     ) -> bool:

@@ -16,9 +16,6 @@ from controller.services.ports import Store
 
 logger = logging.getLogger(__name__)
 IDLE_POLL = 1.0
-# The oldest queued deploys looked at per dispatch: enough to find every waiting app's
-# next job in practice, without reading a deep backlog at every wake.
-DISPATCH_WINDOW = 256
 
 
 class Dispatcher:
@@ -75,14 +72,8 @@ class Dispatcher:
             busy = set(self._running)
         if free <= 0:
             return
-        oldest_per_app: dict[str, Deploy] = {}
-        for deploy in self._store.queued_deploys(limit=DISPATCH_WINDOW):
-            if deploy.app not in busy:
-                oldest_per_app.setdefault(deploy.app, deploy)
-        turn = sorted(
-            oldest_per_app.values(),
-            key=lambda d: (self._last_started.get(d.app, 0.0), d.created_at),
-        )
+        waiting = [d for d in self._store.next_queued_per_app() if d.app not in busy]
+        turn = sorted(waiting, key=lambda d: (self._last_started.get(d.app, 0.0), d.created_at))
         for deploy in turn[:free]:
             if not self._store.claim_deploy(deploy.id):
                 continue

@@ -32,6 +32,12 @@ class QueueStore:
             queued = [d for d in self.deploys.values() if d.status is DeployStatus.QUEUED]
         return sorted(queued, key=lambda d: (d.created_at, d.id))[:limit]
 
+    def next_queued_per_app(self) -> list[Deploy]:
+        oldest: dict[str, Deploy] = {}
+        for deploy in self.queued_deploys():
+            oldest.setdefault(deploy.app, deploy)
+        return list(oldest.values())
+
     def claim_deploy(self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING) -> bool:
         with self.lock:
             deploy = self.deploys[deploy_id]

@@ -214,6 +214,19 @@ class SqlStore(GitStoreRows):
             rows = conn.execute(query).mappings().all()
         return [_load_deploy(row) for row in rows]
 
+    def next_queued_per_app(self) -> list[Deploy]:
+        """The oldest queued deploy of every app that has one (one row per app)."""
+        turn = (
+            func.row_number()
+            .over(partition_by=deploys.c.app, order_by=(deploys.c.created_at, deploys.c.id))
+            .label("turn")
+        )
+        ranked = select(deploys, turn).where(deploys.c.status == DeployStatus.QUEUED.value).subquery()
+        query = select(ranked).where(ranked.c.turn == 1).order_by(ranked.c.created_at)
+        with self._reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_load_deploy(row) for row in rows]
+
     def claim_deploy(
         self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None
     ) -> bool:
@@ -347,6 +360,7 @@ def _deploy_row(deploy: Deploy) -> dict[str, Any]:
 def _load_deploy(row: RowMapping) -> Deploy:
     values = dict(row)
     values.pop("params", None)
+    values.pop("turn", None)  # next_queued_per_app's rank
     values["kind"] = DeployKind(row["kind"])
     values["status"] = DeployStatus(row["status"])
     return Deploy(**values)

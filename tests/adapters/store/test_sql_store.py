@@ -308,3 +308,27 @@ def test_concurrent_use_from_eight_threads(store: SqlStore) -> None:
     assert store.get_config("shared") == {f"W{n}": "14" for n in range(8)}
     assert len(store.list_apps()) == 9
     assert len(store.list_deploys(limit=1000)) == 8 * 15
+
+
+def test_next_queued_per_app_is_each_apps_oldest_queued_deploy(store: SqlStore) -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for app in ("a", "b"):
+        store.create_app(app)
+    for index, (app, status) in enumerate(
+        [
+            ("a", DeployStatus.SUCCEEDED),
+            ("a", DeployStatus.QUEUED),
+            ("b", DeployStatus.QUEUED),
+            ("a", DeployStatus.QUEUED),
+        ]
+    ):
+        store.create_deploy(
+            Deploy(
+                id=f"{index:016x}",
+                app=app,
+                kind=DeployKind.BUILD,
+                status=status,
+                created_at=base + timedelta(seconds=index),
+            )
+        )
+    assert [(d.app, d.id) for d in store.next_queued_per_app()] == [("a", f"{1:016x}"), ("b", f"{2:016x}")]
