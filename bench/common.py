@@ -211,3 +211,51 @@ def children_of(pid: int) -> list[int]:
         found.append(current)
         todo.extend(parents.get(current, []))
     return found
+
+
+BENCH_LABEL = "io.dockyard-bench.run"  # on everything a benchmark creates, for its cleanup
+
+
+@dataclass
+class BaselineRun:
+    """The raw Docker SDK path a Dockyard deploy is compared with: build, run, first 2xx."""
+
+    build: float
+    run: float
+    ready: float
+
+    @property
+    def total(self) -> float:
+        return self.build + self.run + self.ready
+
+
+def baseline_once(
+    client: docker.DockerClient, directory: Path, *, network: str, body: str, run_id: str, tag: str, port: int
+) -> BaselineRun:
+    """Build `directory`, run it on `network` with PORT=port, and wait until it answers `body`."""
+    t0 = time.monotonic()
+    image_id = ""
+    for chunk in client.api.build(
+        path=str(directory), tag=f"{tag}:{run_id}", decode=True, forcerm=True, labels={BENCH_LABEL: run_id}
+    ):
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+        image_id = chunk.get("aux", {}).get("ID", image_id)
+    t1 = time.monotonic()
+    container = client.containers.run(
+        image_id,
+        detach=True,
+        init=True,
+        network=network,
+        environment={"PORT": str(port)},
+        labels={BENCH_LABEL: run_id},
+    )
+    try:
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        t2 = time.monotonic()
+        wait_until(lambda: fetch_fresh(address, port) == (200, body), timeout=30)
+        t3 = time.monotonic()
+    finally:
+        container.remove(force=True)
+    return BaselineRun(build=t1 - t0, run=t2 - t1, ready=t3 - t2)

@@ -22,7 +22,10 @@ import httpx
 
 from bench.common import (
     BASE_DOMAIN,
+    BENCH_LABEL,
+    BaselineRun,
     api_client,
+    baseline_once,
     bench_dir,
     ensure_busybox,
     fetch_fresh,
@@ -38,18 +41,7 @@ from controller.adapters.archive import pack_directory
 APP = "bench"
 PORT = 8080
 TARGET_OVERHEAD_S = 1.0
-BENCH_LABEL = "io.dockyard-bench.run"
-
-
-@dataclass
-class BaselineRun:
-    build: float
-    run: float
-    ready: float
-
-    @property
-    def total(self) -> float:
-        return self.build + self.run + self.ready
+RAW_TAG = "dockyard-bench/raw"
 
 
 @dataclass
@@ -57,41 +49,6 @@ class DockyardRun:
     live: float
     done: float
     lines: list[tuple[float, str]] = field(default_factory=list)
-
-
-def baseline_once(
-    client: docker.DockerClient, directory: Path, network: str, body: str, run_id: str
-) -> BaselineRun:
-    t0 = time.monotonic()
-    image_id = ""
-    for chunk in client.api.build(
-        path=str(directory),
-        tag=f"dockyard-bench/raw:{run_id}",
-        decode=True,
-        forcerm=True,
-        labels={BENCH_LABEL: run_id},
-    ):
-        if "error" in chunk:
-            raise RuntimeError(chunk["error"])
-        image_id = chunk.get("aux", {}).get("ID", image_id)
-    t1 = time.monotonic()
-    container = client.containers.run(
-        image_id,
-        detach=True,
-        init=True,
-        network=network,
-        environment={"PORT": str(PORT)},
-        labels={BENCH_LABEL: run_id},
-    )
-    try:
-        container.reload()
-        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-        t2 = time.monotonic()
-        wait_until(lambda: fetch_fresh(address, PORT) == (200, body), timeout=30)
-        t3 = time.monotonic()
-    finally:
-        container.remove(force=True)
-    return BaselineRun(build=t1 - t0, run=t2 - t1, ready=t3 - t2)
 
 
 def dockyard_once(api: httpx.Client, http_port: int, directory: Path, body: str) -> DockyardRun:
@@ -149,12 +106,18 @@ def main() -> None:
             src = tmp / "src"
             # warm-up: the first deploy of an app has no old container; warm both caches
             write_static_app(src, body=f"warm {run_id}")
-            baseline_once(client, src, net_name, f"warm {run_id}", run_id)
+            baseline_once(
+                client, src, network=net_name, body=f"warm {run_id}", run_id=run_id, tag=RAW_TAG, port=PORT
+            )
             dockyard_once(api, ctl.http_port, src, f"warm {run_id}")
             for i in range(n):
                 body = f"raw {i} {run_id}"
                 write_static_app(src, body=body)
-                baseline.append(baseline_once(client, src, net_name, body, run_id))
+                baseline.append(
+                    baseline_once(
+                        client, src, network=net_name, body=body, run_id=run_id, tag=RAW_TAG, port=PORT
+                    )
+                )
                 body = f"dockyard {i} {run_id}"
                 write_static_app(src, body=body)
                 dockyard.append(dockyard_once(api, ctl.http_port, src, body))

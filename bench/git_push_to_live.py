@@ -26,7 +26,9 @@ import docker
 
 from bench.common import (
     BASE_DOMAIN,
+    BENCH_LABEL,
     TOKEN,
+    baseline_once,
     ensure_busybox,
     fetch_fresh,
     median,
@@ -40,7 +42,7 @@ from tests.e2e.git_support import GitClient, SshServer, git_controller, traversa
 APP = "pushbench"
 PORT = 8080
 TARGET_OVERHEAD_S = 1.5
-BENCH_LABEL = "io.dockyard-bench.run"
+RAW_TAG = "dockyard-bench/rawgit"
 
 
 @dataclass
@@ -48,38 +50,6 @@ class PushRun:
     live: float
     done: float
     first_remote_line: float
-
-
-def baseline_once(
-    client: docker.DockerClient, directory: Path, network: str, body: str, run_id: str
-) -> float:
-    t0 = time.monotonic()
-    image_id = ""
-    for chunk in client.api.build(
-        path=str(directory),
-        tag=f"dockyard-bench/rawgit:{run_id}",
-        decode=True,
-        forcerm=True,
-        labels={BENCH_LABEL: run_id},
-    ):
-        if "error" in chunk:
-            raise RuntimeError(chunk["error"])
-        image_id = chunk.get("aux", {}).get("ID", image_id)
-    container = client.containers.run(
-        image_id,
-        detach=True,
-        init=True,
-        network=network,
-        environment={"PORT": str(PORT)},
-        labels={BENCH_LABEL: run_id},
-    )
-    try:
-        container.reload()
-        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-        wait_until(lambda: fetch_fresh(address, PORT) == (200, body), timeout=30)
-        return time.monotonic() - t0
-    finally:
-        container.remove(force=True)
 
 
 def push_once(client: GitClient, repo: Path, remote: str, http_port: int, body: str) -> PushRun:
@@ -133,12 +103,30 @@ def main() -> None:
                 git.commit_all(repo, "warm")
                 push_once(git, repo, remotes["ssh"], ctl.http_port, f"warm {run_id}")
                 write_static_app(raw_dir, body=f"warm {run_id}")
-                baseline_once(docker_client, raw_dir, net_name, f"warm {run_id}", run_id)
+                baseline_once(
+                    docker_client,
+                    raw_dir,
+                    network=net_name,
+                    body=f"warm {run_id}",
+                    run_id=run_id,
+                    tag=RAW_TAG,
+                    port=PORT,
+                )
                 for i in range(n):
                     for transport, remote in remotes.items():
                         body = f"raw {transport} {i} {run_id}"
                         write_static_app(raw_dir, body=body)
-                        baseline.append(baseline_once(docker_client, raw_dir, net_name, body, run_id))
+                        baseline.append(
+                            baseline_once(
+                                docker_client,
+                                raw_dir,
+                                network=net_name,
+                                body=body,
+                                run_id=run_id,
+                                tag=RAW_TAG,
+                                port=PORT,
+                            ).total
+                        )
                         body = f"{transport} {i} {run_id}"
                         write_static_app(repo, body=body)
                         git.commit_all(repo, body)

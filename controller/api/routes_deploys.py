@@ -10,26 +10,15 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from controller.adapters.archive import extract_archive, source_digest
+from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep, require_token
 from controller.api.schemas import DeployPublic
-from controller.domain.errors import InvalidInput, PayloadTooLarge
+from controller.domain.errors import InvalidInput
 from controller.domain.names import validate_app_name
 
 router = APIRouter(prefix="/api/v1", tags=["deploys"], dependencies=[Depends(require_token)])
 FOLLOW_POLL = 0.05
 KEEPALIVE = 15.0
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Read an upload, counting as it comes, so a chunked body cannot exceed the limit."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the upload is larger than {limit // (1024 * 1024)} MiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -45,7 +34,7 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
     validate_app_name(name)
     await run_in_threadpool(services.apps.get, name)
     limit = services.settings.max_upload_mb * 1024 * 1024
-    data = await _read_body(request, limit)
+    data = await read_limited(request, limit)
     if not data:
         raise InvalidInput("the request body must be a tar archive of the build context")
 

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep, require_token
 from controller.api.schemas_git import (
     GitInfoPublic,
@@ -25,7 +26,7 @@ from controller.api.schemas_git import (
     RepoAccessRequest,
     SourceUpdate,
 )
-from controller.domain.errors import InvalidInput, PayloadTooLarge
+from controller.domain.errors import InvalidInput
 from controller.domain.git_refs import GitService, RefUpdate, parse_ref_updates
 from controller.domain.models import Deploy
 from controller.domain.names import validate_app_name
@@ -162,18 +163,6 @@ def _one_update(old: str, new: str, ref: str) -> list[RefUpdate]:
     if len(updates) != 1:
         raise InvalidInput("give exactly one ref update")
     return updates
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """Read a body, counting as it comes, so a chunked body cannot exceed the limit."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _final(services: Services, deploy_id: str) -> Deploy:

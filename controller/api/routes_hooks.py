@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep
-from controller.api.routes_git import read_limited
 from controller.domain.names import validate_app_name
 from controller.domain.webhooks import MAX_BODY_BYTES, parse_provider
 
