@@ -195,8 +195,7 @@ def build_services(settings: Settings) -> Services:
         routing=routing,
         base_domain=settings.base_domain,
         public_urls=public_urls,
-        events=certificates,
-        lifecycle=(git.sources,),
+        listeners=(certificates, git.sources),
     )
     return Services(
         settings=settings,

@@ -3,7 +3,6 @@
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from controller.domain.errors import Conflict, DockyardError, NotFound
 from controller.domain.models import App, ContainerInfo, Release
@@ -15,20 +14,20 @@ MASK = "********"
 DESTROY_WAIT = 10.0
 
 
-class AppEvents(Protocol):
-    """Listeners of app changes (Dokku's post-<noun>-<verb> events); must not raise or block."""
+class AppListener:
+    """Reacts to app events, named like Dokku's post-<verb> hooks: the core emits each event
+    to every listener in order, and a listener overrides only what it cares about (the
+    certificates follow domains; the git repos follow the app's life). Must not block.
+    """
 
-    def post_domains_update(self, app: str) -> None: ...
+    def post_create(self, app: str) -> None:
+        """The app exists (with its default domain, if any)."""
 
-    def post_app_destroy(self, app: str) -> None: ...
+    def post_domains_update(self, app: str) -> None:
+        """The store has the app's new domains; the proxy may still be reloading."""
 
-
-class AppLifecycle(Protocol):
-    """Owners of per-app resources made with the app and removed with it (its git repo)."""
-
-    def app_created(self, app: str) -> None: ...
-
-    def app_destroyed(self, app: str) -> None: ...
+    def post_delete(self, app: str) -> None:
+        """The app's rows and routes are gone; its containers are about to be."""
 
 
 @dataclass(frozen=True)
@@ -66,16 +65,14 @@ class AppService:
         routing: Routing,
         base_domain: str | None,
         public_urls: Callable[[Sequence[str]], list[str]],
-        events: AppEvents | None = None,
-        lifecycle: Sequence[AppLifecycle] = (),
+        listeners: Sequence[AppListener] = (),
     ) -> None:
         self._store = store
         self._runtime = runtime
         self._routing = routing
         self._base_domain = validate_domain(base_domain) if base_domain else None
         self._public_urls = public_urls
-        self._events = events
-        self._lifecycle = tuple(lifecycle)
+        self._listeners = tuple(listeners)
 
     def create(self, name: str) -> App:
         """Create an app; with a base domain it also gets `<name>.<base domain>`."""
@@ -88,8 +85,8 @@ class AppService:
             self._store.add_domain(name, default_domain)
             self._domains_updated(name)
             self._routing.refresh()
-        for owner in self._lifecycle:
-            owner.app_created(name)
+        for listener in self._listeners:
+            listener.post_create(name)
         return self._store.get_app(name)
 
     def all(self) -> list[App]:
@@ -120,10 +117,8 @@ class AppService:
         containers = self._runtime.list_containers(app.name)
         self._store.delete_app(app.name)
         self._routing.forget(app.name)
-        if self._events:
-            self._events.post_app_destroy(app.name)
-        for owner in self._lifecycle:
-            owner.app_destroyed(app.name)
+        for listener in self._listeners:
+            listener.post_delete(app.name)
         for container in containers:
             self._runtime.remove_container(container.id, stop_timeout=5)
         # The reconciler may be removing the same orphans: an image stays in use until
@@ -148,8 +143,8 @@ class AppService:
     def _domains_updated(self, name: str) -> None:
         """Tell listeners once the store has the domains: a certificate order can run while
         the proxy reloads (nginx's default server answers its challenge meanwhile)."""
-        if self._events:
-            self._events.post_domains_update(name)
+        for listener in self._listeners:
+            listener.post_domains_update(name)
 
     def remove_domain(self, name: str, domain: str) -> App:
         app = self.get(name)

@@ -34,6 +34,7 @@ from controller.domain.certificates import (
 from controller.domain.errors import DockyardError, InvalidInput, NotFound, RuntimeUnavailable
 from controller.domain.models import Site, SiteTls
 from controller.domain.names import validate_app_name, validate_domain
+from controller.services.apps import AppListener
 from controller.services.certificate_ports import CertificateIssuer, CertificateStore
 from controller.services.ports import Store
 from controller.services.routing import Routing
@@ -98,8 +99,8 @@ def checked_domains(app: str, domains: Sequence[str]) -> tuple[str, ...]:
     return tuple(valid)
 
 
-class CertificateService:
-    """Issues, installs and renews certificates; the AppEvents listener of AppService."""
+class CertificateService(AppListener):
+    """Issues, installs and renews certificates; an AppListener of AppService."""
 
     def __init__(
         self,
@@ -158,7 +159,7 @@ class CertificateService:
         if self.enabled:
             self.queue(app)
 
-    def post_app_destroy(self, app: str) -> None:
+    def post_delete(self, app: str) -> None:
         self._certs.remove(app)
 
     # -- queries and requests -----------------------------------------------------------

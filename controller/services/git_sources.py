@@ -10,6 +10,7 @@ from controller.domain.git_records import AppSource, WebhookDelivery
 from controller.domain.git_refs import http_remote, ssh_remote, validate_branch_name, validate_repo_url
 from controller.domain.names import validate_app_name
 from controller.domain.webhooks import Provider
+from controller.services.apps import AppListener
 from controller.services.git_ports import FetchAuth, GitStore, KeyGenerator, Mirrors, RepoHost
 
 WEBHOOK_SECRET_BYTES = 32
@@ -38,7 +39,7 @@ class GitInfo:
     deliveries: tuple[WebhookDelivery, ...]
 
 
-class GitSourceService:
+class GitSourceService(AppListener):
     """Keeps one bare repo per app and the app's source settings (repo, branch, secrets)."""
 
     def __init__(
@@ -61,10 +62,10 @@ class GitSourceService:
 
     # -- app lifecycle (AppService calls these) -----------------------------------------
 
-    def app_created(self, app: str) -> None:
+    def post_create(self, app: str) -> None:
         self.ensure_repo(app)
 
-    def app_destroyed(self, app: str) -> None:
+    def post_delete(self, app: str) -> None:
         """The rows went with the app; remove its repo and mirror."""
         with self._lock:
             self._cache.pop(app, None)

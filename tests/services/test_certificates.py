@@ -294,7 +294,7 @@ def test_without_acme_nothing_is_ordered() -> None:
 
 def test_destroying_an_app_forgets_its_certificate(bed: Bed) -> None:
     bed.service.issue("web")
-    bed.service.post_app_destroy("web")
+    bed.service.post_delete("web")
 
     assert "web" not in bed.certs.files and "web" not in bed.certs.states
 

@@ -134,7 +134,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
     def create_app(name: str) -> Any:
         app = store.create_app(name)
-        sources.app_created(name)
+        sources.post_create(name)
         return app
 
     push = GitPushService(
@@ -170,13 +170,13 @@ def github_delivery(world: World, app: str, commit: str, *, delivery: str, branc
 
 def with_source(world: World, app: str = "web") -> None:
     world.store.create_app(app)
-    world.sources.app_created(app)
+    world.sources.post_create(app)
     world.sources.set_source(app, repo_url="https://x:tok@git.example.com/o/r.git")
 
 
 def test_source_settings_and_deploy_key(world: World) -> None:
     world.store.create_app("web")
-    world.sources.app_created("web")
+    world.sources.post_create("web")
     assert world.repos.branches == {"web": "main"}
     first_secret = world.sources.source("web").webhook_secret
     assert len(first_secret) == 64
@@ -200,7 +200,7 @@ def test_source_settings_and_deploy_key(world: World) -> None:
     info = world.sources.info("web")
     assert info.ssh_remote == "ssh://dockyard@vps/web.git" and info.http_remote == "https://vps/git/web.git"
     assert info.webhook_urls["gitea"] == "https://vps/hooks/gitea/web"
-    world.sources.app_destroyed("web")
+    world.sources.post_delete("web")
     assert "web" not in world.repos.branches
 
 
