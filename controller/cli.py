@@ -1,96 +1,28 @@
 """`dockyard`: a thin HTTP client of the controller's API, plus `serve` to run the controller."""
 
-import json
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-import httpx
 
 from controller.cli_certs import certs
+from controller.cli_client import Client, client_of, fail, print_json
 from controller.cli_git import apps_source, fetch_git_info, git_hook, git_info_lines, git_shell, keys
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 FINAL_OK = "succeeded"
-
-
-class Client:
-    """Talks to /api/v1 with the bearer token; turns HTTP errors into one-line messages."""
-
-    def __init__(self, url: str, token: str | None) -> None:
-        self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(60, read=None))
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, "/api/v1" + path, **kwargs)
-        except httpx.TransportError as exc:
-            fail(f"cannot reach Dockyard at {self.url}: {exc}")
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            fail(f"{detail} (HTTP {response.status_code})" if not isinstance(detail, list) else str(detail))
-        return response.json() if response.content else None
-
-    def stream_lines(self, path: str, **params: Any) -> Iterator[str]:
-        try:
-            with self._http.stream("GET", "/api/v1" + path, params=params) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    fail(f"{response.text} (HTTP {response.status_code})")
-                yield from response.iter_lines()
-        except httpx.TransportError as exc:
-            fail(f"lost the connection to Dockyard: {exc}")
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _token() -> str | None:
-    token = os.environ.get("DOCKYARD_TOKEN")
-    if token:
-        return token
-    # Imported here: pydantic-settings costs ~0.3 s, and git-shell and the pre-receive hook
-    # (this CLI, run on every push) never need it.
-    from controller.settings import DEFAULT_DATA_DIR
-
-    data_dir = Path(os.environ.get("DOCKYARD_DATA_DIR", str(DEFAULT_DATA_DIR)))
-    try:
-        return (data_dir / "admin.token").read_text().strip()
-    except OSError:
-        return None
-
-
-def _client(ctx: click.Context) -> Client:
-    client: Client = ctx.ensure_object(dict).setdefault(
-        "client", Client(os.environ.get("DOCKYARD_URL", DEFAULT_URL), _token())
-    )
-    return client
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 def _follow(client: Client, deploy: dict[str, Any], *, follow: bool, as_json: bool) -> None:
     """Print the deploy's log as it happens; exit non-zero if it did not succeed."""
     if not follow:
-        _print_json(deploy) if as_json else click.echo(f"queued deploy {deploy['id']}")
+        print_json(deploy) if as_json else click.echo(f"queued deploy {deploy['id']}")
         return
     for line in client.stream_lines(f"/deploys/{deploy['id']}/log", follow="true"):
         if not as_json:
             click.echo(line)
     final = client.request("GET", f"/deploys/{deploy['id']}")
     if as_json:
-        _print_json(final)
+        print_json(final)
     if final["status"] != FINAL_OK:
         fail(f"deploy {final['id']} {final['status']}: {final.get('error') or ''}".rstrip(": "))
 
@@ -138,17 +70,17 @@ apps.add_command(apps_source)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def apps_create(ctx: click.Context, name: str, as_json: bool) -> None:
-    app = _client(ctx).request("POST", "/apps", json={"name": name})
-    _print_json(app) if as_json else click.echo(f"created {app['name']} {' '.join(app['domains'])}".rstrip())
+    app = client_of(ctx).request("POST", "/apps", json={"name": name})
+    print_json(app) if as_json else click.echo(f"created {app['name']} {' '.join(app['domains'])}".rstrip())
 
 
 @apps.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def apps_list(ctx: click.Context, as_json: bool) -> None:
-    items = _client(ctx).request("GET", "/apps")
+    items = client_of(ctx).request("GET", "/apps")
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     for app in items:
         release = f"v{app['current_release']}" if app["current_release"] else "-"
@@ -160,10 +92,10 @@ def apps_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
-    info = _client(ctx).request("GET", f"/apps/{name}")
+    info = client_of(ctx).request("GET", f"/apps/{name}")
     info["git"] = fetch_git_info(ctx, name)
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     release = info["release"]
     click.echo(f"app:        {info['name']}")
@@ -184,7 +116,7 @@ def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
 def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
     if not force:
         click.confirm(f"Destroy {name} with its containers, images and releases?", abort=True)
-    _client(ctx).request("DELETE", f"/apps/{name}")
+    client_of(ctx).request("DELETE", f"/apps/{name}")
     click.echo(f"destroyed {name}")
 
 
@@ -200,7 +132,7 @@ def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: boo
 
     if not (path / "Dockerfile").is_file():
         fail(f"{path} has no Dockerfile")
-    client = _client(ctx)
+    client = client_of(ctx)
     archive = pack_directory(path)
     if not as_json:
         click.echo(f"-----> Uploading {path} ({len(archive) / 1024:.0f} KiB)")
@@ -216,9 +148,9 @@ def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: boo
 @click.pass_context
 def releases(ctx: click.Context, name: str, as_json: bool) -> None:
     """List the releases of NAME, newest first."""
-    items = _client(ctx).request("GET", f"/apps/{name}/releases")
+    items = client_of(ctx).request("GET", f"/apps/{name}/releases")
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     for release in items:
         marker = "*" if release["current"] else " "
@@ -236,7 +168,7 @@ def releases(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def rollback(ctx: click.Context, name: str, to: int | None, follow: bool, as_json: bool) -> None:
     """Run an earlier release of NAME again, with its own config."""
-    client = _client(ctx)
+    client = client_of(ctx)
     _follow(
         client,
         client.request("POST", f"/apps/{name}/rollback", json={"to": to}),
@@ -262,7 +194,7 @@ def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bo
         if not sep:
             fail(f"expected KEY=VALUE, got {pair!r}")
         values[key] = value
-    client = _client(ctx)
+    client = client_of(ctx)
     _follow(
         client,
         client.request("PATCH", f"/apps/{name}/config", json={"set": values}),
@@ -277,7 +209,7 @@ def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bo
 @click.option("--follow/--no-follow", default=True)
 @click.pass_context
 def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: bool) -> None:
-    client = _client(ctx)
+    client = client_of(ctx)
     _follow(
         client,
         client.request("PATCH", f"/apps/{name}/config", json={"unset": list(keys)}),
@@ -292,9 +224,9 @@ def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: b
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def config_show(ctx: click.Context, name: str, reveal: bool, as_json: bool) -> None:
-    values = _client(ctx).request("GET", f"/apps/{name}/config", params={"reveal": str(reveal).lower()})
+    values = client_of(ctx).request("GET", f"/apps/{name}/config", params={"reveal": str(reveal).lower()})
     if as_json:
-        _print_json(values)
+        print_json(values)
         return
     for key in sorted(values):
         click.echo(f"{key}={values[key]}")
@@ -310,7 +242,7 @@ def domains() -> None:
 @click.argument("domain")
 @click.pass_context
 def domains_add(ctx: click.Context, name: str, domain: str) -> None:
-    app = _client(ctx).request("POST", f"/apps/{name}/domains", json={"domain": domain})
+    app = client_of(ctx).request("POST", f"/apps/{name}/domains", json={"domain": domain})
     click.echo(f"{name}: {' '.join(app['domains'])}")
 
 
@@ -319,7 +251,7 @@ def domains_add(ctx: click.Context, name: str, domain: str) -> None:
 @click.argument("domain")
 @click.pass_context
 def domains_remove(ctx: click.Context, name: str, domain: str) -> None:
-    app = _client(ctx).request("DELETE", f"/apps/{name}/domains/{domain}")
+    app = client_of(ctx).request("DELETE", f"/apps/{name}/domains/{domain}")
     click.echo(f"{name}: {' '.join(app['domains']) or '(no domains)'}")
 
 
@@ -343,7 +275,7 @@ def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: 
         counts[process] = int(count)
     if set(counts) != {"web"}:
         fail("only the 'web' process type can be scaled")
-    client = _client(ctx)
+    client = client_of(ctx)
     _follow(
         client,
         client.request("POST", f"/apps/{name}/scale", json={"web": counts["web"]}),
@@ -358,7 +290,7 @@ def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: 
 @click.pass_context
 def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
     """Replace the web containers one by one, without downtime."""
-    client = _client(ctx)
+    client = client_of(ctx)
     _follow(client, client.request("POST", f"/apps/{name}/restart"), follow=follow, as_json=False)
 
 
@@ -369,7 +301,7 @@ def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
 @click.pass_context
 def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
     """Show the output of NAME's web containers."""
-    for line in _client(ctx).stream_lines(f"/apps/{name}/logs", follow=str(follow).lower(), tail=tail):
+    for line in client_of(ctx).stream_lines(f"/apps/{name}/logs", follow=str(follow).lower(), tail=tail):
         click.echo(line)
 
 
@@ -384,9 +316,9 @@ def deploys() -> None:
 @click.pass_context
 def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """List deploys, newest first (of one app, or of all)."""
-    items = _client(ctx).request("GET", f"/apps/{name}/deploys" if name else "/deploys")
+    items = client_of(ctx).request("GET", f"/apps/{name}/deploys" if name else "/deploys")
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     for item in items:
         click.echo(
@@ -400,7 +332,7 @@ def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
 @click.pass_context
 def deploys_cancel(ctx: click.Context, deploy_id: str) -> None:
     """Cancel a queued deploy, or stop a running one before it switches traffic."""
-    item = _client(ctx).request("POST", f"/deploys/{deploy_id}/cancel")
+    item = client_of(ctx).request("POST", f"/deploys/{deploy_id}/cancel")
     click.echo(f"{item['id']} {item['status']}")
 
 
@@ -409,10 +341,10 @@ def deploys_cancel(ctx: click.Context, deploy_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def deploys_show(ctx: click.Context, deploy_id: str, as_json: bool) -> None:
-    client = _client(ctx)
+    client = client_of(ctx)
     item = client.request("GET", f"/deploys/{deploy_id}")
     if as_json:
-        _print_json(item)
+        print_json(item)
         return
     click.echo(f"{item['id']} {item['app']} {item['kind']} {item['status']} {item.get('error') or ''}")
     for line in client.stream_lines(f"/deploys/{deploy_id}/log"):
@@ -429,9 +361,9 @@ def system() -> None:
 @click.pass_context
 def system_df(ctx: click.Context, as_json: bool) -> None:
     """What Dockyard's images, containers and data dir use on disk."""
-    report = _client(ctx).request("GET", "/system/df")
+    report = client_of(ctx).request("GET", "/system/df")
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     mib = 1024 * 1024
     click.echo(f"images:      {report['images']:>5}  {report['image_bytes'] / mib:10.1f} MiB")
@@ -444,5 +376,5 @@ def system_df(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def system_prune(ctx: click.Context) -> None:
     """Remove Dockyard's images beyond each app's retention and those of deleted apps."""
-    report = _client(ctx).request("POST", "/system/prune")
+    report = client_of(ctx).request("POST", "/system/prune")
     click.echo(f"removed {len(report['removed_images'])} image(s)")

@@ -6,24 +6,12 @@ dockyard certs renew APP [--force]   renew when due; --force always
 dockyard certs redirect APP on|off   HTTP -> HTTPS redirect of the certified domains
 """
 
-import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from controller.cli import Client
-
-
-def _api(ctx: click.Context) -> "Client":
-    from controller.cli import _client  # cli.py imports this module to register `certs`
-
-    return _client(ctx)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+from controller.cli_client import client_of, print_json
 
 
 class _AppOrCommand(click.Group):
@@ -79,7 +67,7 @@ def _print_status(report: dict[str, Any]) -> None:
 
 def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         verdict = (
             "issued a new certificate" if result["issued"] else f"no new certificate ({result['reason']})"
@@ -103,9 +91,9 @@ def certs() -> None:
 @click.pass_context
 def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Certificate, and per domain: HTTPS, valid until, last attempt, the CA's last error."""
-    report = _api(ctx).request("GET", f"/apps/{name}/certs")
+    report = client_of(ctx).request("GET", f"/apps/{name}/certs")
     if as_json:
-        _print_json(report)
+        print_json(report)
     else:
         _print_status(report)
 
@@ -116,7 +104,7 @@ def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
     """Order a certificate now for every domain that lacks one (exit 1 if a domain failed)."""
-    _print_result(_api(ctx).request("POST", f"/apps/{name}/certs/issue"), as_json=as_json)
+    _print_result(client_of(ctx).request("POST", f"/apps/{name}/certs/issue"), as_json=as_json)
 
 
 @certs.command("renew")
@@ -126,7 +114,7 @@ def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def certs_renew(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
     """Renew the certificate if it is due (or always with --force)."""
-    result = _api(ctx).request("POST", f"/apps/{name}/certs/renew", params={"force": str(force).lower()})
+    result = client_of(ctx).request("POST", f"/apps/{name}/certs/renew", params={"force": str(force).lower()})
     _print_result(result, as_json=as_json)
 
 
@@ -136,5 +124,5 @@ def certs_renew(ctx: click.Context, name: str, force: bool, as_json: bool) -> No
 @click.pass_context
 def certs_redirect(ctx: click.Context, name: str, state: str) -> None:
     """Redirect HTTP to HTTPS for the certified domains (on, the default) or not (off)."""
-    _api(ctx).request("PUT", f"/apps/{name}/certs/redirect", json={"enabled": state == "on"})
+    client_of(ctx).request("PUT", f"/apps/{name}/certs/redirect", json={"enabled": state == "on"})
     click.echo(f"{name}: HTTP redirect {state}")

@@ -11,30 +11,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 import httpx
 
+from controller.cli_client import client_of, print_json
 from controller.domain.errors import InvalidInput
 from controller.domain.git_refs import GitService, parse_ssh_command
-
-if TYPE_CHECKING:
-    from controller.cli import Client
 
 FAIL = " !     "
 ARROW = "-----> "
 SUCCEEDED = "succeeded"
-
-
-def _api(ctx: click.Context) -> "Client":
-    from controller.cli import _client  # cli.py imports this module to register its commands
-
-    return _client(ctx)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 # -- dockyard keys ----------------------------------------------------------------------------
@@ -57,7 +45,7 @@ def keys_add(ctx: click.Context, name: str, key: str) -> None:
         text = Path(key).read_text()
     else:
         text = key
-    added = _api(ctx).request("POST", "/keys", json={"name": name, "public_key": text})
+    added = client_of(ctx).request("POST", "/keys", json={"name": name, "public_key": text})
     click.echo(f"added {added['name']} {added['key_type']} {added['fingerprint']}")
 
 
@@ -65,9 +53,9 @@ def keys_add(ctx: click.Context, name: str, key: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def keys_list(ctx: click.Context, as_json: bool) -> None:
-    items = _api(ctx).request("GET", "/keys")
+    items = client_of(ctx).request("GET", "/keys")
     if as_json:
-        _print_json(items)
+        print_json(items)
         return
     for item in items:
         click.echo(f"{item['name']:<24} {item['key_type']:<12} {item['fingerprint']}")
@@ -77,7 +65,7 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
 @click.argument("name")
 @click.pass_context
 def keys_remove(ctx: click.Context, name: str) -> None:
-    _api(ctx).request("DELETE", f"/keys/{name}")
+    client_of(ctx).request("DELETE", f"/keys/{name}")
     click.echo(f"removed {name}")
 
 
@@ -111,9 +99,9 @@ def apps_source(
         "new_deploy_key": new_deploy_key,
         "new_webhook_secret": new_webhook_secret,
     }
-    info = _api(ctx).request("PUT", f"/apps/{name}/source", json=body)
+    info = client_of(ctx).request("PUT", f"/apps/{name}/source", json=body)
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     for line in git_info_lines(info):
         click.echo(line)
@@ -122,7 +110,7 @@ def apps_source(
 
 
 def fetch_git_info(ctx: click.Context, name: str) -> dict[str, Any]:
-    info: dict[str, Any] = _api(ctx).request("GET", f"/apps/{name}/source")
+    info: dict[str, Any] = client_of(ctx).request("GET", f"/apps/{name}/source")
     return info
 
 
