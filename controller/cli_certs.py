@@ -72,7 +72,8 @@ def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
         verdict = (
             "issued a new certificate" if result["issued"] else f"no new certificate ({result['reason']})"
         )
-        click.echo(f"{result['app']}: {verdict}")
+        job = f" (job {result['job']})" if result.get("job") else ""
+        click.echo(f"{result['app']}: {verdict}{job}")
         _print_status(result)
     if result["errors"]:
         for domain, error in sorted(result["errors"].items()):

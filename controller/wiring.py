@@ -140,7 +140,6 @@ def build_services(settings: Settings) -> Services:
         site_tls=site_tls_lookup(certs),
     )
     routing = Routing(store=store, runtime=runtime, proxy=proxy)
-    certificates = build_certificates(settings, store=store, certs=certs, routing=routing)
     logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
     events = EventBus()
     public_urls = PublicUrls(settings.http_port)
@@ -165,6 +164,9 @@ def build_services(settings: Settings) -> Services:
             job_timeout=settings.job_timeout,
             requeue_interrupted=settings.requeue_interrupted,
         ),
+    )
+    certificates = build_certificates(
+        settings, store=store, certs=certs, routing=routing, jobs=deploys, events=events
     )
     hygiene = Hygiene(
         store=store,
@@ -216,7 +218,13 @@ def build_services(settings: Settings) -> Services:
 
 
 def build_certificates(
-    settings: Settings, *, store: SqlStore, certs: FileCertificateStore, routing: Routing
+    settings: Settings,
+    *,
+    store: SqlStore,
+    certs: FileCertificateStore,
+    routing: Routing,
+    jobs: DeployService,
+    events: EventBus,
 ) -> CertificateService:
     """The certificate service; without ACME settings it only serves certificates already on disk."""
     issuer = None
@@ -235,6 +243,8 @@ def build_certificates(
         certs=certs,
         issuer=issuer,
         routing=routing,
+        jobs=jobs,
+        events=events,
         policy=RenewalPolicy(
             renew_before=timedelta(days=settings.acme_renew_days),
             retry_base=timedelta(seconds=settings.acme_retry_base),

@@ -84,11 +84,12 @@ class CertIssuePublic(CertsPublic):
     issued: bool
     reason: str
     errors: dict[str, str]
+    job: str | None
 
     @classmethod
     def of_result(cls, result: IssueResult) -> "CertIssuePublic":
         base = CertsPublic.of(result.report).model_dump()
-        return cls(**base, issued=result.issued, reason=result.reason, errors=result.errors)
+        return cls(**base, issued=result.issued, reason=result.reason, errors=result.errors, job=result.job)
 
 
 class RedirectUpdate(BaseModel):

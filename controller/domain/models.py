@@ -22,7 +22,7 @@ class DeployStatus(StrEnum):
 
 
 class DeployKind(StrEnum):
-    """What started a deploy; all of them go through the same zero-downtime rollout."""
+    """What a job does; all but certificate work go through the same zero-downtime rollout."""
 
     BUILD = "build"
     ROLLBACK = "rollback"
@@ -30,6 +30,7 @@ class DeployKind(StrEnum):
     SCALE = "scale"
     RESTART = "restart"
     REPAIR = "repair"
+    CERTIFICATE = "certificate"
 
 
 @dataclass(frozen=True)

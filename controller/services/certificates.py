@@ -1,14 +1,15 @@
 """Automatic HTTPS: issue one certificate per app, serve it, renew it, and say why when it fails.
 
-Issuance runs in the background (a queue with one worker) whenever an app's domains
-change, and a renewal loop checks every app once per interval (daily by default) and
-whenever a failed domain's backoff ends. Nothing here blocks or fails a deploy or a
-domain change: until a certificate exists the app is served over HTTP.
+Issuance is a `certificate` job in the durable deploy queue (so it never runs next to
+another job of the same app, survives a controller restart, and shows up in `dockyard
+deploys` and on the event stream). It is queued whenever an app's domains change, by
+`certs issue`/`certs renew`, and by a renewal loop that checks every app once per interval
+(daily by default) and whenever a failed domain's backoff ends. Nothing here blocks or
+fails a deploy or a domain change: until a certificate exists the app is served over HTTP.
 """
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,17 +32,25 @@ from controller.domain.certificates import (
     renewal_due,
     served_domains,
 )
-from controller.domain.errors import DockyardError, InvalidInput, NotFound, RuntimeUnavailable
-from controller.domain.models import Site, SiteTls
+from controller.domain.errors import (
+    DeployCancelled,
+    DockyardError,
+    InvalidInput,
+    RuntimeUnavailable,
+)
+from controller.domain.models import DeployKind, Site, SiteTls
 from controller.domain.names import validate_app_name, validate_domain
 from controller.services.apps import AppListener
 from controller.services.certificate_ports import CertificateIssuer, CertificateStore
+from controller.services.events import EventBus
 from controller.services.ports import Store
+from controller.services.queue import JobContext, JobQueue
 from controller.services.routing import Routing
 
 logger = logging.getLogger(__name__)
 LOG_TAIL = 20
 MIN_RECHECK = 60.0  # seconds between checks triggered by a retry time
+WAIT_FOR_JOB = 600.0  # how long `certs issue` waits for its job (it may queue behind a build)
 
 
 def _utcnow() -> datetime:
@@ -69,6 +78,11 @@ class IssueResult:
     issued: bool
     reason: str
     errors: dict[str, str] = field(default_factory=dict)  # domain -> "code: detail"
+    job: str | None = None  # the certificate job that ran it
+
+
+class CertificateJobFailed(DockyardError):
+    """No certificate could be issued; the job fails with the CA's reasons."""
 
 
 def site_tls_lookup(certs: CertificateStore) -> Callable[[Site], SiteTls | None]:
@@ -109,26 +123,32 @@ class CertificateService(AppListener):
         certs: CertificateStore,
         issuer: CertificateIssuer | None,
         routing: Routing,
+        jobs: JobQueue,
         policy: RenewalPolicy,
         check_interval: float,
+        events: EventBus | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        wait_for_job: float = WAIT_FOR_JOB,
     ) -> None:
         self._store = store
         self._certs = certs
         self._issuer = issuer
         self._routing = routing
+        self._jobs = jobs
         self._policy = policy
         self._check_interval = check_interval
+        self._events = events or EventBus()
         self._clock = clock
+        self._wait_for_job = wait_for_job
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._queue: deque[str] = deque()
-        self._queued: set[str] = set()
-        self._cond = threading.Condition()
+        self._job_logs: dict[str, Callable[[str], None]] = {}  # app -> log of its running job
+        self._outcomes: dict[str, IssueResult | DockyardError] = {}  # manual job id -> its outcome
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._threads: list[threading.Thread] = []
+        jobs.handle(DeployKind.CERTIFICATE, self._run_job)
 
     @property
     def enabled(self) -> bool:
@@ -137,20 +157,17 @@ class CertificateService(AppListener):
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, ready: threading.Event, *, background: bool = True) -> None:
-        """Start the worker and the renewal loop; nothing is issued before `ready` (routes adopted)."""
+        """Start the renewal loop; nothing is issued before `ready` (routes adopted)."""
         self._ready = ready
         if not background or not self.enabled or self._threads:
             return
-        for name, target in (("dockyard-certs", self._work), ("dockyard-renewal", self._renewal_loop)):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._renewal_loop, name="dockyard-renewal", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        with self._cond:
-            self._cond.notify_all()
 
     # -- AppService events ----------------------------------------------------------------
 
@@ -181,6 +198,9 @@ class CertificateService(AppListener):
     def issue(self, app: str, *, force: bool = False) -> IssueResult:
         """Issue now if the app needs a certificate (or always with `force`), ignoring backoff.
 
+        The work is a certificate job; this queues it and waits for it, so it runs after a
+        deploy of the app that is running now.
+
         Raises:
             AcmeNotConfigured, NotFound, RuntimeUnavailable (routes not adopted yet),
             AttemptsExhausted (today's cap is used up for every domain that needs one).
@@ -192,9 +212,20 @@ class CertificateService(AppListener):
         name = self._store.get_app(validate_app_name(app)).name
         if not self._ready.is_set():
             raise RuntimeUnavailable("the controller has not adopted its routes yet (is Docker up?)")
-        result = self._run(name, manual=True, force=force)
-        self._wake.set()
-        return result
+        what = "renew (forced)" if force else "issue"
+        job = self._jobs.request_job(
+            name, DeployKind.CERTIFICATE, {"manual": True, "force": force}, f"certificate {what}"
+        )
+        final = self._jobs.wait(job.id, self._wait_for_job)
+        outcome = self._outcomes.pop(job.id, None)
+        if isinstance(outcome, DockyardError):
+            raise outcome
+        if outcome is None:
+            reason = f"certificate job {job.id} is {final.status.value}"
+            if final.error:
+                reason += f": {final.error}"
+            return IssueResult(self.report(name), issued=False, reason=reason, job=job.id)
+        return replace(outcome, job=job.id)
 
     def set_redirect(self, app: str, enabled: bool) -> CertificateReport:
         """Turn the HTTP -> HTTPS redirect of the app on or off (served at once)."""
@@ -206,12 +237,10 @@ class CertificateService(AppListener):
         return self.report(name)
 
     def queue(self, app: str) -> None:
-        """Ask the background worker to bring the app's certificate up to date."""
-        with self._cond:
-            if app not in self._queued:
-                self._queued.add(app)
-                self._queue.append(app)
-                self._cond.notify()
+        """Queue a certificate job that brings the app's certificate up to date (one at a time)."""
+        self._jobs.request_job(
+            app, DeployKind.CERTIFICATE, {"manual": False, "force": False}, "certificate", coalesce=True
+        )
 
     def check_all(self) -> datetime | None:
         """Queue every app that needs issuance or renewal now; return the next retry time."""
@@ -237,25 +266,51 @@ class CertificateService(AppListener):
                 return True
         return False
 
-    def _work(self) -> None:
-        if not self._wait_ready():
-            return
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopping.is_set():
-                    self._cond.wait()
-                if self._stopping.is_set():
-                    return
-                app = self._queue.popleft()
-                self._queued.discard(app)
-            try:
-                self._run(app, manual=False, force=False)
-            except NotFound:
-                pass  # the app was destroyed meanwhile
-            except Exception as crash:
-                logger.exception("certificate issuance for %s crashed", app)
-                self._record_crash(app, crash)
+    def _run_job(self, ctx: JobContext) -> None:
+        """A certificate job: order what the app needs, install it, and say how it went."""
+        app, manual = ctx.job.app, bool(ctx.params.get("manual"))
+        if not self.enabled:
+            raise AcmeNotConfigured("ACME is not configured: nothing to issue")
+        if not self._ready.is_set():
+            raise RuntimeUnavailable("the controller has not adopted its routes yet (is Docker up?)")
+        if ctx.cancel.is_set():
+            raise DeployCancelled("the certificate job was cancelled")
+        self._job_logs[app] = ctx.log
+        try:
+            result = self._run(app, manual=manual, force=bool(ctx.params.get("force")))
+        except DockyardError as failure:
+            if manual:
+                self._outcomes[ctx.job.id] = failure
+            raise
+        except Exception as crash:
+            logger.exception("certificate issuance for %s crashed", app)
+            self._record_crash(app, crash)
+            raise
+        finally:
+            self._job_logs.pop(app, None)
             self._wake.set()  # the renewal loop recomputes the next retry
+        if manual:
+            self._outcomes[ctx.job.id] = result
+        self._publish(result)
+        outcome = "new certificate served" if result.issued else "no new certificate"
+        ctx.log(f"-----> {result.reason}: {outcome}")
+        if result.errors and not result.issued:
+            raise CertificateJobFailed(
+                "no certificate issued: " + "; ".join(f"{d}: {e}" for d, e in result.errors.items())
+            )
+
+    def _publish(self, result: IssueResult) -> None:
+        report = result.report
+        if not result.issued and not result.errors:
+            return
+        self._events.publish(
+            "certificate",
+            app=report.app,
+            status="issued" if result.issued else "failed",
+            domains=list(report.served),
+            not_after=report.certificate.not_after.isoformat() if report.certificate else None,
+            errors=result.errors,
+        )
 
     def _renewal_loop(self) -> None:
         """Check every app at start, then every `check_interval`, and when a backoff ends.
@@ -304,6 +359,9 @@ class CertificateService(AppListener):
     def _log(self, app: str, line: str) -> None:
         logger.info("certs %s: %s", app, line)
         self._certs.append_log(app, f"{self._clock().isoformat(timespec='milliseconds')} {line}")
+        job_log = self._job_logs.get(app)
+        if job_log is not None:
+            job_log("       " + line)
 
     def _run(self, app: str, *, manual: bool, force: bool) -> IssueResult:
         with self._lock_for(app):

@@ -2,13 +2,15 @@
 
 Every kind of change (build, rollback, config, scale, restart) is a deploy job that runs
 through the same steps, one job at a time per app. Anything that fails before the proxy
-switch leaves the serving containers and the proxy untouched.
+switch leaves the serving containers and the proxy untouched. Other services run their
+own kinds of job (certificate work) in the same queue through `handle` and `request_job`.
 """
 
 import logging
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -30,7 +32,7 @@ from controller.services.deploy_logs import DeployLogHub
 from controller.services.events import EventBus
 from controller.services.health import wait_until_healthy
 from controller.services.ports import Prober, Runtime, Store
-from controller.services.queue import Dispatcher
+from controller.services.queue import Dispatcher, JobContext, JobHandler
 from controller.services.routing import Routing, backends_of
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,8 @@ class DeployService:
         self._logs = logs
         self._settings = settings
         self._cancels: dict[str, threading.Event] = {}
+        self._handlers: dict[DeployKind, JobHandler] = {}
+        self._finished = threading.Condition()
         self._dispatcher = Dispatcher(store=store, workers=settings.workers, execute=self._execute)
 
     def start(self) -> None:
@@ -112,6 +116,36 @@ class DeployService:
     def busy_apps(self) -> set[str]:
         """Apps with a deploy queued or running: the reconciler leaves them alone."""
         return set(self._dispatcher.running()) | {d.app for d in self._store.queued_deploys()}
+
+    # -- jobs of other services ---------------------------------------------------------
+
+    def handle(self, kind: DeployKind, handler: JobHandler) -> None:
+        """Run jobs of `kind` with `handler` (raise DockyardError to fail the job with a reason)."""
+        self._handlers[kind] = handler
+
+    def request_job(
+        self, app: str, kind: DeployKind, params: dict[str, Any], description: str, *, coalesce: bool = False
+    ) -> Deploy:
+        """Queue a job of a handled kind; with `coalesce`, an already queued one of the kind is reused."""
+        if kind not in self._handlers:
+            raise InvalidInput(f"no handler for {kind.value} jobs")
+        self._store.get_app(app)
+        if coalesce:
+            for queued in self._store.queued_deploys():
+                if queued.app == app and queued.kind is kind:
+                    return queued
+        return self._queue(app, kind, params, description)
+
+    def wait(self, deploy_id: str, timeout: float) -> Deploy:
+        """The deploy once it is final, or as it is when `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        with self._finished:
+            while True:
+                deploy = self._store.get_deploy(deploy_id)
+                left = deadline - time.monotonic()
+                if deploy.status.is_final or left <= 0:
+                    return deploy
+                self._finished.wait(min(left, 1.0))
 
     # -- requests (validate synchronously, then queue) -------------------------------
 
@@ -252,6 +286,9 @@ class DeployService:
 
     def _publish(self, deploy_or_id: Deploy | str) -> None:
         deploy = deploy_or_id if isinstance(deploy_or_id, Deploy) else self._store.get_deploy(deploy_or_id)
+        if deploy.status.is_final:
+            with self._finished:
+                self._finished.notify_all()
         self._events.publish(
             "deploy",
             id=deploy.id,
@@ -334,7 +371,16 @@ class DeployService:
             return lambda ctx: self._scale(ctx, int(params["web"]))
         if deploy.kind is DeployKind.RESTART:
             return self._restart
-        return self._repair
+        if deploy.kind is DeployKind.REPAIR:
+            return self._repair
+        handler = self._handlers.get(deploy.kind)
+
+        def run_handler(ctx: _Context) -> None:
+            if handler is None:
+                raise InvalidInput(f"no handler for {deploy.kind.value} jobs")
+            handler(JobContext(job=ctx.deploy, params=params, log=ctx.log, cancel=ctx.cancel))
+
+        return run_handler
 
     def _run(self, ctx: _Context, action: Callable[[_Context], None]) -> None:
         deploy_id = ctx.deploy.id

@@ -10,12 +10,39 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from controller.domain.models import Deploy
+from controller.domain.models import Deploy, DeployKind
 from controller.services.ports import Store
 
 logger = logging.getLogger(__name__)
 IDLE_POLL = 1.0
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What the handler of a job kind gets: the job, its parameters, its log, its cancel flag."""
+
+    job: Deploy
+    params: dict[str, Any]
+    log: Callable[[str], None]
+    cancel: threading.Event
+
+
+JobHandler = Callable[[JobContext], None]
+
+
+class JobQueue(Protocol):
+    """The queue as other services see it: run their kinds of job, one job at a time per app."""
+
+    def handle(self, kind: DeployKind, handler: JobHandler) -> None: ...
+
+    def request_job(
+        self, app: str, kind: DeployKind, params: dict[str, Any], description: str, *, coalesce: bool = False
+    ) -> Deploy: ...
+
+    def wait(self, deploy_id: str, timeout: float) -> Deploy: ...
 
 
 class Dispatcher:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import write_static_app
-from tests.e2e.conftest import BASE_DOMAIN, Controller, free_port, make_controller
+from tests.e2e.conftest import BASE_DOMAIN, TOKEN, Controller, free_port, make_controller
 from tests.e2e.pebble import Pebble, pebble_installed, start_pebble
 from tests.e2e.tls_client import HttpsLoad, https_get
 
@@ -161,6 +161,36 @@ def test_forced_renewal_serves_the_new_certificate_without_a_failed_request(
     assert load.serials[before] >= 1 and load.serials[after] >= 1, load.serials
     assert acme.https(host)[2] == after
     assert "forced renewal" in "\n".join(result["log"])
+
+
+def test_certificate_work_runs_as_queue_jobs_with_live_events(acme: AcmeBed) -> None:
+    ctl = acme.ctl
+    host = f"jobs.{BASE_DOMAIN}"
+    ctl.cli("apps", "create", "jobs")
+    acme.wait_for_certificate("jobs", {host})  # ordered by the job that creating the app queued
+    first = json.loads(ctl.cli("deploys", "list", "jobs", "--json").stdout)
+    assert [(j["kind"], j["status"]) for j in first] == [("certificate", "succeeded")]
+    assert f"ordering a certificate for {host}" in ctl.cli("deploys", "show", first[0]["id"]).stdout
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.stream("GET", f"{ctl.url}/api/v1/events", headers=headers, timeout=60) as events:
+        result = json.loads(ctl.cli("certs", "renew", "jobs", "--force", "--json").stdout)
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + ISSUE_TIMEOUT
+        for line in events.iter_lines():
+            if line.startswith("data:"):
+                seen.append(json.loads(line[5:]))
+                if seen[-1]["type"] == "certificate" and seen[-1]["app"] == "jobs":
+                    break
+            assert time.monotonic() < deadline, seen
+    assert result["issued"] and result["job"] not in (None, first[0]["id"])
+    event = seen[-1]
+    assert (event["status"], event["domains"]) == ("issued", [host])
+    assert event["not_after"] is not None
+    job_states = [e["status"] for e in seen if e["type"] == "deploy" and e["id"] == result["job"]]
+    assert job_states[:2] == ["queued", "running"]
+    shown = json.loads(ctl.cli("deploys", "show", result["job"], "--json").stdout)
+    assert (shown["kind"], shown["status"]) == ("certificate", "succeeded")
 
 
 def test_a_domain_whose_challenge_fails_shows_the_ca_error_and_keeps_http(

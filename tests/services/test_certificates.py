@@ -1,5 +1,6 @@
 """The certificate service with a fake CA, store and proxy: ordering, fallbacks, installs, the queue."""
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,9 +21,11 @@ from controller.domain.certificates import (
     IssuedCertificate,
     RenewalPolicy,
 )
-from controller.domain.errors import NotFound, ProxyConfigRejected
-from controller.domain.models import App, Site, SiteTls
+from controller.domain.errors import DockyardError, NotFound, ProxyConfigRejected
+from controller.domain.models import App, Deploy, DeployKind, DeployStatus, Site, SiteTls
 from controller.services.certificates import CertificateService, site_tls_lookup
+from controller.services.events import EventBus
+from controller.services.queue import JobContext, JobHandler
 from controller.services.routing import Routing
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -108,6 +111,58 @@ class FakeCA:
         )
 
 
+class FakeJobs:
+    """The job queue: one worker thread runs the jobs in order; failures end them `failed`."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[DeployKind, JobHandler] = {}
+        self.jobs: dict[str, Deploy] = {}
+        self.params: dict[str, dict[str, Any]] = {}
+        self.log: dict[str, list[str]] = {}
+        self.done: dict[str, threading.Event] = {}
+        self.pending: queue.Queue[str] = queue.Queue()
+        self.go = threading.Event()  # cleared: jobs stay queued
+        self.go.set()
+        threading.Thread(target=self._work, daemon=True).start()
+
+    def handle(self, kind: DeployKind, handler: JobHandler) -> None:
+        self.handlers[kind] = handler
+
+    def request_job(
+        self, app: str, kind: DeployKind, params: dict[str, Any], description: str, *, coalesce: bool = False
+    ) -> Deploy:
+        if coalesce:
+            for job in self.jobs.values():
+                if job.app == app and job.kind is kind and job.status is DeployStatus.QUEUED:
+                    return job
+        job_id = f"job-{len(self.jobs) + 1}"
+        job = Deploy(job_id, app, kind, DeployStatus.QUEUED, NOW, description=description)
+        self.jobs[job_id], self.params[job_id], self.log[job_id] = job, params, []
+        self.done[job_id] = threading.Event()
+        self.pending.put(job_id)
+        return job
+
+    def wait(self, deploy_id: str, timeout: float) -> Deploy:
+        self.done[deploy_id].wait(timeout)
+        return self.jobs[deploy_id]
+
+    def _work(self) -> None:
+        while True:
+            job_id = self.pending.get()
+            self.go.wait()
+            job = self.jobs[job_id] = replace(self.jobs[job_id], status=DeployStatus.RUNNING)
+            context = JobContext(job, self.params[job_id], self.log[job_id].append, threading.Event())
+            try:
+                self.handlers[job.kind](context)
+                status, error = DeployStatus.SUCCEEDED, None
+            except DockyardError as exc:
+                status, error = DeployStatus.FAILED, str(exc)
+            except Exception as exc:
+                status, error = DeployStatus.FAILED, f"internal error: {exc!r}"
+            self.jobs[job_id] = replace(job, status=status, error=error)
+            self.done[job_id].set()
+
+
 class FakeProxy:
     """Records what it would serve: each site with the certificate the lookup gives it."""
 
@@ -123,18 +178,28 @@ class FakeProxy:
 
 
 class Bed:
-    def __init__(self, *, enabled: bool = True, background: bool = False, **apps: Sequence[str]) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        background: bool = False,
+        events: EventBus | None = None,
+        **apps: Sequence[str],
+    ) -> None:
         self.store = Apps(**apps)
         self.certs = MemoryCerts()
         self.ca = FakeCA()
         self.proxy = FakeProxy(self.certs)
         self.now = NOW
         routing = Routing(store=cast(Any, self.store), runtime=cast(Any, None), proxy=cast(Any, self.proxy))
+        self.jobs = FakeJobs()
         self.service = CertificateService(
             store=cast(Any, self.store),
             certs=self.certs,
             issuer=self.ca if enabled else None,
             routing=routing,
+            jobs=self.jobs,
+            events=events,
             policy=RenewalPolicy(),
             check_interval=3600,
             clock=lambda: self.now,
@@ -312,3 +377,47 @@ def test_a_crashed_run_counts_as_a_failed_attempt() -> None:
     assert status.error_code == "internal" and "disk full" in (status.last_error or "")
     assert status.next_attempt == NOW + timedelta(minutes=10)
     assert len(bed.ca.orders) == 1
+
+
+def test_issuance_is_a_certificate_job_with_its_own_log_and_event() -> None:
+    events = EventBus()
+    subscription = events.subscribe()
+    bed = Bed(events=events, web=(GOOD,))
+
+    result = bed.service.issue("web")
+
+    assert result.job is not None
+    job = bed.jobs.jobs[result.job]
+    assert (job.kind, job.status) == (DeployKind.CERTIFICATE, DeployStatus.SUCCEEDED)
+    assert any("ordering a certificate for web.example.com" in line for line in bed.jobs.log[result.job])
+    (event,) = [e for e in subscription.drain() if e["type"] == "certificate"]
+    assert (event["app"], event["status"], event["domains"]) == ("web", "issued", [GOOD])
+    assert event["not_after"] == (NOW + timedelta(days=90)).isoformat()
+
+
+def test_a_failed_issuance_fails_its_job_with_the_reason() -> None:
+    events = EventBus()
+    subscription = events.subscribe()
+    bed = Bed(events=events, web=(BROKEN,))
+    bed.ca.failing[BROKEN] = "connection refused"
+
+    result = bed.service.issue("web")
+
+    assert result.job is not None and not result.issued
+    job = bed.jobs.jobs[result.job]
+    assert job.status is DeployStatus.FAILED
+    assert job.error == f"no certificate issued: {BROKEN}: connection: connection refused"
+    (event,) = [e for e in subscription.drain() if e["type"] == "certificate"]
+    assert (event["status"], event["errors"]) == ("failed", {BROKEN: "connection: connection refused"})
+
+
+def test_domain_changes_queue_one_job_while_one_waits(bed: Bed) -> None:
+    bed.jobs.go.clear()
+    for _ in range(3):
+        bed.service.post_domains_update("web")
+
+    assert len(bed.jobs.jobs) == 1
+    bed.jobs.go.set()
+    (job_id,) = bed.jobs.jobs
+    assert bed.jobs.wait(job_id, 5).status is DeployStatus.SUCCEEDED
+    assert bed.ca.orders == [(GOOD, OTHER)]
