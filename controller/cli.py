@@ -375,6 +375,7 @@ def system_df(ctx: click.Context, as_json: bool) -> None:
 @system.command("prune")
 @click.pass_context
 def system_prune(ctx: click.Context) -> None:
-    """Remove Dockyard's images beyond each app's retention and those of deleted apps."""
+    """Remove Dockyard's images beyond each app's retention, of deleted apps, and dangling build layers."""
     report = client_of(ctx).request("POST", "/system/prune")
-    click.echo(f"removed {len(report['removed_images'])} image(s)")
+    layers = len(report.get("removed_layers", []))
+    click.echo(f"removed {len(report['removed_images'])} image(s) and {layers} build layer(s)")

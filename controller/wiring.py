@@ -127,7 +127,11 @@ def build_services(settings: Settings) -> Services:
     store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
     certs = FileCertificateStore(settings.certs_dir)
     certs.prepare()
-    runtime = DockerRuntime(instance=settings.instance, network=settings.docker_network)
+    runtime = DockerRuntime(
+        instance=settings.instance,
+        network=settings.docker_network,
+        build_layers=settings.data_dir / "build-layers",
+    )
     proxy = NginxProxy(
         prefix=settings.nginx_dir,
         templates_dir=TEMPLATES_DIR,

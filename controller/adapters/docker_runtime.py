@@ -4,7 +4,9 @@ This is the only module that imports docker. Every SDK or transport error is map
 here to a domain error, so callers only ever see `DockyardError` subclasses.
 """
 
+import fcntl
 import math
+import os
 import queue
 import re
 import socket
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -51,6 +53,13 @@ LOG_LINE_SEPARATOR = " | "
 
 _VERSION_FETCH_FAILED = "Error while fetching server API version"
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$")
+# The classic builder ends every Dockerfile step with the id of the image it produced.
+_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
+_STEP_START = re.compile(r"^Step \d+/\d+ : (\S+)")
+_STEP_CACHED = " ---> Using cache"
+_STEP_TRIGGERS = "# Executing "
+# Parent links walked to tell a successful build's leftover layers from the image's own.
+MAX_ANCESTRY = 1000
 _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 # One network creation at a time in this process, whichever DockerRuntime asks.
 _NETWORK_CREATION = threading.Lock()
@@ -73,12 +82,22 @@ class DockerRuntime:
         base_url: the engine's address; None means the DOCKER_HOST environment (or the
             default unix socket).
         timeout: seconds to wait for each API answer (builds and log streams excepted).
+        build_layers: the journal of intermediate images that builds created and left
+            dangling (failed, cancelled or timed-out builds, earlier stages of multi-stage
+            ones), which `prune_build_layers` removes; None records and prunes nothing.
     """
 
     def __init__(
-        self, *, instance: str, network: str, base_url: str | None = None, timeout: float = 60
+        self,
+        *,
+        instance: str,
+        network: str,
+        base_url: str | None = None,
+        timeout: float = 60,
+        build_layers: Path | None = None,
     ) -> None:
         self._instance = instance
+        self._layers = _LayerJournal(build_layers) if build_layers is not None else None
         self._network = network
         self._base_url = base_url
         self._timeout = max(1, math.ceil(timeout))
@@ -153,11 +172,15 @@ class DockerRuntime:
         with self._docker_calls():
             api = self._api()
             builder = self._new_client(version=api.api_version)
+            build = _WatchedBuild(builder, api, timeout=timeout, cancel=cancel)
             try:
-                build = _WatchedBuild(builder, api, timeout=timeout, cancel=cancel)
                 image_id = build.run(context_dir=context_dir, tag=tag, labels=labels, on_log=on_log)
+            except BaseException:
+                self._journal_layers(api, build.layers.new_layers, final_image=None)
+                raise
             finally:
                 builder.close()
+            self._journal_layers(api, build.layers.new_layers, final_image=image_id)
             return BuiltImage(id=image_id, exposed_ports=_exposed_tcp_ports(_inspect_image(api, image_id)))
 
     def image_exposed_ports(self, image_id: str) -> tuple[int, ...]:
@@ -314,7 +337,53 @@ class DockerRuntime:
                 and _remove_image(api, image)
             ]
 
+    def prune_build_layers(self) -> list[str]:
+        """Remove the journalled build layers that are dangling and unused; return their ids.
+
+        Only images this runtime saw its own builds create are candidates. Each is removed
+        without force and without its untagged parents (those may be someone else's cached
+        layers); Docker refusing (a child image or a container still uses it) keeps it
+        journalled for a later prune. Ids of images that are gone leave the journal.
+        """
+        if self._layers is None:
+            return []
+        removed: list[str] = []
+        settled: set[str] = set()
+        try:
+            with self._docker_calls():
+                api = self._api()
+                # Newest first: a build's later layers are the children of its earlier ones.
+                for layer in reversed(self._layers.read()):
+                    outcome, image_id = _remove_layer(api, layer)
+                    if outcome != "kept":
+                        settled.add(layer)
+                    if outcome == "removed":
+                        removed.append(image_id)
+        finally:
+            if settled:
+                self._layers.discard(settled)
+        return removed
+
     # -- helpers ------------------------------------------------------------------------
+
+    def _journal_layers(self, api: docker.APIClient, layers: list[str], *, final_image: str | None) -> None:
+        """Record the build's new layers that no image keeps: all of them when the build failed.
+
+        Best effort: it must never hide the build's own outcome.
+        """
+        if self._layers is None or not layers:
+            return
+        try:
+            full_ids = [full for layer in layers if (full := _resolve_image(api, layer))]
+            if final_image is not None:
+                ancestry = _ancestry(api, final_image, set(full_ids))
+                full_ids = [layer for layer in full_ids if layer not in ancestry]
+        except (docker.errors.DockerException, *_TRANSPORT_ERRORS):
+            if final_image is not None:
+                return  # most likely all the image's own parents: they go with it
+            full_ids = list(layers)  # Docker went away mid-build: keep the short ids
+        with suppress(OSError):
+            self._layers.add(full_ids)
 
     def _wait_for_address(self, api: docker.APIClient, container_id: str, network: str) -> ContainerInfo:
         """Reload until the container has an address on `network`, stopped, or time ran out."""
@@ -350,6 +419,7 @@ class _WatchedBuild:
         self._response: requests.Response | None = None
         self._container: str | None = None
         self._stopped: DockyardError | None = None
+        self.layers = _LayerTracker()
         builder.hooks["response"].append(self._capture_response)
 
     def run(self, *, context_dir: Path, tag: str, labels: dict[str, str], on_log: LogSink) -> str:
@@ -383,6 +453,7 @@ class _WatchedBuild:
             for line in _build_lines(chunk):
                 if match := _RUNNING_IN.match(line):
                     self._container = match.group(1)
+                self.layers.feed(line)
                 on_log(line)
         self._raise_if_stopped()
         if image_id is None:
@@ -415,6 +486,84 @@ class _WatchedBuild:
     def _raise_if_stopped(self) -> None:
         if self._stopped is not None:
             raise self._stopped
+
+
+class _LayerTracker:
+    """Follows the classic builder's output and keeps the ids of the images its steps created.
+
+    Every step ends with ` ---> <short id>`. Left out: cache hits (the image may be another
+    build's) and plain FROM steps (the base image); a FROM that ran ONBUILD triggers made one.
+    """
+
+    def __init__(self) -> None:
+        self.new_layers: list[str] = []
+        self._instruction = ""
+        self._cached = False
+        self._triggers = False
+
+    def feed(self, line: str) -> None:
+        if match := _STEP_START.match(line):
+            self._instruction, self._cached, self._triggers = match.group(1).upper(), False, False
+        elif line.startswith(_STEP_CACHED):
+            self._cached = True
+        elif line.startswith(_STEP_TRIGGERS):
+            self._triggers = True
+        elif match := _STEP_IMAGE.match(line):
+            created = self._instruction != "FROM" or self._triggers
+            if self._instruction and not self._cached and created:
+                self.new_layers.append(match.group(1))
+            self._instruction = ""
+
+
+class _LayerJournal:
+    """A file of image ids, one a line; a lock file next to it serialises every change."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock_path = path.with_name(path.name + ".lock")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _lines(self) -> list[str]:
+        try:
+            text = self._path.read_text()
+        except FileNotFoundError:
+            return []
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def read(self) -> list[str]:
+        with self._locked():
+            return self._lines()
+
+    def add(self, image_ids: Sequence[str]) -> None:
+        with self._locked():
+            known = set(self._lines())
+            new = [image_id for image_id in dict.fromkeys(image_ids) if image_id not in known]
+            if not new:
+                return
+            with self._path.open("a") as journal:
+                journal.write("".join(f"{image_id}\n" for image_id in new))
+                journal.flush()
+                os.fsync(journal.fileno())
+
+    def discard(self, image_ids: set[str]) -> None:
+        """Rewrite the journal without `image_ids`, atomically (what was added meanwhile stays)."""
+        with self._locked():
+            kept = [line for line in self._lines() if line not in image_ids]
+            temporary = self._path.with_name(self._path.name + ".tmp")
+            with temporary.open("w") as journal:
+                journal.write("".join(f"{line}\n" for line in kept))
+                journal.flush()
+                os.fsync(journal.fileno())
+            os.replace(temporary, self._path)
 
 
 # -- pure helpers -------------------------------------------------------------------------
@@ -494,6 +643,50 @@ def _remove_image(api: docker.APIClient, image: dict[str, Any]) -> bool:
             return False
         raise
     return True
+
+
+def _resolve_image(api: docker.APIClient, reference: str) -> str | None:
+    """The full id of `reference`, None when there is no such image."""
+    try:
+        return str(_inspect_image(api, reference)["Id"])
+    except docker.errors.NotFound:
+        return None
+
+
+def _ancestry(api: docker.APIClient, image_id: str, wanted: set[str]) -> set[str]:
+    """Those of `wanted` that are `image_id` or its parents (the classic builder's parent chain)."""
+    found: set[str] = set()
+    current = image_id
+    for _ in range(MAX_ANCESTRY):
+        if current in wanted:
+            found.add(current)
+        if not current or found == wanted:
+            break
+        current = str(_inspect_image(api, current).get("Parent") or "")
+    return found
+
+
+def _remove_layer(api: docker.APIClient, layer: str) -> tuple[Literal["removed", "gone", "kept"], str]:
+    """Remove one journalled layer if it is dangling; without force and keeping its parents.
+
+    "kept" when it stays: tagged, or Docker refused (a child image or a container uses it).
+    """
+    try:
+        image = _inspect_image(api, layer)
+    except docker.errors.NotFound:
+        return "gone", layer
+    image_id = str(image["Id"])
+    if any(tag != "<none>:<none>" for tag in image.get("RepoTags") or []):
+        return "kept", image_id
+    try:
+        api.remove_image(image_id, noprune=True)
+    except docker.errors.NotFound:
+        return "gone", image_id
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            return "kept", image_id
+        raise
+    return "removed", image_id
 
 
 def _ensure_network(api: docker.APIClient, name: str) -> str:

@@ -16,5 +16,5 @@ def disk_usage(services: ServicesDep) -> DiskReport:
 
 @router.post("/prune", response_model=PruneReport)
 def prune(services: ServicesDep) -> PruneReport:
-    """Remove Dockyard's images beyond each app's retention, of deleted apps, and old build contexts."""
+    """Remove Dockyard's images beyond each app's retention, of deleted apps, and dangling build layers."""
     return services.hygiene.prune()

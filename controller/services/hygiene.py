@@ -28,6 +28,8 @@ class PruneReport:
     """`dockyard system prune`."""
 
     removed_images: list[str] = field(default_factory=list)
+    removed_layers: list[str] = field(default_factory=list)
+    """Dangling intermediate images of Dockyard's failed (or multi-stage) builds."""
 
 
 def tree_size(path: Path) -> int:
@@ -88,7 +90,7 @@ class Hygiene:
                 keep |= {r.image_id for r in releases if r.number == app.current_release}
             removed += self._runtime.prune_images(app.name, keep)
         removed += self._runtime.prune_foreign_app_images({app.name for app in apps})
-        return PruneReport(removed_images=removed)
+        return PruneReport(removed_images=removed, removed_layers=self._runtime.prune_build_layers())
 
     def prune_if_full(self) -> PruneReport | None:
         """Prune when the disk is fuller than the threshold (called by the reconciler)."""
@@ -97,9 +99,10 @@ class Hygiene:
             return None
         report = self.prune()
         logger.warning(
-            "disk %.0f%% full (threshold %.0f%%): pruned %d image(s)",
+            "disk %.0f%% full (threshold %.0f%%): pruned %d image(s) and %d build layer(s)",
             percent,
             self._threshold,
             len(report.removed_images),
+            len(report.removed_layers),
         )
         return report

@@ -155,6 +155,13 @@ class Runtime(Protocol):
     def prune_foreign_app_images(self, apps: set[str]) -> list[str]:
         """Removes this instance's images of apps not in `apps`; returns their ids."""
 
+    def prune_build_layers(self) -> list[str]:
+        """Removes the dangling intermediate images this runtime's builds left; returns their ids.
+
+        Only layers the runtime recorded itself are candidates, removed without force: one
+        still used by an image or a container stays (and is tried again next time).
+        """
+
     def disk_usage(self) -> dict[str, int]:
         """images, image_bytes, containers, container_bytes of this instance."""
 
