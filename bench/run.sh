@@ -3,7 +3,7 @@
 # and ratios against baselines measured in the same run; they assert nothing.
 #
 # Usage: bench/run.sh [NAME...]      NAME in: deploy_overhead zero_downtime footprint proxy_overhead
-#                                    acme_issuance
+#                                    acme_issuance queue git_push_to_live webhook_intake
 # Needs: root (apt-get), a running dockerd (scripts/setup-testbed.sh starts one), the venv .venv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +18,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 bash scripts/setup-acme-testbed.sh  # acme_issuance: Pebble + pebble-challtestsrv
+eval "$(bash scripts/setup-git-testbed.sh)"  # git_push_to_live: sshd, the git user
 if ! docker info >/dev/null 2>&1; then
   echo "bench: dockerd is not running; start it first (scripts/setup-testbed.sh)" >&2
   exit 1
@@ -28,7 +29,9 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 names=("$@")
-((${#names[@]})) || names=(deploy_overhead zero_downtime footprint proxy_overhead acme_issuance)
+((${#names[@]})) || names=(
+  deploy_overhead zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake
+)
 # Other work on the machine skews every figure: show how busy it was around each benchmark.
 machine() {
   local pressure=""

@@ -52,6 +52,8 @@ def serve() -> None:
         create_app(settings),
         host=settings.listen_host,
         port=settings.listen_port,
+        http="httptools",
+        loop="uvloop",
         log_level="info",
         access_log=False,
     )

@@ -1,5 +1,6 @@
 """`FileDeployLogStore`: deploy logs as plain text files, `<root>/<deploy id>.log`."""
 
+import os
 import re
 import threading
 import zlib
@@ -33,10 +34,13 @@ class FileDeployLogStore:
     def append(self, deploy_id: str, line: str) -> None:
         """Add `line` (a trailing newline is dropped; inner newlines start new lines)."""
         path = self.path_of(deploy_id)
-        text = line.removesuffix("\n") + "\n"
-        with self._lock_of(deploy_id), path.open("a", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(text)
-            f.flush()
+        data = (line.removesuffix("\n") + "\n").encode("utf-8", errors="backslashreplace")
+        with self._lock_of(deploy_id):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
 
     def read(self, deploy_id: str) -> list[str]:
         """The lines logged so far, oldest first; none for an unknown deploy."""

@@ -1,5 +1,6 @@
 """Routes of apps and what hangs off one app: domains, config, releases, scale, logs."""
 
+import asyncio
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Query, status
@@ -18,7 +19,12 @@ from controller.api.schemas import (
     ScaleRequest,
 )
 from controller.domain.errors import InvalidInput
-from controller.domain.names import validate_env_key, validate_env_value, validate_process_count
+from controller.domain.names import (
+    validate_app_name,
+    validate_env_key,
+    validate_env_value,
+    validate_process_count,
+)
 
 router = APIRouter(prefix="/api/v1/apps", tags=["apps"], dependencies=[Depends(require_token)])
 
@@ -59,7 +65,8 @@ def show_config(name: str, services: ServicesDep, reveal: bool = False) -> dict[
 
 
 @router.patch("/{name}/config", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
-def update_config(name: str, body: ConfigUpdate, services: ServicesDep) -> DeployPublic:
+async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) -> DeployPublic:
+    """Queue a config change (a new release when the app has one); answered once it is stored."""
     for key, value in body.set.items():
         validate_env_key(key)
         validate_env_value(key, value)
@@ -67,8 +74,9 @@ def update_config(name: str, body: ConfigUpdate, services: ServicesDep) -> Deplo
         validate_env_key(key)
     if not body.set and not body.unset:
         raise InvalidInput("nothing to change: give KEY=VALUE pairs to set or keys to unset")
-    services.apps.get(name)
-    return DeployPublic.of(services.deploys.request_config_change(name, set_=body.set, unset=body.unset))
+    validate_app_name(name)  # storing the job checks that the app exists
+    stored = services.deploys.submit_config_change(name, set_=body.set, unset=body.unset)
+    return DeployPublic.of(await asyncio.wrap_future(stored))
 
 
 @router.get("/{name}/releases", response_model=list[ReleasePublic])

@@ -74,7 +74,7 @@ def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitI
     return GitInfoPublic.of(services.git.sources.info(name))
 
 
-def require_hook_token(
+async def require_hook_token(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

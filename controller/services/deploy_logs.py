@@ -25,7 +25,8 @@ class DeployLogHub:
     def __init__(self, store: DeployLogStore) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._live: OrderedDict[str, _LiveLog] = OrderedDict()
+        self._live: dict[str, _LiveLog] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
 
     def open(self, deploy_id: str) -> None:
         """Start a live log for a deploy that was just queued."""
@@ -43,11 +44,13 @@ class DeployLogHub:
     def finish(self, deploy_id: str) -> None:
         with self._lock:
             live = self._live.get(deploy_id)
-            if live is not None:
-                live.finished = True
-            finished = [key for key, value in self._live.items() if value.finished]
-            for key in finished[: max(0, len(finished) - KEEP_FINISHED_LIVE)]:
-                del self._live[key]
+            if live is None:
+                return
+            live.finished = True
+            self._finished[deploy_id] = None
+            while len(self._finished) > KEEP_FINISHED_LIVE:
+                oldest, _ = self._finished.popitem(last=False)
+                self._live.pop(oldest, None)
 
     def read_from(self, deploy_id: str, cursor: int) -> tuple[list[str], bool]:
         """Return the lines after `cursor` and whether the log is complete."""
@@ -60,4 +63,5 @@ class DeployLogHub:
     def discard(self, deploy_id: str) -> None:
         with self._lock:
             self._live.pop(deploy_id, None)
+            self._finished.pop(deploy_id, None)
         self._store.delete(deploy_id)

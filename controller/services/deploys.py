@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from controller.domain.errors import (
     RuntimeUnavailable,
 )
 from controller.domain.models import ContainerInfo, Deploy, DeployKind, DeployStatus, Release
+from controller.services.batching import BatchWriter
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.events import EventBus
 from controller.services.health import wait_until_healthy
@@ -39,6 +41,7 @@ logger = logging.getLogger(__name__)
 ARROW = "-----> "
 INDENT = "       "
 FAIL = " !     "
+TIMEOUT_CHECK = 1.0  # seconds between checks of the running jobs' timeouts
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,20 @@ def new_deploy_id() -> str:
     return secrets.token_hex(8)
 
 
+def new_queued(
+    app: str, kind: DeployKind, description: str, *, deploy_id: str | None = None, attempt: int = 1
+) -> Deploy:
+    return Deploy(
+        id=deploy_id or new_deploy_id(),
+        app=app,
+        kind=kind,
+        status=DeployStatus.QUEUED,
+        created_at=datetime.now(UTC),
+        description=description,
+        attempt=attempt,
+    )
+
+
 class DeployService:
     """Queues deploy jobs and runs them through the zero-downtime rollout."""
 
@@ -97,21 +114,38 @@ class DeployService:
         self._logs = logs
         self._settings = settings
         self._cancels: dict[str, threading.Event] = {}
+        self._deadlines: dict[str, float] = {}  # running deploy -> when its job timeout ends
+        self._stopping = threading.Event()
         self._handlers: dict[DeployKind, JobHandler] = {}
         self._finished = threading.Condition()
         self._dispatcher = Dispatcher(store=store, workers=settings.workers, execute=self._execute)
+        self._intake: BatchWriter[tuple[Deploy, dict[str, Any]], Deploy] = BatchWriter(
+            self._store_batch, name="dockyard-intake"
+        )
 
     def start(self) -> None:
         """Recover what a dead controller left behind, then start taking jobs."""
         self._recover()
         self._dispatcher.start()
         self._dispatcher.wake()
+        threading.Thread(target=self._enforce_timeouts, name="dockyard-job-timeouts", daemon=True).start()
 
     def stop(self) -> None:
         """Stop taking jobs and ask running ones to stop at their next step."""
+        self._stopping.set()
         for event in list(self._cancels.values()):
             event.set()
         self._dispatcher.stop()
+
+    def _enforce_timeouts(self) -> None:
+        """Cancel the running jobs whose time is up (one thread, not a timer per job)."""
+        while not self._stopping.wait(TIMEOUT_CHECK):
+            now = time.monotonic()
+            for deploy_id, deadline in list(self._deadlines.items()):
+                cancel = self._cancels.get(deploy_id)
+                if now >= deadline and cancel is not None and not cancel.is_set():
+                    logger.warning("deploy %s ran out of time; cancelling it", deploy_id)
+                    cancel.set()
 
     def busy_apps(self) -> set[str]:
         """Apps with a deploy queued or running: the reconciler leaves them alone."""
@@ -131,8 +165,8 @@ class DeployService:
             raise InvalidInput(f"no handler for {kind.value} jobs")
         self._store.get_app(app)
         if coalesce:
-            for queued in self._store.queued_deploys():
-                if queued.app == app and queued.kind is kind:
+            for queued in self._store.queued_deploys(app=app):
+                if queued.kind is kind:
                     return queued
         return self._queue(app, kind, params, description)
 
@@ -193,10 +227,15 @@ class DeployService:
         return self._queue(app, DeployKind.ROLLBACK, {"to": to}, f"rollback to v{to}")
 
     def request_config_change(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> Deploy:
+        return self.submit_config_change(app, set_=set_, unset=unset).result()
+
+    def submit_config_change(
+        self, app: str, *, set_: dict[str, str], unset: Sequence[str]
+    ) -> "Future[Deploy]":
+        """Queue a config change without blocking; the future fails with NotFound for no such app."""
         keys = sorted(set_) + [f"-{key}" for key in unset]
-        return self._queue(
-            app, DeployKind.CONFIG, {"set": set_, "unset": list(unset)}, "config " + " ".join(keys)
-        )
+        deploy = new_queued(app, DeployKind.CONFIG, "config " + " ".join(keys))
+        return self._submit(deploy, {"set": set_, "unset": list(unset)})
 
     def request_scale(self, app: str, *, web: int) -> Deploy:
         return self._queue(app, DeployKind.SCALE, {"web": web}, f"scale web={web}")
@@ -239,26 +278,43 @@ class DeployService:
         deploy_id: str | None = None,
         attempt: int = 1,
     ) -> Deploy:
-        deploy = Deploy(
-            id=deploy_id or new_deploy_id(),
-            app=app,
-            kind=kind,
-            status=DeployStatus.QUEUED,
-            created_at=datetime.now(UTC),
-            description=description,
-            attempt=attempt,
-        )
+        """Queue a deploy and return it once it is stored."""
+        deploy = new_queued(app, kind, description, deploy_id=deploy_id, attempt=attempt)
         try:
-            self._store.create_deploy(deploy, params)
+            return self._submit(deploy, params).result()
         except BaseException:
-            self._discard_context(deploy.id)
+            self._refused(deploy.id)  # at once, not only when the future's callback gets to it
             raise
-        self._logs.open(deploy.id)
+
+    def _submit(self, deploy: Deploy, params: dict[str, Any]) -> "Future[Deploy]":
+        """Hand a new queued deploy to the intake; the future completes once it is stored."""
+        self._logs.open(deploy.id)  # before the dispatcher can see it: followers miss nothing
+        future = self._intake.submit((deploy, params))
+        future.add_done_callback(lambda done: self._refused(deploy.id) if done.exception() else None)
+        return future
+
+    def _refused(self, deploy_id: str) -> None:
+        self._logs.discard(deploy_id)
+        self._discard_context(deploy_id)
+
+    def _store_batch(self, batch: list[tuple[Deploy, dict[str, Any]]]) -> list[Deploy | DockyardError]:
+        """Store the new deploys of concurrent requests at once (on the intake thread)."""
+        outcomes: list[Deploy | DockyardError] = []
+        for (deploy, _), error in zip(batch, self._store.create_deploys(batch), strict=True):
+            if error is None:
+                try:
+                    self._accepted(deploy)
+                except Exception:
+                    logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            outcomes.append(deploy if error is None else error)
+        return outcomes
+
+    def _accepted(self, deploy: Deploy) -> None:
+        """A new deploy is stored: announce it and let it run."""
         self._publish(deploy)
-        if kind in SUPERSEDING:
+        if deploy.kind in SUPERSEDING:
             self._supersede_older(deploy)
-        self._dispatcher.wake()
-        return deploy
+        self._dispatcher.queued(deploy.app)
 
     def _supersede_older(self, newer: Deploy) -> None:
         """Of an app's queued builds and rollbacks only the newest will run.
@@ -267,7 +323,7 @@ class DeployService:
         looks at all of them, and also at the deploy running now: what is older than that
         would undo it.
         """
-        queued = [d for d in self._store.queued_deploys() if d.app == newer.app and d.kind in SUPERSEDING]
+        queued = [d for d in self._store.queued_deploys(app=newer.app) if d.kind in SUPERSEDING]
         running_id = self._dispatcher.running().get(newer.app)
         running = self._store.get_deploy(running_id) if running_id else None
         candidates = queued + ([running] if running and running.kind in SUPERSEDING else [])
@@ -344,9 +400,7 @@ class DeployService:
         """Run one claimed deploy (on a dispatcher worker)."""
         cancel = threading.Event()
         self._cancels[deploy.id] = cancel
-        timer = threading.Timer(self._settings.job_timeout, cancel.set)
-        timer.daemon = True
-        timer.start()
+        self._deadlines[deploy.id] = time.monotonic() + self._settings.job_timeout
 
         def log(line: str) -> None:
             self._logs.append(deploy.id, line)
@@ -355,9 +409,10 @@ class DeployService:
             params = self._store.get_deploy_params(deploy.id)
             self._run(_Context(deploy=deploy, log=log, cancel=cancel), self._action(deploy, params))
         finally:
-            timer.cancel()
+            self._deadlines.pop(deploy.id, None)
             self._cancels.pop(deploy.id, None)
-            self._discard_context(deploy.id)
+            if deploy.kind is DeployKind.BUILD:
+                self._discard_context(deploy.id)
 
     def _action(self, deploy: Deploy, params: dict[str, Any]) -> Callable[[_Context], None]:
         if deploy.kind is DeployKind.BUILD:
@@ -384,7 +439,7 @@ class DeployService:
 
     def _run(self, ctx: _Context, action: Callable[[_Context], None]) -> None:
         deploy_id = ctx.deploy.id
-        self._publish(deploy_id)
+        self._publish(replace(ctx.deploy, status=DeployStatus.RUNNING))  # claimed: running now
         ctx.log(f"{ARROW}{ctx.deploy.kind.value} of {ctx.deploy.app}: {ctx.deploy.description}")
         try:
             self._with_docker_retries(ctx, action)
@@ -460,12 +515,13 @@ class DeployService:
 
     def _change_config(self, ctx: _Context, set_: dict[str, str], unset: list[str]) -> None:
         app = ctx.deploy.app
-        previous = self._store.get_config(app)
-        config = self._store.update_config(app, set_=set_, unset=unset)
-        current_number = self._store.get_app(app).current_release
+        current_number = self._store.get_app(app).current_release  # only this job can change it
         if current_number is None:
+            self._store.update_config(app, set_=set_, unset=unset)
             ctx.log(f"{ARROW}Config saved; it applies from the first deploy")
             return
+        previous = self._store.get_config(app)
+        config = self._store.update_config(app, set_=set_, unset=unset)
         current = self._store.get_release(app, current_number)
         try:
             exposed = self._runtime.image_exposed_ports(current.image_id)

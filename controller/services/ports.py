@@ -3,10 +3,12 @@
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from controller.domain.containers import ContainerSpec
+from controller.domain.errors import DockyardError
 from controller.domain.models import App, ContainerInfo, Deploy, DeployStatus, Release, Site
 from controller.services.git_ports import GitStore
 
@@ -55,13 +57,16 @@ class Store(GitStore, Protocol):
     def create_deploy(self, deploy: Deploy, params: dict[str, Any] | None = None) -> None:
         """Stores the deploy and, encrypted, what its job needs to run (or run again)."""
 
+    def create_deploys(self, items: Sequence[tuple[Deploy, dict[str, Any]]]) -> list[DockyardError | None]:
+        """Stores a batch in one transaction; each item's error (NotFound, Conflict) or None."""
+
     def get_deploy_params(self, deploy_id: str) -> dict[str, Any]: ...
 
-    def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
-        """Oldest first; only the first `limit` when given."""
+    def queued_deploys(self, limit: int | None = None, *, app: str | None = None) -> list[Deploy]:
+        """Oldest first; only `app`'s when given; only the first `limit` when given."""
 
-    def next_queued_per_app(self) -> list[Deploy]:
-        """The oldest queued deploy of every app that has one."""
+    def queued_apps(self) -> dict[str, datetime]:
+        """Each app with queued deploys -> when its oldest one was queued."""
 
     def claim_deploy(
         self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None

@@ -10,7 +10,6 @@ per delivery.
 import logging
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from controller.domain.webhooks import (
     signed_document,
     verify_signature,
 )
+from controller.services.batching import BatchWriter
 from controller.services.deploys import DeployService
 from controller.services.git_ports import Mirrors, UnpackTar
 from controller.services.git_sources import GitSourceService
@@ -41,47 +41,6 @@ from controller.services.ports import Store
 logger = logging.getLogger(__name__)
 RETRY_INTERVAL = 5.0  # Docker unreachable
 BUSY_POLL = 0.25  # an app with waiting deliveries still has a deploy queued or running
-
-
-class GroupCommit:
-    """Records deliveries of concurrent requests together: one transaction (one fsync) per batch.
-
-    The first caller to find no write in progress becomes the writer and commits batches
-    until none is waiting; the others wait for their own delivery's result. A request is
-    answered only after its delivery is committed.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._lock = threading.Lock()
-        self._waiting: list[tuple[WebhookDelivery, Future[WebhookDelivery | None]]] = []
-        self._writing = False
-
-    def record(self, delivery: WebhookDelivery) -> WebhookDelivery | None:
-        result: Future[WebhookDelivery | None] = Future()
-        with self._lock:
-            self._waiting.append((delivery, result))
-            lead = not self._writing
-            self._writing = True
-        if lead:
-            self._write_until_drained()
-        return result.result()
-
-    def _write_until_drained(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._waiting = self._waiting, []
-                if not batch:
-                    self._writing = False
-                    return
-            try:
-                outcomes = self._store.add_webhook_deliveries([delivery for delivery, _ in batch])
-            except BaseException as exc:
-                for _, result in batch:
-                    result.set_exception(exc)
-                continue
-            for (_, result), outcome in zip(batch, outcomes, strict=True):
-                result.set_result(outcome)
 
 
 @dataclass(frozen=True)
@@ -109,7 +68,10 @@ class WebhookService:
         self._mirrors = mirrors
         self._deploys = deploys
         self._unpack = unpack
-        self._recorder = GroupCommit(store)
+        # Deliveries of concurrent requests are recorded together (one transaction a batch).
+        self._recorder: BatchWriter[WebhookDelivery, WebhookDelivery | None] = BatchWriter(
+            store.add_webhook_deliveries, name="dockyard-webhook-intake"
+        )
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,7 +100,7 @@ class WebhookService:
             raise Conflict(
                 f"app {app!r} has no source repository: set it with `dockyard apps source {app} --repo URL`"
             )
-        recorded = self._recorder.record(
+        recorded = self._recorder.submit(
             WebhookDelivery(
                 app=app,
                 provider=provider.value,
@@ -147,7 +109,7 @@ class WebhookService:
                 commit=verdict.commit,
                 received_at=datetime.now(UTC),
             )
-        )
+        ).result()
         if recorded is None:
             reason = f"delivery {event.delivery_id} was already received"
             return WebhookAnswer(202, {"status": "ignored", "reason": reason})

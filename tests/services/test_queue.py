@@ -27,16 +27,20 @@ class QueueStore:
         self.deploys[deploy.id] = deploy
         return deploy
 
-    def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
+    def queued_deploys(self, limit: int | None = None, *, app: str | None = None) -> list[Deploy]:
         with self.lock:
-            queued = [d for d in self.deploys.values() if d.status is DeployStatus.QUEUED]
+            queued = [
+                d
+                for d in self.deploys.values()
+                if d.status is DeployStatus.QUEUED and (app is None or d.app == app)
+            ]
         return sorted(queued, key=lambda d: (d.created_at, d.id))[:limit]
 
-    def next_queued_per_app(self) -> list[Deploy]:
-        oldest: dict[str, Deploy] = {}
+    def queued_apps(self) -> dict[str, datetime]:
+        oldest: dict[str, datetime] = {}
         for deploy in self.queued_deploys():
-            oldest.setdefault(deploy.app, deploy)
-        return list(oldest.values())
+            oldest.setdefault(deploy.app, deploy.created_at)
+        return oldest
 
     def claim_deploy(self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING) -> bool:
         with self.lock:
@@ -103,3 +107,26 @@ def test_a_crashing_job_does_not_wedge_its_app() -> None:
             raise RuntimeError("boom")
 
     assert run_all(store, workers=1, job=job, expected=2) == ["a-0", "a-1"]
+
+
+def test_jobs_queued_while_it_runs_start_without_a_poll() -> None:
+    store = QueueStore()
+    started: list[str] = []
+    done = threading.Event()
+
+    def execute(deploy: Deploy) -> None:
+        started.append(deploy.id)
+        if len(started) == 3:
+            done.set()
+
+    dispatcher = Dispatcher(store=store, workers=1, execute=execute)  # type: ignore[arg-type]
+    dispatcher.start()
+    try:
+        time.sleep(0.05)  # the dispatcher has read the (empty) queue
+        for number, app in enumerate(("x", "y", "x")):
+            store.add(app, number)
+            dispatcher.queued(app)
+        assert done.wait(0.9), started  # sooner than the idle poll would look again
+    finally:
+        dispatcher.stop()
+    assert sorted(started) == ["x-0", "x-2", "y-1"]

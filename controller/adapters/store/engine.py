@@ -6,6 +6,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 20
 WRITE_OPTION = "dockyard_write"
 _POSTGRES_ALIASES = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
 
@@ -36,7 +37,9 @@ def create_database_engine(url: str) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
-    engine = create_engine(parsed)
+    # Connections to a file are cheap to keep: enough for every API and job thread at once,
+    # so a burst of requests never opens (and configures) connections of its own.
+    engine = create_engine(parsed, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine

@@ -4,7 +4,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from controller.adapters.secrets import Cipher
 from controller.adapters.store.engine import create_database_engine, for_writing
 from controller.adapters.store.git_store import GitStoreRows
 from controller.adapters.store.tables import apps, config_vars, deploys, domains, releases
-from controller.domain.errors import Conflict, NotFound
+from controller.domain.errors import Conflict, DockyardError, NotFound
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
 
 _UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
@@ -187,14 +187,45 @@ class SqlStore(GitStoreRows):
     # Deploys
 
     def create_deploy(self, deploy: Deploy, params: dict[str, Any] | None = None) -> None:
-        row = _deploy_row(deploy)
-        row["params"] = self._cipher.encrypt(json.dumps(params or {}))
+        (error,) = self.create_deploys([(deploy, params or {})])
+        if error is not None:
+            raise error
+
+    def create_deploys(self, items: Sequence[tuple[Deploy, dict[str, Any]]]) -> list[DockyardError | None]:
+        """Store a batch of deploys in one transaction; each one's error (None when stored).
+
+        When the batch breaks a constraint (a duplicate id), each row is tried on its own.
+        """
+        rows = []
+        for deploy, params in items:
+            row = _deploy_row(deploy)
+            row["params"] = self._cipher.encrypt(json.dumps(params))
+            rows.append(row)
         try:
             with self._writing() as conn:
-                _require_app(conn, deploy.app, lock=True)
+                names = sorted({row["app"] for row in rows})
+                existing = select(apps.c.name).where(apps.c.name.in_(names)).with_for_update()
+                known = set(conn.execute(existing).scalars())
+                errors: list[DockyardError | None] = [
+                    None if row["app"] in known else _app_not_found(row["app"]) for row in rows
+                ]
+                stored = [row for row, error in zip(rows, errors, strict=True) if error is None]
+                if stored:
+                    conn.execute(insert(deploys), stored)
+            return errors
+        except IntegrityError:
+            return [self._insert_deploy(row) for row in rows]
+
+    def _insert_deploy(self, row: dict[str, Any]) -> DockyardError | None:
+        try:
+            with self._writing() as conn:
+                _require_app(conn, row["app"], lock=True)
                 conn.execute(insert(deploys).values(**row))
-        except IntegrityError as exc:
-            raise Conflict(f"deploy {deploy.id!r} already exists") from exc
+        except IntegrityError:
+            return Conflict(f"deploy {row['id']!r} already exists")
+        except NotFound as missing:
+            return missing
+        return None
 
     def get_deploy_params(self, deploy_id: str) -> dict[str, Any]:
         with self._reading() as conn:
@@ -202,30 +233,25 @@ class SqlStore(GitStoreRows):
         params: dict[str, Any] = json.loads(self._cipher.decrypt(token)) if token else {}
         return params
 
-    def queued_deploys(self, limit: int | None = None) -> list[Deploy]:
-        """Queued deploys, oldest first (the first `limit` of them)."""
-        query = (
-            select(deploys)
-            .where(deploys.c.status == DeployStatus.QUEUED.value)
-            .order_by(deploys.c.created_at, deploys.c.id)
-            .limit(limit)
-        )
+    def queued_deploys(self, limit: int | None = None, *, app: str | None = None) -> list[Deploy]:
+        """Queued deploys (of `app` only, when given), oldest first (the first `limit` of them)."""
+        query = select(deploys).where(deploys.c.status == DeployStatus.QUEUED.value)
+        if app is not None:
+            query = query.where(deploys.c.app == app)
+        query = query.order_by(deploys.c.created_at, deploys.c.id).limit(limit)
         with self._reading() as conn:
             rows = conn.execute(query).mappings().all()
         return [_load_deploy(row) for row in rows]
 
-    def next_queued_per_app(self) -> list[Deploy]:
-        """The oldest queued deploy of every app that has one (one row per app)."""
-        turn = (
-            func.row_number()
-            .over(partition_by=deploys.c.app, order_by=(deploys.c.created_at, deploys.c.id))
-            .label("turn")
+    def queued_apps(self) -> dict[str, datetime]:
+        """Each app that has queued deploys, with the time its oldest one was queued."""
+        query = (
+            select(deploys.c.app, func.min(deploys.c.created_at))
+            .where(deploys.c.status == DeployStatus.QUEUED.value)
+            .group_by(deploys.c.app)
         )
-        ranked = select(deploys, turn).where(deploys.c.status == DeployStatus.QUEUED.value).subquery()
-        query = select(ranked).where(ranked.c.turn == 1).order_by(ranked.c.created_at)
         with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            return {app: oldest for app, oldest in conn.execute(query)}
 
     def claim_deploy(
         self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None
@@ -351,7 +377,7 @@ def _require_deploy(conn: Connection, deploy_id: str, *, lock: bool = False) -> 
 
 
 def _deploy_row(deploy: Deploy) -> dict[str, Any]:
-    row = asdict(deploy)
+    row = {f.name: getattr(deploy, f.name) for f in fields(deploy)}  # asdict() deep-copies: slower
     row["kind"] = deploy.kind.value
     row["status"] = deploy.status.value
     return row
@@ -360,7 +386,6 @@ def _deploy_row(deploy: Deploy) -> dict[str, Any]:
 def _load_deploy(row: RowMapping) -> Deploy:
     values = dict(row)
     values.pop("params", None)
-    values.pop("turn", None)  # next_queued_per_app's rank
     values["kind"] = DeployKind(row["kind"])
     values["status"] = DeployStatus(row["status"])
     return Deploy(**values)

@@ -126,6 +126,8 @@ deploys = Table(
     Column("params", Text, nullable=True),
     Column("attempt", Integer, nullable=False, server_default="1"),
     Index("ix_deploys_app_created_at", "app", "created_at"),
+    # The dispatcher's lookup of an app's oldest queued deploy (revision 0004).
+    Index("ix_deploys_status_app_created_at", "status", "app", "created_at"),
 )
 
 # The git side (revision 0002). Secrets (token, webhook secret, deploy key) are Fernet tokens.

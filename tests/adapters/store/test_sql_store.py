@@ -310,7 +310,7 @@ def test_concurrent_use_from_eight_threads(store: SqlStore) -> None:
     assert len(store.list_deploys(limit=1000)) == 8 * 15
 
 
-def test_next_queued_per_app_is_each_apps_oldest_queued_deploy(store: SqlStore) -> None:
+def test_queued_apps_and_each_apps_queued_deploys_oldest_first(store: SqlStore) -> None:
     base = datetime(2026, 1, 1, tzinfo=UTC)
     for app in ("a", "b"):
         store.create_app(app)
@@ -331,4 +331,29 @@ def test_next_queued_per_app_is_each_apps_oldest_queued_deploy(store: SqlStore) 
                 created_at=base + timedelta(seconds=index),
             )
         )
-    assert [(d.app, d.id) for d in store.next_queued_per_app()] == [("a", f"{1:016x}"), ("b", f"{2:016x}")]
+    assert store.queued_apps() == {"a": base + timedelta(seconds=1), "b": base + timedelta(seconds=2)}
+    assert [d.id for d in store.queued_deploys(app="a")] == [f"{1:016x}", f"{3:016x}"]
+    assert [d.id for d in store.queued_deploys(1, app="a")] == [f"{1:016x}"]
+    assert store.queued_deploys(app="nobody") == []
+
+
+def test_a_batch_of_deploys_is_stored_with_an_outcome_each(store: SqlStore) -> None:
+    store.create_app("web")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def queued(deploy_id: str, app: str = "web") -> Deploy:
+        return Deploy(deploy_id, app, DeployKind.CONFIG, DeployStatus.QUEUED, created_at=at)
+
+    store.create_deploy(queued("dddd0001"))
+    outcomes = store.create_deploys(
+        [
+            (queued("dddd0002"), {"set": {"A": "1"}}),
+            (queued("dddd0003", app="nope"), {}),
+            (queued("dddd0001"), {}),  # taken: the batch is stored row by row instead
+            (queued("dddd0004"), {}),
+        ]
+    )
+
+    assert [type(o) for o in outcomes] == [type(None), NotFound, Conflict, type(None)]
+    assert [d.id for d in store.queued_deploys(app="web")] == ["dddd0001", "dddd0002", "dddd0004"]
+    assert store.get_deploy_params("dddd0002") == {"set": {"A": "1"}}
