@@ -52,8 +52,8 @@ def serve() -> None:
         create_app(settings),
         host=settings.listen_host,
         port=settings.listen_port,
-        http="httptools",
-        loop="uvloop",
+        http="httptools",  # the C parser, not the pure-Python h11
+        loop="asyncio",  # uvloop is ~10% faster here but costs ~2 MB of the 100 MB budget
         log_level="info",
         access_log=False,
     )
