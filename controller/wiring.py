@@ -17,7 +17,7 @@ from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.sql_store import SqlStore
 from controller.adapters.store.upgrade import upgrade_database_in_child
-from controller.domain.certificates import RenewalPolicy
+from controller.domain.certificates import RenewalPolicy, served_domains
 from controller.domain.errors import RuntimeUnavailable
 from controller.services.apps import AppService
 from controller.services.certificates import CertificateService, site_tls_lookup
@@ -50,13 +50,19 @@ def load_admin_token(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class PublicUrls:
-    """Turns an app's domains into the URLs users open."""
+    """Turns an app's domains into the URLs users open: https:// where a certificate serves."""
 
     http_port: int
+    https_port: int
+    certs: FileCertificateStore
 
-    def __call__(self, domains: Sequence[str]) -> list[str]:
-        suffix = "" if self.http_port == 80 else f":{self.http_port}"
-        return [f"http://{domain}{suffix}" for domain in domains]
+    def __call__(self, app: str, domains: Sequence[str]) -> list[str]:
+        secure = set(served_domains(self.certs.load(app), domains))
+        return [self._url(domain, domain in secure) for domain in domains]
+
+    def _url(self, domain: str, secure: bool) -> str:
+        scheme, port, default = ("https", self.https_port, 443) if secure else ("http", self.http_port, 80)
+        return f"{scheme}://{domain}" + ("" if port == default else f":{port}")
 
 
 @dataclass
@@ -146,7 +152,7 @@ def build_services(settings: Settings) -> Services:
     routing = Routing(store=store, runtime=runtime, proxy=proxy)
     logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
     events = EventBus()
-    public_urls = PublicUrls(settings.http_port)
+    public_urls = PublicUrls(settings.http_port, settings.https_port, certs)
     deploys = DeployService(
         store=store,
         runtime=runtime,

@@ -81,7 +81,7 @@ def build_git(
     *,
     store: Store,
     deploys: DeployService,
-    public_urls: Callable[[Sequence[str]], list[str]],
+    public_urls: Callable[[str, Sequence[str]], list[str]],
     create_app: Callable[[str], App],
 ) -> GitComponents:
     owner = find_git_user(settings.git_user)

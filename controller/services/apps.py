@@ -64,7 +64,7 @@ class AppService:
         runtime: Runtime,
         routing: Routing,
         base_domain: str | None,
-        public_urls: Callable[[Sequence[str]], list[str]],
+        public_urls: Callable[[str, Sequence[str]], list[str]],
         listeners: Sequence[AppListener] = (),
     ) -> None:
         self._store = store
@@ -107,7 +107,7 @@ class AppService:
             app=app,
             release=release,
             containers=containers,
-            urls=tuple(self._public_urls(app.domains)),
+            urls=tuple(self._public_urls(app.name, app.domains)),
             status=status,
         )
 

@@ -56,7 +56,7 @@ class PipelineSettings:
     health_timeout: float = 60.0
     stop_timeout: float = 10.0
     memory_bytes: int | None = None
-    public_urls: Callable[[Sequence[str]], list[str]] = field(default=lambda domains: [])
+    public_urls: Callable[[str, Sequence[str]], list[str]] = field(default=lambda app, domains: [])
     workers: int = 1
     job_timeout: float = 30 * 60
     requeue_interrupted: int = 1
@@ -613,7 +613,7 @@ class DeployService:
         new_ids = {c.id for c in new}
         self._retire(ctx, [c for c in self._runtime.list_containers(app.name) if c.id not in new_ids])
         self._prune(ctx, app.name, release)
-        urls = self._settings.public_urls(app.domains)
+        urls = self._settings.public_urls(app.name, app.domains)
         ctx.log(f"=====> {app.name} v{release.number} is live" + (f" at {', '.join(urls)}" if urls else ""))
 
     def _start_healthy(

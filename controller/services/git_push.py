@@ -39,7 +39,7 @@ class GitPushService:
         deploys: DeployService,
         create_app: Callable[[str], App],
         unpack: UnpackTar,
-        public_urls: Callable[[Sequence[str]], list[str]],
+        public_urls: Callable[[str, Sequence[str]], list[str]],
         auto_create: bool,
     ) -> None:
         self._store = store
@@ -108,4 +108,4 @@ class GitPushService:
         )
 
     def urls(self, app: str) -> list[str]:
-        return self._public_urls(self._store.get_app(app).domains)
+        return self._public_urls(app, self._store.get_app(app).domains)

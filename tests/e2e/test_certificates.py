@@ -133,6 +133,8 @@ def test_two_domains_get_one_certificate_served_over_https_with_redirect(
 
     table = ctl.cli("certs", "shop").stdout
     assert status["certificate"]["serial"] in table and extra in table
+    info = json.loads(ctl.cli("apps", "info", "shop", "--json").stdout)
+    assert info["urls"] == [f"https://{main}:{acme.https_port}", f"https://{extra}:{acme.https_port}"]
 
     ctl.cli("certs", "redirect", "shop", "off")
     assert acme.http(main).text.strip() == "shop"

@@ -143,7 +143,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         deploys=deploys,  # type: ignore[arg-type]
         create_app=create_app,
         unpack=unpack_with_dockerfile,
-        public_urls=lambda domains: [f"http://{d}" for d in domains],
+        public_urls=lambda app, domains: [f"http://{d}" for d in domains],
         auto_create=False,
     )
     webhooks = WebhookService(
