@@ -171,6 +171,7 @@ def build_services(settings: Settings) -> Services:
             memory_bytes=settings.container_memory_mb * 1024 * 1024 if settings.container_memory_mb else None,
             public_urls=public_urls,
             workers=settings.deploy_workers,
+            other_workers=settings.job_workers,
             job_timeout=settings.job_timeout,
             requeue_interrupted=settings.requeue_interrupted,
         ),

@@ -57,7 +57,8 @@ class PipelineSettings:
     stop_timeout: float = 10.0
     memory_bytes: int | None = None
     public_urls: Callable[[str, Sequence[str]], list[str]] = field(default=lambda app, domains: [])
-    workers: int = 1
+    workers: int = 1  # builds at once
+    other_workers: int = 4  # other jobs at once, next to the builds
     job_timeout: float = 30 * 60
     requeue_interrupted: int = 1
     docker_retries: int = 3
@@ -118,7 +119,9 @@ class DeployService:
         self._stopping = threading.Event()
         self._handlers: dict[DeployKind, JobHandler] = {}
         self._finished = threading.Condition()
-        self._dispatcher = Dispatcher(store=store, workers=settings.workers, execute=self._execute)
+        self._dispatcher = Dispatcher(
+            store=store, workers=settings.workers, other_workers=settings.other_workers, execute=self._execute
+        )
         self._intake: BatchWriter[tuple[Deploy, dict[str, Any]], Deploy] = BatchWriter(
             self._store_batch, name="dockyard-intake"
         )

@@ -51,17 +51,27 @@ class JobQueue(Protocol):
 
 
 class Dispatcher:
-    """Claims queued deploys (queued -> running in one statement) and runs `execute` on them."""
+    """Claims queued deploys (queued -> running in one statement) and runs `execute` on them.
 
-    def __init__(self, *, store: Store, workers: int, execute: Callable[[Deploy], None]) -> None:
+    At most `workers` builds run at once (they are what loads the machine); up to
+    `other_workers` jobs of the other kinds (config, scale, restart, repair, rollback,
+    certificate) run next to them, so a long build of one app never holds up the repair
+    of another app's crashed container or a certificate renewal.
+    """
+
+    def __init__(
+        self, *, store: Store, workers: int, execute: Callable[[Deploy], None], other_workers: int = 0
+    ) -> None:
         self._store = store
-        self._workers = workers
+        self._build_slots = workers
+        self._max_jobs = workers + other_workers
         self._execute = execute
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockyard-job")
+        self._pool = ThreadPoolExecutor(max_workers=self._max_jobs, thread_name_prefix="dockyard-job")
         self._cond = threading.Condition()
         self._woken = False
         self._stopped = False
         self._running: dict[str, str] = {}
+        self._running_builds: set[str] = set()  # apps whose running job is a build
         self._last_started: dict[str, float] = {}
         self._waiting: dict[str, float] = {}  # app -> since when (epoch seconds) it has jobs queued
         self._signals: dict[str, int] = {}  # app -> how often `queued` was called for it
@@ -121,7 +131,8 @@ class Dispatcher:
         if time.monotonic() - self._synced_at >= RESYNC_INTERVAL:
             self._resync()
         with self._cond:
-            free = self._workers - len(self._running)
+            free = self._max_jobs - len(self._running)
+            builds_free = self._build_slots - len(self._running_builds)
             apps = [app for app in self._waiting if app not in self._running]
             turn = sorted(apps, key=lambda app: (self._last_started.get(app, 0.0), self._waiting[app]))
         for app in turn:
@@ -136,6 +147,9 @@ class Dispatcher:
                         self._waiting.pop(app, None)
                 continue
             deploy = queued[0]
+            is_build = deploy.kind is DeployKind.BUILD
+            if is_build and builds_free <= 0:
+                continue  # the app waits for a build slot; other apps' other jobs may go
             if not self._store.claim_deploy(deploy.id):
                 self.wake()  # cancelled or superseded meanwhile: the app may have another
                 continue
@@ -143,8 +157,11 @@ class Dispatcher:
                 if self._stopped:
                     return
                 self._running[deploy.app] = deploy.id
+                if is_build:
+                    self._running_builds.add(deploy.app)
                 self._last_started[deploy.app] = time.monotonic()
             free -= 1
+            builds_free -= is_build
             self._pool.submit(self._run, deploy)
 
     def _run(self, deploy: Deploy) -> None:
@@ -155,4 +172,5 @@ class Dispatcher:
         finally:
             with self._cond:
                 self._running.pop(deploy.app, None)
+                self._running_builds.discard(deploy.app)
             self.wake()

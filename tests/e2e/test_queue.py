@@ -116,6 +116,33 @@ def test_apps_take_turns_with_one_worker(tmp_path: Path, busybox_image: str) -> 
         ctl.cleanup()
 
 
+def test_a_long_build_does_not_hold_up_another_apps_config_change(tmp_path: Path, busybox_image: str) -> None:
+    ctl = make_controller(tmp_path, DOCKYARD_DEPLOY_WORKERS="1")
+    ctl.start()
+    try:
+        for app in ("quick", "slow"):
+            ctl.cli("apps", "create", app)
+        ctl.cli("deploy", "quick", "--path", str(write_static_app(tmp_path / "quick", body="quick")))
+        slow_dir = write_static_app(tmp_path / "slow", body="slow")
+        with (slow_dir / "Dockerfile").open("a") as handle:
+            handle.write(f"RUN echo slow-step-{time.time_ns()} && sleep 8\n")
+        build = post_build(ctl, "slow", slow_dir)
+        _follow_until(ctl, str(build["id"]), "slow-step")
+
+        change = ctl.api("PATCH", "/apps/quick/config", json={"set": {"GREETING": "hi"}}).json()
+        deadline = time.monotonic() + 60
+        while ctl.api("GET", f"/deploys/{change['id']}").json()["status"] not in FINAL:
+            assert time.monotonic() < deadline, "the config change never ended"
+            time.sleep(0.1)
+
+        assert ctl.api("GET", f"/deploys/{change['id']}").json()["status"] == "succeeded"
+        assert ctl.api("GET", f"/deploys/{build['id']}").json()["status"] == "running"
+        deploys = {d["id"]: d for d in wait_all_final(ctl, "slow")}
+        assert deploys[build["id"]]["status"] == "succeeded"
+    finally:
+        ctl.cleanup()
+
+
 def _follow_until(ctl: Controller, deploy_id: str, marker: str, timeout: float = 120) -> None:
     with httpx.stream(
         "GET",

@@ -16,11 +16,11 @@ class QueueStore:
         self.lock = threading.Lock()
         self.deploys: dict[str, Deploy] = {}
 
-    def add(self, app: str, number: int) -> Deploy:
+    def add(self, app: str, number: int, kind: DeployKind = DeployKind.CONFIG) -> Deploy:
         deploy = Deploy(
             id=f"{app}-{number}",
             app=app,
-            kind=DeployKind.CONFIG,
+            kind=kind,
             status=DeployStatus.QUEUED,
             created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(self.deploys)),
         )
@@ -130,3 +130,36 @@ def test_jobs_queued_while_it_runs_start_without_a_poll() -> None:
     finally:
         dispatcher.stop()
     assert sorted(started) == ["x-0", "x-2", "y-1"]
+
+
+def test_other_jobs_run_next_to_a_build_but_builds_wait_for_a_build_slot() -> None:
+    store = QueueStore()
+    store.add("a", 0, kind=DeployKind.BUILD)
+    store.add("b", 0, kind=DeployKind.BUILD)
+    store.add("c", 0, kind=DeployKind.REPAIR)
+    release = threading.Event()
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def execute(deploy: Deploy) -> None:
+        with lock:
+            started.append(deploy.id)
+        if deploy.kind is DeployKind.BUILD:
+            release.wait(5)
+
+    dispatcher = Dispatcher(store=store, workers=1, other_workers=2, execute=execute)  # type: ignore[arg-type]
+    dispatcher.start()
+    try:
+        deadline = time.monotonic() + 2
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert sorted(started) == ["a-0", "c-0"]  # b's build waits for a's; c's repair does not
+        release.set()
+        deadline = time.monotonic() + 2
+        while len(started) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started[-1] == "b-0"
+    finally:
+        release.set()
+        dispatcher.stop()
