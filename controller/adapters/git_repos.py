@@ -9,6 +9,7 @@ import base64
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,8 @@ from controller.services.git_ports import FetchAuth
 
 HOOK_MODE = 0o755
 PRIVATE_MODE = 0o700
+# What every app repo's config sets: pushes over smart HTTP, and a reflog of the branch.
+REPO_SETTINGS = (("http.receivepack", "true"), ("core.logAllRefUpdates", "true"))
 FETCH_TIMEOUT = 300.0
 
 
@@ -51,8 +54,10 @@ class BareRepos:
             subprocess.run(["git", "init", "--bare", "--quiet", str(path)], check=True, capture_output=True)
             path.chmod(PRIVATE_MODE)  # the git user's (and root's) only
         # `--file` and plain writes: root never runs git inside a repo another user owns.
-        for key, value in (("http.receivepack", "true"), ("core.logAllRefUpdates", "true")):
-            subprocess.run(["git", "config", "--file", str(path / "config"), key, value], check=True)
+        # At a restart the settings are usually there already: no git process per app then.
+        if created or not _has_settings(path / "config", REPO_SETTINGS):
+            for key, value in REPO_SETTINGS:
+                subprocess.run(["git", "config", "--file", str(path / "config"), key, value], check=True)
         _replace_file(path / "HEAD", f"ref: refs/heads/{branch}\n", mode=0o644)
         self._write_hook(path / "hooks" / "pre-receive", [*self._hook_command, app])
         if self._owner is not None:
@@ -187,7 +192,26 @@ class SourceMirrors:
         shutil.rmtree(self._root / f"{app}.git", ignore_errors=True)
 
 
+def _has_settings(config: Path, settings: tuple[tuple[str, str], ...]) -> bool:
+    """Whether git's config file already sets each `section.key` to its value (as `git config` writes)."""
+    try:
+        if not stat.S_ISREG(config.lstat().st_mode):
+            return False
+        text = config.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    lines = {line.strip().lower() for line in text.splitlines()}
+    return all(f"{key.rsplit('.', 1)[1]} = {value}".lower() in lines for key, value in settings)
+
+
 def _replace_file(path: Path, text: str, *, mode: int) -> None:
+    """Write `text` atomically, unless the file already holds exactly it with `mode`."""
+    try:
+        current = path.lstat()  # never follow a link or read a FIFO the git user may have put there
+        if stat.S_ISREG(current.st_mode) and (current.st_mode & 0o7777) == mode and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)

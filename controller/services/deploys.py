@@ -444,24 +444,26 @@ class DeployService:
         deploy_id = ctx.deploy.id
         self._publish(replace(ctx.deploy, status=DeployStatus.RUNNING))  # claimed: running now
         ctx.log(f"{ARROW}{ctx.deploy.kind.value} of {ctx.deploy.app}: {ctx.deploy.description}")
+        final: Deploy | None = None  # as stored at the end: what the event says
         try:
             self._with_docker_retries(ctx, action)
         except DeployCancelled as exc:
             ctx.log(FAIL + str(exc))
-            self._store.update_deploy(deploy_id, status=DeployStatus.CANCELLED, error=str(exc))
+            final = self._store.update_deploy(deploy_id, status=DeployStatus.CANCELLED, error=str(exc))
         except DockyardError as exc:
             for line in str(exc).splitlines() or ["failed"]:
                 ctx.log(FAIL + line)
-            self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=str(exc))
+            final = self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=str(exc))
         except Exception as exc:
             logger.exception("deploy %s failed unexpectedly", deploy_id)
-            ctx.log(f"{FAIL}internal error: {exc!r}")
-            self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=f"internal error: {exc!r}")
+            error = f"internal error: {exc!r}"
+            ctx.log(FAIL + error)
+            final = self._store.update_deploy(deploy_id, status=DeployStatus.FAILED, error=error)
         else:
-            self._store.update_deploy(deploy_id, status=DeployStatus.SUCCEEDED)
+            final = self._store.update_deploy(deploy_id, status=DeployStatus.SUCCEEDED)
         finally:
             self._logs.finish(deploy_id)
-            self._publish(deploy_id)
+            self._publish(final or deploy_id)
 
     def _with_docker_retries(self, ctx: _Context, action: Callable[[_Context], None]) -> None:
         """Docker being briefly unreachable is retried with backoff; other errors fail at once."""

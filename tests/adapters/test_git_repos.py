@@ -79,3 +79,30 @@ def test_mirror_refuses_transports_not_allowed(tmp_path: Path) -> None:
         mirrors.fetch(
             "web", url=f"file://{tmp_path / 'upstream'}", branch="main", commit=main, auth=FetchAuth()
         )
+
+
+def test_a_restart_rewrites_nothing_unchanged_and_repairs_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repos = BareRepos(tmp_path / "repos", hook_command=["dockyard", "git-hook"], owner=None)
+    path = repos.ensure("web", branch="main")
+    hook = path / "hooks" / "pre-receive"
+    before = (hook.stat().st_ino, (path / "HEAD").stat().st_ino)
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(args: list[str], **kwargs: object) -> object:
+        calls.append(args)
+        return real_run(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+
+    repos.ensure("web", branch="main")
+    assert calls == [] and (hook.stat().st_ino, (path / "HEAD").stat().st_ino) == before
+
+    git("config", "--file", str(path / "config"), "--unset", "http.receivepack", cwd=tmp_path)
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    repos.ensure("web", branch="deploy")
+    assert git("config", "--file", str(path / "config"), "http.receivepack", cwd=tmp_path) == "true"
+    assert "git-hook web" in hook.read_text()
+    assert (path / "HEAD").read_text() == "ref: refs/heads/deploy\n"

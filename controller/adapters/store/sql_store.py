@@ -8,13 +8,13 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.engine import create_database_engine, for_writing
 from controller.adapters.store.git_store import GitStoreRows
-from controller.adapters.store.tables import apps, config_vars, deploys, domains, releases
+from controller.adapters.store.tables import UtcDateTime, apps, config_vars, deploys, domains, releases
 from controller.domain.errors import Conflict, DockyardError, NotFound
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
 
@@ -294,23 +294,27 @@ class SqlStore(GitStoreRows):
         release_number: int | None = None,
         error: str | None = None,
     ) -> Deploy:
+        """Change a deploy in one statement; started_at and finished_at are set once only."""
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = status.value
+            now = literal(datetime.now(UTC), UtcDateTime())
+            if status is DeployStatus.RUNNING:
+                changes["started_at"] = func.coalesce(deploys.c.started_at, now)
+            if status.is_final:
+                changes["finished_at"] = func.coalesce(deploys.c.finished_at, now)
+        if release_number is not None:
+            changes["release_number"] = release_number
+        if error is not None:
+            changes["error"] = error
         with self._writing() as conn:
-            current = _load_deploy(_require_deploy(conn, deploy_id, lock=True))
-            changes: dict[str, Any] = {}
-            if status is not None:
-                changes["status"] = status.value
-                now = datetime.now(UTC)
-                if status is DeployStatus.RUNNING and current.started_at is None:
-                    changes["started_at"] = now
-                if status.is_final and current.finished_at is None:
-                    changes["finished_at"] = now
-            if release_number is not None:
-                changes["release_number"] = release_number
-            if error is not None:
-                changes["error"] = error
-            if changes:
-                conn.execute(update(deploys).where(deploys.c.id == deploy_id).values(**changes))
-            return _load_deploy(_require_deploy(conn, deploy_id))
+            if not changes:
+                return _load_deploy(_require_deploy(conn, deploy_id))
+            query = update(deploys).where(deploys.c.id == deploy_id).values(**changes).returning(*deploys.c)
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"deploy {deploy_id!r} not found")
+        return _load_deploy(row)
 
     def list_deploys(self, app: str | None = None, limit: int = 50) -> list[Deploy]:
         query = select(deploys).order_by(deploys.c.created_at.desc(), deploys.c.id.desc()).limit(limit)
