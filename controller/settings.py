@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     container_memory_mb: int | None = None
     max_upload_mb: int = 512
     deploy_workers: int = Field(default=max(1, (os.cpu_count() or 2) // 2), ge=1)  # builds at once
-    job_workers: int = Field(default=4, ge=1)  # other jobs (config, repair, certificate...) at once
+    job_workers: int = Field(default=max(2, os.cpu_count() or 2), ge=1)  # other jobs at once
     job_timeout: float = 30 * 60
     requeue_interrupted: int = Field(default=1, ge=0)
     reconcile_interval: float = Field(default=10.0, gt=0)

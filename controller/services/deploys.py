@@ -7,6 +7,7 @@ own kinds of job (certificate work) in the same queue through `handle` and `requ
 """
 
 import logging
+import random
 import secrets
 import shutil
 import threading
@@ -58,7 +59,7 @@ class PipelineSettings:
     memory_bytes: int | None = None
     public_urls: Callable[[str, Sequence[str]], list[str]] = field(default=lambda app, domains: [])
     workers: int = 1  # builds at once
-    other_workers: int = 4  # other jobs at once, next to the builds
+    other_workers: int = 2  # other jobs at once, next to the builds
     job_timeout: float = 30 * 60
     requeue_interrupted: int = 1
     docker_retries: int = 3
@@ -75,8 +76,16 @@ class _Context:
 SUPERSEDING = (DeployKind.BUILD, DeployKind.ROLLBACK)
 
 
+# Deploy ids name jobs and their log files; they are unique, not secret (every API call
+# needs the token), so they come from a generator seeded once from the OS instead of a
+# getrandom() call per request on the event loop.
+_ids = random.Random(secrets.randbits(128))  # noqa: S311 - unique, not secret (see above)
+_ids_lock = threading.Lock()
+
+
 def new_deploy_id() -> str:
-    return secrets.token_hex(8)
+    with _ids_lock:
+        return f"{_ids.getrandbits(64):016x}"
 
 
 def new_queued(
