@@ -408,7 +408,7 @@ class DeployService:
             if leftover.name not in live:
                 shutil.rmtree(leftover, ignore_errors=True)
 
-    def _execute(self, deploy: Deploy) -> None:
+    def _execute(self, deploy: Deploy, params: dict[str, Any]) -> None:
         """Run one claimed deploy (on a dispatcher worker)."""
         cancel = threading.Event()
         self._cancels[deploy.id] = cancel
@@ -418,7 +418,6 @@ class DeployService:
             self._logs.append(deploy.id, line)
 
         try:
-            params = self._store.get_deploy_params(deploy.id)
             self._run(_Context(deploy=deploy, log=log, cancel=cancel), self._action(deploy, params))
         finally:
             self._deadlines.pop(deploy.id, None)

@@ -68,6 +68,10 @@ class Store(GitStore, Protocol):
     def queued_apps(self) -> dict[str, datetime]:
         """Each app with queued deploys -> when its oldest one was queued."""
 
+    def claim_next(self, app: str, *, builds: bool = True) -> tuple[Deploy, dict[str, Any]] | None:
+        """The app's oldest queued deploy, now running, with its params; None when there is
+        none (or, with `builds` False, when it is a build)."""
+
     def claim_deploy(
         self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING, *, error: str | None = None
     ) -> bool:

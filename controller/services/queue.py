@@ -51,7 +51,8 @@ class JobQueue(Protocol):
 
 
 class Dispatcher:
-    """Claims queued deploys (queued -> running in one statement) and runs `execute` on them.
+    """Claims queued deploys (queued -> running in one statement) and runs `execute` on them
+    with their parameters.
 
     At most `workers` builds run at once (they are what loads the machine); up to
     `other_workers` jobs of the other kinds (config, scale, restart, repair, rollback,
@@ -60,7 +61,12 @@ class Dispatcher:
     """
 
     def __init__(
-        self, *, store: Store, workers: int, execute: Callable[[Deploy], None], other_workers: int = 0
+        self,
+        *,
+        store: Store,
+        workers: int,
+        execute: Callable[[Deploy, dict[str, Any]], None],
+        other_workers: int = 0,
     ) -> None:
         self._store = store
         self._build_slots = workers
@@ -140,19 +146,16 @@ class Dispatcher:
                 return
             with self._cond:
                 signals = self._signals.get(app, 0)
-            queued = self._store.queued_deploys(1, app=app)
-            if not queued:
+            claimed = self._store.claim_next(app, builds=builds_free > 0)
+            if claimed is None:
+                if builds_free <= 0 and self._store.queued_deploys(1, app=app):
+                    continue  # its next job is a build: it waits for a slot, other apps go on
                 with self._cond:
                     if self._signals.get(app, 0) == signals:  # nothing was queued meanwhile
                         self._waiting.pop(app, None)
                 continue
-            deploy = queued[0]
+            deploy, params = claimed
             is_build = deploy.kind is DeployKind.BUILD
-            if is_build and builds_free <= 0:
-                continue  # the app waits for a build slot; other apps' other jobs may go
-            if not self._store.claim_deploy(deploy.id):
-                self.wake()  # cancelled or superseded meanwhile: the app may have another
-                continue
             with self._cond:
                 if self._stopped:
                     return
@@ -162,11 +165,11 @@ class Dispatcher:
                 self._last_started[deploy.app] = time.monotonic()
             free -= 1
             builds_free -= is_build
-            self._pool.submit(self._run, deploy)
+            self._pool.submit(self._run, deploy, params)
 
-    def _run(self, deploy: Deploy) -> None:
+    def _run(self, deploy: Deploy, params: dict[str, Any]) -> None:
         try:
-            self._execute(deploy)
+            self._execute(deploy, params)
         except Exception:
             logger.exception("deploy %s crashed", deploy.id)
         finally:

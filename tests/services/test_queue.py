@@ -42,6 +42,17 @@ class QueueStore:
             oldest.setdefault(deploy.app, deploy.created_at)
         return oldest
 
+    def claim_next(self, app: str, *, builds: bool = True) -> tuple[Deploy, dict[str, object]] | None:
+        with self.lock:
+            queued = sorted(
+                (d for d in self.deploys.values() if d.status is DeployStatus.QUEUED and d.app == app),
+                key=lambda d: (d.created_at, d.id),
+            )
+            if not queued or (not builds and queued[0].kind is DeployKind.BUILD):
+                return None
+            claimed = self.deploys[queued[0].id] = replace(queued[0], status=DeployStatus.RUNNING)
+            return claimed, {}
+
     def claim_deploy(self, deploy_id: str, status: DeployStatus = DeployStatus.RUNNING) -> bool:
         with self.lock:
             deploy = self.deploys[deploy_id]
@@ -56,7 +67,7 @@ def run_all(store: QueueStore, workers: int, job: object, expected: int) -> list
     done = threading.Event()
     lock = threading.Lock()
 
-    def execute(deploy: Deploy) -> None:
+    def execute(deploy: Deploy, params: object) -> None:
         try:
             job(deploy)  # type: ignore[operator]
         finally:
@@ -114,7 +125,7 @@ def test_jobs_queued_while_it_runs_start_without_a_poll() -> None:
     started: list[str] = []
     done = threading.Event()
 
-    def execute(deploy: Deploy) -> None:
+    def execute(deploy: Deploy, params: object) -> None:
         started.append(deploy.id)
         if len(started) == 3:
             done.set()
@@ -141,7 +152,7 @@ def test_other_jobs_run_next_to_a_build_but_builds_wait_for_a_build_slot() -> No
     started: list[str] = []
     lock = threading.Lock()
 
-    def execute(deploy: Deploy) -> None:
+    def execute(deploy: Deploy, params: object) -> None:
         with lock:
             started.append(deploy.id)
         if deploy.kind is DeployKind.BUILD:

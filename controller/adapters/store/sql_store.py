@@ -273,6 +273,31 @@ class SqlStore(GitStoreRows):
             )
             return result.rowcount == 1
 
+    def claim_next(self, app: str, *, builds: bool = True) -> tuple[Deploy, dict[str, Any]] | None:
+        """Move the app's oldest queued deploy to running, in one statement; it and its params.
+
+        None when the app has nothing queued, or (with `builds` False) when its oldest
+        queued deploy is a build.
+        """
+        oldest = (
+            select(deploys.c.id)
+            .where(deploys.c.app == app, deploys.c.status == DeployStatus.QUEUED.value)
+            .order_by(deploys.c.created_at, deploys.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = update(deploys).where(deploys.c.id == oldest, deploys.c.status == DeployStatus.QUEUED.value)
+        if not builds:
+            query = query.where(deploys.c.kind != DeployKind.BUILD.value)
+        query = query.values(status=DeployStatus.RUNNING.value, started_at=datetime.now(UTC))
+        with self._writing() as conn:
+            row = conn.execute(query.returning(*deploys.c)).mappings().first()
+        if row is None:
+            return None
+        token = row["params"]
+        params: dict[str, Any] = json.loads(self._cipher.decrypt(token)) if token else {}
+        return _load_deploy(row), params
+
     def set_serving(self, app: str, container_ids: Sequence[str]) -> None:
         self._update_app(app, serving=json.dumps(list(container_ids)))
 

@@ -357,3 +357,22 @@ def test_a_batch_of_deploys_is_stored_with_an_outcome_each(store: SqlStore) -> N
     assert [type(o) for o in outcomes] == [type(None), NotFound, Conflict, type(None)]
     assert [d.id for d in store.queued_deploys(app="web")] == ["dddd0001", "dddd0002", "dddd0004"]
     assert store.get_deploy_params("dddd0002") == {"set": {"A": "1"}}
+
+
+def test_claim_next_takes_the_apps_oldest_queued_deploy_with_its_params(store: SqlStore) -> None:
+    store.create_app("web")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for index, kind in enumerate([DeployKind.BUILD, DeployKind.CONFIG]):
+        deploy = Deploy(f"eeee000{index}", "web", kind, DeployStatus.QUEUED, at + timedelta(seconds=index))
+        store.create_deploy(deploy, {"n": index})
+
+    assert store.claim_next("web", builds=False) is None  # the oldest is a build: it waits
+    claimed = store.claim_next("web")
+    assert claimed is not None
+    deploy, params = claimed
+    assert (deploy.id, deploy.status, params) == ("eeee0000", DeployStatus.RUNNING, {"n": 0})
+    assert deploy.started_at is not None
+    assert store.get_deploy("eeee0000").status is DeployStatus.RUNNING
+    second = store.claim_next("web", builds=False)
+    assert second is not None and second[0].id == "eeee0001"
+    assert store.claim_next("web") is None and store.claim_next("nobody") is None
