@@ -161,7 +161,7 @@ class DeployService:
 
     def busy_apps(self) -> set[str]:
         """Apps with a deploy queued or running: the reconciler leaves them alone."""
-        return set(self._dispatcher.running()) | {d.app for d in self._store.queued_deploys()}
+        return set(self._dispatcher.running()) | set(self._store.queued_apps())
 
     # -- jobs of other services ---------------------------------------------------------
 
@@ -175,7 +175,6 @@ class DeployService:
         """Queue a job of a handled kind; with `coalesce`, an already queued one of the kind is reused."""
         if kind not in self._handlers:
             raise InvalidInput(f"no handler for {kind.value} jobs")
-        self._store.get_app(app)
         if coalesce:
             for queued in self._store.queued_deploys(app=app):
                 if queued.kind is kind:
@@ -292,33 +291,39 @@ class DeployService:
     ) -> Deploy:
         """Queue a deploy and return it once it is stored."""
         deploy = new_queued(app, kind, description, deploy_id=deploy_id, attempt=attempt)
-        try:
-            return self._submit(deploy, params).result()
-        except BaseException:
-            self._refused(deploy.id)  # at once, not only when the future's callback gets to it
-            raise
+        return self._submit(deploy, params).result()
 
     def _submit(self, deploy: Deploy, params: dict[str, Any]) -> "Future[Deploy]":
         """Hand a new queued deploy to the intake; the future completes once it is stored."""
         self._logs.open(deploy.id)  # before the dispatcher can see it: followers miss nothing
-        future = self._intake.submit((deploy, params))
-        future.add_done_callback(lambda done: self._refused(deploy.id) if done.exception() else None)
-        return future
+        return self._intake.submit((deploy, params))
 
     def _refused(self, deploy_id: str) -> None:
         self._logs.discard(deploy_id)
         self._discard_context(deploy_id)
 
     def _store_batch(self, batch: list[tuple[Deploy, dict[str, Any]]]) -> list[Deploy | DockyardError]:
-        """Store the new deploys of concurrent requests at once (on the intake thread)."""
+        """Store the new deploys of concurrent requests at once (on the intake thread).
+
+        A refused deploy's log and build context are dropped before its request hears of it.
+        """
+        try:
+            errors = self._store.create_deploys(batch)
+        except BaseException:
+            for deploy, _ in batch:
+                self._refused(deploy.id)
+            raise
         outcomes: list[Deploy | DockyardError] = []
-        for (deploy, _), error in zip(batch, self._store.create_deploys(batch), strict=True):
-            if error is None:
-                try:
-                    self._accepted(deploy)
-                except Exception:
-                    logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
-            outcomes.append(deploy if error is None else error)
+        for (deploy, _), error in zip(batch, errors, strict=True):
+            if error is not None:
+                self._refused(deploy.id)
+                outcomes.append(error)
+                continue
+            try:
+                self._accepted(deploy)
+            except Exception:
+                logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            outcomes.append(deploy)
         return outcomes
 
     def _accepted(self, deploy: Deploy) -> None:

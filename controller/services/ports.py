@@ -54,11 +54,9 @@ class Store(GitStore, Protocol):
     def list_releases(self, app: str) -> list[Release]:
         """Newest first."""
 
-    def create_deploy(self, deploy: Deploy, params: dict[str, Any] | None = None) -> None:
-        """Stores the deploy and, encrypted, what its job needs to run (or run again)."""
-
     def create_deploys(self, items: Sequence[tuple[Deploy, dict[str, Any]]]) -> list[DockyardError | None]:
-        """Stores a batch in one transaction; each item's error (NotFound, Conflict) or None."""
+        """Stores a batch in one transaction, each deploy with (encrypted) what its job needs to
+        run or run again; each item's error (NotFound, Conflict) or None."""
 
     def get_deploy_params(self, deploy_id: str) -> dict[str, Any]: ...
 

@@ -76,8 +76,7 @@ class Dispatcher:
         self._cond = threading.Condition()
         self._woken = False
         self._stopped = False
-        self._running: dict[str, str] = {}
-        self._running_builds: set[str] = set()  # apps whose running job is a build
+        self._running: dict[str, Deploy] = {}  # app -> its running job
         self._last_started: dict[str, float] = {}
         self._waiting: dict[str, float] = {}  # app -> since when (epoch seconds) it has jobs queued
         self._signals: dict[str, int] = {}  # app -> how often `queued` was called for it
@@ -104,7 +103,7 @@ class Dispatcher:
     def running(self) -> dict[str, str]:
         """App -> id of the deploy running for it."""
         with self._cond:
-            return dict(self._running)
+            return {app: deploy.id for app, deploy in self._running.items()}
 
     def stop(self) -> None:
         with self._cond:
@@ -138,7 +137,7 @@ class Dispatcher:
             self._resync()
         with self._cond:
             free = self._max_jobs - len(self._running)
-            builds_free = self._build_slots - len(self._running_builds)
+            builds_free = self._build_slots - sum(d.kind is DeployKind.BUILD for d in self._running.values())
             apps = [app for app in self._waiting if app not in self._running]
             turn = sorted(apps, key=lambda app: (self._last_started.get(app, 0.0), self._waiting[app]))
         for app in turn:
@@ -159,9 +158,7 @@ class Dispatcher:
             with self._cond:
                 if self._stopped:
                     return
-                self._running[deploy.app] = deploy.id
-                if is_build:
-                    self._running_builds.add(deploy.app)
+                self._running[deploy.app] = deploy
                 self._last_started[deploy.app] = time.monotonic()
             free -= 1
             builds_free -= is_build
@@ -175,5 +172,4 @@ class Dispatcher:
         finally:
             with self._cond:
                 self._running.pop(deploy.app, None)
-                self._running_builds.discard(deploy.app)
             self.wake()
