@@ -12,7 +12,6 @@ requests in the first second whatever the number of names): the library's
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from controller import __version__
+from controller.adapters.private_files import write_private_file
 from controller.adapters.x509_info import certificate_info
 from controller.domain.certificates import (
     CertificateError,
@@ -48,7 +48,6 @@ NETWORK_TIMEOUT = 30
 POLL_FIRST = 0.01
 POLL_MAX = 1.0
 POLL_GROWTH = 1.5
-PRIVATE_MODE = 0o600
 PUBLIC_FILE_MODE = 0o644  # nginx workers run as nobody
 PUBLIC_DIR_MODE = 0o755
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -62,16 +61,6 @@ def _ec_key_pem() -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    staged = path.with_name(path.name + ".new")
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staged, path)
 
 
 def _problem(error: messages.Error) -> tuple[str, str]:
@@ -157,7 +146,7 @@ class AcmeIssuer:
     def _account_key(self) -> JWKEC:
         path = self._state_dir / ACCOUNT_KEY
         if not path.exists():
-            _write_private(path, _ec_key_pem())
+            write_private_file(path, _ec_key_pem())
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise CertificateError(f"{path} is not an EC key", code="acme")
@@ -176,7 +165,7 @@ class AcmeIssuer:
             accounts[self._directory_url] = uri
         else:
             accounts.pop(self._directory_url, None)
-        _write_private(self._state_dir / ACCOUNTS_FILE, (json.dumps(accounts, indent=2) + "\n").encode())
+        write_private_file(self._state_dir / ACCOUNTS_FILE, (json.dumps(accounts, indent=2) + "\n").encode())
 
     def _forget_account(self) -> None:
         self._client = None

@@ -12,13 +12,13 @@ between writing the PEMs and status.json can never make the controller forget a 
 
 import json
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from controller.adapters.private_files import write_private_file
 from controller.adapters.x509_info import certificate_info
 from controller.domain.certificates import CertificateInfo, CertificateState, state_from_json, state_to_json
 from controller.domain.names import validate_app_name
@@ -30,20 +30,7 @@ PRIVKEY = "privkey.pem"
 STATUS = "status.json"
 LOG = "issuance.log"
 LOG_MAX_LINES = 500
-PRIVATE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a 0600 file next to `path`, fsync it, then rename it over `path`."""
-    staged = path.with_name(path.name + ".new")
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(staged, PRIVATE_MODE)  # an older file of that name may have had other bits
-    os.replace(staged, path)
 
 
 class FileCertificateStore:
@@ -105,7 +92,7 @@ class FileCertificateStore:
         with self._lock:
             directory.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             text = json.dumps(state_to_json(state), indent=2) + "\n"
-            _write_atomically(directory / STATUS, text.encode())
+            write_private_file(directory / STATUS, text.encode())
             self._states[state.app] = state
 
     def install(self, app: str, fullchain_pem: bytes, key_pem: bytes) -> Callable[[], None]:
@@ -127,12 +114,12 @@ class FileCertificateStore:
                     if data is None:
                         (directory / name).unlink(missing_ok=True)
                     else:
-                        _write_atomically(directory / name, data)
+                        write_private_file(directory / name, data)
                 self._refresh_certificate(app)
 
             try:
-                _write_atomically(directory / PRIVKEY, key_pem)
-                _write_atomically(directory / FULLCHAIN, fullchain_pem)
+                write_private_file(directory / PRIVKEY, key_pem)
+                write_private_file(directory / FULLCHAIN, fullchain_pem)
             except OSError:
                 restore()  # never leave a key next to the other certificate's chain
                 raise
@@ -161,7 +148,7 @@ class FileCertificateStore:
             path.parent.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             lines = path.read_text().splitlines() if path.exists() else []
             lines.append(line.replace("\n", " "))
-            _write_atomically(path, ("\n".join(lines[-LOG_MAX_LINES:]) + "\n").encode())
+            write_private_file(path, ("\n".join(lines[-LOG_MAX_LINES:]) + "\n").encode())
 
     def read_log(self, app: str, tail: int) -> list[str]:
         path = self._dir(app) / LOG
