@@ -10,6 +10,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ __all__ = [
     "BUSYBOX_IMAGE",
     "TOKEN",
     "Controller",
+    "LiveWatch",
     "WrkResult",
     "api_client",
     "bench_dir",
@@ -96,6 +98,32 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
                 return time.monotonic() - start
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout} s")
+
+
+class LiveWatch:
+    """From its creation until `body` answers through nginx for `host` (fresh connections).
+
+    Polls on a thread, so the caller can push or deploy meanwhile; `t0` is the start.
+    """
+
+    def __init__(self, http_port: int, host: str, body: str, *, timeout: float) -> None:
+        self.t0 = time.monotonic()
+        self._timeout = timeout
+        self._seconds: list[float] = []
+
+        def poll() -> None:
+            wait_until(lambda: fetch_fresh("127.0.0.1", http_port, host_header=host) == (200, body), timeout)
+            self._seconds.append(time.monotonic() - self.t0)
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+
+    def seconds(self, what: str) -> float:
+        """Seconds from `t0` until it answered; RuntimeError naming `what` if it never did."""
+        self._thread.join(self._timeout)
+        if not self._seconds:
+            raise RuntimeError(f"{what} never answered through nginx")
+        return self._seconds[0]
 
 
 def median(values: Sequence[float]) -> float:

@@ -12,7 +12,6 @@ is rebuilt. N runs each, interleaved.
 
 import secrets
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +23,15 @@ from bench.common import (
     BASE_DOMAIN,
     BENCH_LABEL,
     BaselineRun,
+    LiveWatch,
     api_client,
     baseline_once,
     bench_dir,
     ensure_busybox,
-    fetch_fresh,
     median,
     p90,
     print_table,
     running_controller,
-    wait_until,
     write_static_app,
 )
 from controller.adapters.archive import pack_directory
@@ -52,16 +50,8 @@ class DockyardRun:
 
 
 def dockyard_once(api: httpx.Client, http_port: int, directory: Path, body: str) -> DockyardRun:
-    host = f"{APP}.{BASE_DOMAIN}"
-    live: list[float] = []
-    t0 = time.monotonic()
-
-    def poll() -> None:
-        wait_until(lambda: fetch_fresh("127.0.0.1", http_port, host_header=host) == (200, body), timeout=60)
-        live.append(time.monotonic() - t0)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    watch = LiveWatch(http_port, f"{APP}.{BASE_DOMAIN}", body, timeout=60)
+    t0 = watch.t0
     archive = pack_directory(directory)
     response = api.post(f"/apps/{APP}/deploys", content=archive, headers={"Content-Type": "application/gzip"})
     response.raise_for_status()
@@ -74,10 +64,7 @@ def dockyard_once(api: httpx.Client, http_port: int, directory: Path, body: str)
     status = api.get(f"/deploys/{deploy_id}").json()["status"]
     if status != "succeeded":
         raise RuntimeError(f"deploy {deploy_id} {status}: " + "\n".join(line for _, line in lines))
-    poller.join(60)
-    if not live:
-        raise RuntimeError("the new body never answered through nginx")
-    return DockyardRun(live=live[0], done=done, lines=lines)
+    return DockyardRun(live=watch.seconds("the new body"), done=done, lines=lines)
 
 
 def print_breakdown(run: DockyardRun) -> None:

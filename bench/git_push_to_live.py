@@ -17,7 +17,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,12 @@ from bench.common import (
     BASE_DOMAIN,
     BENCH_LABEL,
     TOKEN,
+    LiveWatch,
     baseline_once,
     ensure_busybox,
-    fetch_fresh,
     median,
     p90,
     print_table,
-    wait_until,
     write_static_app,
 )
 from tests.e2e.git_support import GitClient, SshServer, git_controller, traversable_dir
@@ -53,25 +51,14 @@ class PushRun:
 
 
 def push_once(client: GitClient, repo: Path, remote: str, http_port: int, body: str) -> PushRun:
-    host = f"{APP}.{BASE_DOMAIN}"
-    live: list[float] = []
-    t0 = time.monotonic()
-
-    def poll() -> None:
-        wait_until(lambda: fetch_fresh("127.0.0.1", http_port, host_header=host) == (200, body), timeout=120)
-        live.append(time.monotonic() - t0)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    watch = LiveWatch(http_port, f"{APP}.{BASE_DOMAIN}", body, timeout=120)
     push = client.timed_push(repo, remote, "main")
-    done = time.monotonic() - t0
+    done = time.monotonic() - watch.t0
     if push.returncode != 0:
         raise RuntimeError(f"push failed:\n{push.text}")
-    poller.join(120)
-    if not live:
-        raise RuntimeError("the pushed commit never answered through nginx")
-    wall_t0 = time.time() - (time.monotonic() - t0)
-    return PushRun(live=live[0], done=done, first_remote_line=push.first_remote_line_at() - wall_t0)
+    live = watch.seconds("the pushed commit")
+    wall_t0 = time.time() - (time.monotonic() - watch.t0)
+    return PushRun(live=live, done=done, first_remote_line=push.first_remote_line_at() - wall_t0)
 
 
 def main() -> None:

@@ -1,25 +1,57 @@
-"""A bounded client that keeps sending requests through nginx and counts every failure."""
+"""Bounded clients that keep sending requests through nginx and count every failure."""
 
 import threading
 import time
 from collections import Counter
+from typing import Self
 
 import httpx
 
 
-class LoadClient:
-    """Sends keep-alive GETs with a Host header from a thread until stopped."""
+class BackgroundLoad:
+    """Runs `_run` on a thread inside a `with` block; counts statuses, errors and retries."""
 
-    def __init__(self, port: int, host: str, *, max_seconds: float = 300) -> None:
-        self._url = f"http://127.0.0.1:{port}/"
-        self._host = host
+    def __init__(self, *, max_seconds: float) -> None:
         self._stop = threading.Event()
         self._max_seconds = max_seconds
         self.statuses: Counter[int] = Counter()
         self.errors: list[str] = []
-        self.bodies: Counter[str] = Counter()
         self.retries = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values()) + len(self.errors)
+
+    @property
+    def failures(self) -> int:
+        return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+    def wait_for(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.total < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+class LoadClient(BackgroundLoad):
+    """Sends keep-alive GETs with a Host header from a thread until stopped."""
+
+    def __init__(self, port: int, host: str, *, max_seconds: float = 300) -> None:
+        super().__init__(max_seconds=max_seconds)
+        self._url = f"http://127.0.0.1:{port}/"
+        self._host = host
+        self.bodies: Counter[str] = Counter()
 
     def _run(self) -> None:
         deadline = time.monotonic() + self._max_seconds
@@ -45,24 +77,3 @@ class LoadClient:
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             self.retries += 1
             return client.get(self._url)
-
-    @property
-    def total(self) -> int:
-        return sum(self.statuses.values()) + len(self.errors)
-
-    @property
-    def failures(self) -> int:
-        return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
-
-    def __enter__(self) -> "LoadClient":
-        self._thread.start()
-        return self
-
-    def wait_for(self, count: int, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while self.total < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)

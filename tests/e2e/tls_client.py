@@ -3,11 +3,12 @@
 import http.client
 import socket
 import ssl
-import threading
 import time
 from collections import Counter
 
 from cryptography import x509
+
+from tests.e2e.load import BackgroundLoad
 
 CLOSED_BEFORE_ANSWER = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -51,7 +52,7 @@ def https_get(host: str, port: int, root_pem: bytes, path: str = "/") -> tuple[i
         conn.close()
 
 
-class HttpsLoad:
+class HttpsLoad(BackgroundLoad):
     """Keep-alive HTTPS GETs from one thread until stopped, counting every outcome.
 
     A request that fails on a REUSED connection before any answer (nginx closed the idle
@@ -60,16 +61,11 @@ class HttpsLoad:
     """
 
     def __init__(self, host: str, port: int, root_pem: bytes, *, max_seconds: float = 120) -> None:
+        super().__init__(max_seconds=max_seconds)
         self._host = host
         self._port = port
         self._context = verifying_context(root_pem)
-        self._stop = threading.Event()
-        self._max_seconds = max_seconds
-        self.statuses: Counter[int] = Counter()
-        self.errors: list[str] = []
         self.serials: Counter[str] = Counter()  # per new connection
-        self.retries = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _connection(self) -> LoopbackHTTPSConnection:
         return LoopbackHTTPSConnection(self._host, self._port, context=self._context)
@@ -105,24 +101,3 @@ class HttpsLoad:
                 continue
             self.statuses[status] += 1
         conn.close()
-
-    @property
-    def total(self) -> int:
-        return sum(self.statuses.values()) + len(self.errors)
-
-    @property
-    def failures(self) -> int:
-        return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
-
-    def wait_for(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.total < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def __enter__(self) -> "HttpsLoad":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
