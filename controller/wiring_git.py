@@ -127,7 +127,9 @@ def build_git(
     return GitComponents(
         store=store,
         sources=sources,
-        keys=SshKeyService(store=store, files=files, executable=executable, data_dir=data_dir),
+        keys=SshKeyService(
+            store=store, files=files, executable=executable, data_dir=data_dir, instance=settings.instance
+        ),
         push=GitPushService(
             store=store,
             sources=sources,

@@ -2,11 +2,12 @@
 token), written atomically with the right owner; and Dockyard-generated SSH deploy keys.
 """
 
+import fcntl
 import json
 import logging
 import os
 import pwd
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -46,20 +47,42 @@ class GitUserFiles:
         self._hook_config = hook_config
         self._owner = owner
 
-    def write_authorized_keys(self, lines: Sequence[str]) -> None:
-        """Replace the whole file (Dockyard owns it) with `lines`."""
-        header = "# Managed by Dockyard (`dockyard keys`): edits here are overwritten.\n"
-        self._write(self._authorized_keys, header + "".join(line + "\n" for line in lines))
+    def update_authorized_keys(self, edit: Callable[[str], str]) -> None:
+        """Rewrite authorized_keys as `edit` makes it from the current text ("" when missing).
+
+        Other controllers on the host share the file: a lock next to it keeps one
+        read-edit-write from undoing another's.
+        """
+        path = self._authorized_keys
+        self._ensure_parent(path)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+        lock = os.open(path.with_name(f".{path.name}.lock"), flags, PRIVATE_MODE)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = path.read_text()
+            except FileNotFoundError:
+                current = ""
+            text = edit(current)
+            if text != current or not path.exists():
+                self._write(path, text)
+        finally:
+            os.close(lock)
 
     def write_hook_config(self, *, url: str, token: str) -> None:
         """Where the pre-receive hook and git-shell reach the controller, and their token."""
         self._write(self._hook_config, json.dumps({"url": url, "token": token}) + "\n")
 
-    def _write(self, path: Path, text: str) -> None:
-        if not path.parent.exists():
+    def _ensure_parent(self, path: Path) -> None:
+        try:
             path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
-            if self._owner is not None:
-                os.chown(path.parent, self._owner.uid, self._owner.gid)
+        except FileExistsError:
+            return
+        if self._owner is not None:
+            os.chown(path.parent, self._owner.uid, self._owner.gid)
+
+    def _write(self, path: Path, text: str) -> None:
+        self._ensure_parent(path)
         temporary = path.with_name(f".{path.name}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_MODE)
         with os.fdopen(fd, "w") as handle:

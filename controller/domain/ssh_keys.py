@@ -6,6 +6,7 @@ import hashlib
 import re
 import shlex
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller.domain.errors import InvalidInput
@@ -89,3 +90,37 @@ def authorized_keys_line(*, executable: str, data_dir: str, name: str, key_type:
     validate_key_name(name)
     command = shlex.join([executable, "git-shell", "--data-dir", data_dir, name])
     return f'command="{command}",restrict {key_type} {key_data} {name}'
+
+
+OWNER_MARK = "dockyard-instance="
+# What versions before the owner mark wrote on top of a file they rewrote whole.
+_LEGACY_HEADER = "# Managed by Dockyard (`dockyard keys`): edits here are overwritten."
+
+
+def owns_authorized_keys_line(line: str, *, instance: str, data_dir: str) -> bool:
+    """Whether the controller `instance` (with `data_dir`) wrote `line` and may replace it.
+
+    Its lines end with `dockyard-instance=<instance>`. An unmarked forced-command line for
+    its own data dir is one an older version of the same controller wrote.
+    """
+    fields = line.split()
+    if not fields:
+        return False
+    if fields[-1].startswith(OWNER_MARK):
+        return fields[-1] == OWNER_MARK + instance
+    return line.startswith('command="') and f" git-shell --data-dir {shlex.quote(data_dir)} " in line
+
+
+def merge_authorized_keys(existing: str, *, instance: str, data_dir: str, own: Sequence[str]) -> str:
+    """authorized_keys with this controller's lines replaced by `own`, each marked as its own.
+
+    Every other line (another controller's, one a person wrote, comments) stays as it was
+    and where it was; this controller's lines follow them.
+    """
+    kept = [
+        line
+        for line in existing.splitlines()
+        if line != _LEGACY_HEADER
+        and not owns_authorized_keys_line(line, instance=instance, data_dir=data_dir)
+    ]
+    return "".join(f"{line}\n" for line in [*kept, *(f"{line} {OWNER_MARK}{instance}" for line in own)])

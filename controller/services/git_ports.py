@@ -86,6 +86,7 @@ class Mirrors(Protocol):
 class GitUserFiles(Protocol):
     """Files the git user's programs read."""
 
-    def write_authorized_keys(self, lines: Sequence[str]) -> None: ...
+    def update_authorized_keys(self, edit: Callable[[str], str]) -> None:
+        """Replace the file's text by `edit(current text)`, with no other writer in between."""
 
     def write_hook_config(self, *, url: str, token: str) -> None: ...

@@ -4,18 +4,26 @@ from datetime import UTC, datetime
 
 from controller.domain.errors import NotFound
 from controller.domain.git_records import SshKey
-from controller.domain.ssh_keys import authorized_keys_line, parse_public_key, validate_key_name
+from controller.domain.ssh_keys import (
+    authorized_keys_line,
+    merge_authorized_keys,
+    parse_public_key,
+    validate_key_name,
+)
 from controller.services.git_ports import GitStore, GitUserFiles
 
 
 class SshKeyService:
-    """`dockyard keys add|list|remove`; every change rewrites authorized_keys from the store."""
+    """`dockyard keys add|list|remove`; every change rewrites its lines of authorized_keys."""
 
-    def __init__(self, *, store: GitStore, files: GitUserFiles, executable: str, data_dir: str) -> None:
+    def __init__(
+        self, *, store: GitStore, files: GitUserFiles, executable: str, data_dir: str, instance: str
+    ) -> None:
         self._store = store
         self._files = files
         self._executable = executable
         self._data_dir = data_dir
+        self._instance = instance
 
     def add(self, name: str, public_key: str) -> SshKey:
         validate_key_name(name)
@@ -46,16 +54,23 @@ class SshKeyService:
         self.sync()
 
     def sync(self) -> None:
-        """Write authorized_keys: one forced-command line per stored key."""
-        self._files.write_authorized_keys(
-            [
-                authorized_keys_line(
-                    executable=self._executable,
-                    data_dir=self._data_dir,
-                    name=key.name,
-                    key_type=key.key_type,
-                    key_data=key.key_data,
-                )
-                for key in self._store.list_ssh_keys()
-            ]
+        """Make this controller's lines of authorized_keys one forced-command line per stored key.
+
+        The file may be shared (another controller, keys a person added): only lines
+        marked with this controller's instance id are replaced.
+        """
+        own = [
+            authorized_keys_line(
+                executable=self._executable,
+                data_dir=self._data_dir,
+                name=key.name,
+                key_type=key.key_type,
+                key_data=key.key_data,
+            )
+            for key in self._store.list_ssh_keys()
+        ]
+        self._files.update_authorized_keys(
+            lambda existing: merge_authorized_keys(
+                existing, instance=self._instance, data_dir=self._data_dir, own=own
+            )
         )

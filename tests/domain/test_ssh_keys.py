@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from controller.domain.errors import InvalidInput
-from controller.domain.ssh_keys import authorized_keys_line, parse_public_key, validate_key_name
+from controller.domain.ssh_keys import (
+    authorized_keys_line,
+    merge_authorized_keys,
+    parse_public_key,
+    validate_key_name,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +82,34 @@ def test_unsafe_paths_never_reach_authorized_keys(path: str) -> None:
         authorized_keys_line(
             executable=path, data_dir="/d", name="k", key_type="ssh-ed25519", key_data="AAAA"
         )
+
+
+OWN = (
+    'command="/opt/d/bin/dockyard git-shell --data-dir /var/lib/dockyard laptop",restrict '
+    "ssh-ed25519 AAAA laptop"
+)
+OTHER = (
+    'command="/opt/d/bin/dockyard git-shell --data-dir /srv/staging ci",restrict ssh-ed25519 BBBB ci '
+    "dockyard-instance=0badcafe"
+)
+BY_HAND = "ssh-ed25519 CCCC admin@laptop"
+
+
+def test_merge_keeps_other_controllers_and_hand_written_lines() -> None:
+    existing = f"# my keys\n{BY_HAND}\n{OTHER}\n{OWN} dockyard-instance=12345678\n"
+    merged = merge_authorized_keys(existing, instance="12345678", data_dir="/var/lib/dockyard", own=[])
+    assert merged == f"# my keys\n{BY_HAND}\n{OTHER}\n"
+
+    again = merge_authorized_keys(merged, instance="12345678", data_dir="/var/lib/dockyard", own=[OWN])
+    assert again == f"# my keys\n{BY_HAND}\n{OTHER}\n{OWN} dockyard-instance=12345678\n"
+    assert merge_authorized_keys(again, instance="12345678", data_dir="/var/lib/dockyard", own=[OWN]) == again
+
+
+def test_merge_takes_over_the_unmarked_lines_of_an_older_version_of_itself() -> None:
+    legacy = f"# Managed by Dockyard (`dockyard keys`): edits here are overwritten.\n{OWN}\n{BY_HAND}\n"
+    merged = merge_authorized_keys(legacy, instance="12345678", data_dir="/var/lib/dockyard", own=[])
+    assert merged == f"{BY_HAND}\n"
+    # Another data dir's unmarked lines are not this controller's.
+    assert merge_authorized_keys(legacy, instance="12345678", data_dir="/srv/other", own=[]) == (
+        f"{OWN}\n{BY_HAND}\n"
+    )

@@ -63,6 +63,8 @@ class Controller:
             "DOCKYARD_HEALTH_TIMEOUT": "8",
             "DOCKYARD_DRAIN_TIMEOUT": "10",
             "DOCKYARD_STOP_TIMEOUT": "3",
+            # Never the git user's real ~/.ssh/authorized_keys: the host's keys are not the tests'.
+            "DOCKYARD_GIT_AUTHORIZED_KEYS": str(self.data_dir.parent / "authorized_keys"),
             **self.extra_env,
         }
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_static_app
-from tests.e2e.conftest import BASE_DOMAIN, DOCKYARD, TOKEN, Controller
+from tests.e2e.conftest import BASE_DOMAIN, DOCKYARD, TOKEN, Controller, make_controller
 from tests.e2e.git_support import (
     GitClient,
     SshServer,
@@ -200,9 +200,48 @@ def test_keys_are_mirrored_into_authorized_keys(git_env: GitEnv, tmp_path: Path)
     assert duplicate.returncode != 0 and "already added as 'other'" in duplicate.stderr
 
     git_env.ctl.cli("keys", "remove", "other")
-    assert " other\n" not in (git_env.base / "ssh" / "authorized_keys").read_text()
+    assert (
+        f'--data-dir {git_env.ctl.data_dir} other"'
+        not in (git_env.base / "ssh" / "authorized_keys").read_text()
+    )
     denied = other.ssh("git-upload-pack 'sshpush.git'")
     assert denied.returncode == 255 and "Permission denied" in denied.stderr
+
+
+def test_a_second_controller_on_the_host_leaves_the_first_ones_keys(git_env: GitEnv, tmp_path: Path) -> None:
+    """Two controllers (and a person) share the git user's authorized_keys: each keeps to its lines."""
+    keys = git_env.base / "ssh" / "authorized_keys"
+    by_hand = GitClient(home=tmp_path / "by-hand").public_key.read_text().strip()
+    with keys.open("a") as handle:
+        handle.write(f"# added by hand\n{by_hand}\n")
+    (git_env.base / "second").mkdir()
+    second = git_controller(git_env.base / "second", DOCKYARD_GIT_AUTHORIZED_KEYS=str(keys))
+    newcomer = GitClient(home=tmp_path / "newcomer", ssh_port=git_env.sshd.port)
+    second.start()
+    try:
+        second.cli("keys", "add", "newcomer", str(newcomer.public_key))
+        assert "app 'nope' does not exist" in newcomer.ssh("git-upload-pack 'nope.git'").stderr
+        second.cli("keys", "remove", "newcomer")
+        denied = newcomer.ssh("git-upload-pack 'nope.git'")
+        assert denied.returncode == 255 and "Permission denied" in denied.stderr
+    finally:
+        second.cleanup()
+
+    text = keys.read_text()
+    assert f"# added by hand\n{by_hand}\n" in text
+    assert f'--data-dir {git_env.ctl.data_dir} tester",restrict' in text
+    assert f"dockyard-instance={git_env.ctl.instance}" in text
+    # The first controller's key still logs in (to its git-shell), and its own changes keep the others.
+    assert "app 'nope' does not exist" in git_env.client.ssh("git-upload-pack 'nope.git'").stderr
+    git_env.ctl.cli("keys", "add", "newcomer", str(newcomer.public_key))
+    git_env.ctl.cli("keys", "remove", "newcomer")
+    assert f"# added by hand\n{by_hand}\n" in keys.read_text()
+    assert "app 'nope' does not exist" in git_env.client.ssh("git-upload-pack 'nope.git'").stderr
+
+
+def test_e2e_controllers_never_write_the_git_users_own_authorized_keys(tmp_path: Path) -> None:
+    env = make_controller(tmp_path).env
+    assert Path(env["DOCKYARD_GIT_AUTHORIZED_KEYS"]).is_relative_to(tmp_path)
 
 
 def test_auto_create_makes_the_app_on_first_push(busybox_image: str) -> None:
