@@ -44,9 +44,18 @@ def tree_size(path: Path) -> int:
     return total
 
 
+def percent_used(used: int, available: int) -> float:
+    """Disk use as `df` shows it: used / (used + available to users).
+
+    Not used / total: the blocks reserved for root (and any the filesystem keeps back)
+    are in neither, so a disk at used/total 9 % can be a quarter full for its users.
+    """
+    return 100.0 * used / (used + available) if used + available else 0.0
+
+
 def used_percent(path: Path) -> float:
     usage = shutil.disk_usage(path)
-    return 100.0 * usage.used / usage.total if usage.total else 0.0
+    return percent_used(usage.used, usage.free)
 
 
 class Hygiene:

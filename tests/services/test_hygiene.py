@@ -1,11 +1,12 @@
 """Hygiene.prune reports the build layers the runtime pruned apart from the images."""
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from controller.domain.models import App, Release
-from controller.services.hygiene import Hygiene
+from controller.services.hygiene import Hygiene, percent_used, used_percent
 
 
 class Store:
@@ -59,3 +60,21 @@ def test_a_full_disk_prunes_build_layers_too(tmp_path: Path) -> None:
 
     assert report is not None
     assert report.removed_layers == ["sha256:layer"]
+
+
+def test_disk_use_is_counted_as_df_does() -> None:
+    """used / (used + available): the root-reserved blocks are nobody's free space."""
+    # df: 26056384 used, 80334528 available of 264212084 1K-blocks -> 25 % (used/total would be 9.9 %)
+    assert round(percent_used(26056384, 80334528), 1) == 24.5
+    assert percent_used(0, 0) == 0.0
+
+
+def test_disk_use_matches_df_on_this_machine(tmp_path: Path) -> None:
+    shown = subprocess.run(
+        ["df", "--output=used,avail,pcent", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[1]
+    used, avail, pcent = shown.split()
+    percent = used_percent(tmp_path)
+    # df rounds up to whole percent, and the disk may change a little between the two reads.
+    assert int(pcent.rstrip("%")) - 1.5 <= percent <= int(pcent.rstrip("%")) + 0.5, (shown, percent)
+    assert abs(percent - percent_used(int(used), int(avail))) < 0.5
