@@ -4,9 +4,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from controller import __version__
 from controller.api import (
@@ -24,6 +27,8 @@ from controller.settings import Settings
 from controller.wiring import Services, build_services
 
 JSON_BODY_LIMIT = 1024 * 1024
+DOCS_URL = "/api/docs"
+DOCS_ASSETS = DOCS_URL + "/assets"  # Swagger UI's files, from the swagger-ui-bundle package
 
 
 class BodyLimit:
@@ -51,6 +56,23 @@ class BodyLimit:
                 await _plain(send, 413, f"request body is larger than {limit} bytes")
                 return
         await self._app(scope, receive, send)
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs with its scripts and styles served from here, not a CDN:
+    a server without internet access shows it too."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 async def _plain(send: Send, status: int, message: str) -> None:
@@ -84,9 +106,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    _serve_docs(app)
 
     @app.exception_handler(DockyardError)
     async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
