@@ -156,9 +156,10 @@ def releases(ctx: click.Context, name: str, as_json: bool) -> None:
         return
     for release in items:
         marker = "*" if release["current"] else " "
+        pruned = "  (image pruned: no rollback)" if release.get("image_available") is False else ""
         click.echo(
             f"{marker} v{release['number']:<4} {release['created_at'][:19]} "
-            f"{release['image_id'][7:19]} {release['description']}"
+            f"{release['image_id'][7:19]} {release['description']}{pruned}"
         )
 
 

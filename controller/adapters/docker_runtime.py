@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,6 +267,13 @@ class DockerRuntime:
         with self._docker_calls():
             summaries = self._api().containers(all=True, filters={"label": labels})
             return [_info_from_summary(summary, self._network) for summary in summaries]
+
+    def present_images(self, app: str, image_ids: Collection[str]) -> set[str]:
+        """Those of `image_ids` that are still among this instance's images of `app` (one list call)."""
+        labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}", f"{LABEL_APP}={app}"]
+        with self._docker_calls():
+            present = {image["Id"] for image in self._api().images(filters={"label": labels})}
+        return {image_id for image_id in image_ids if _full_image_id(image_id) in present}
 
     def prune_images(self, app: str, keep_image_ids: set[str]) -> list[str]:
         """Remove this instance's images of `app` that are neither kept nor used by a container."""

@@ -82,7 +82,10 @@ async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) ->
 @router.get("/{name}/releases", response_model=list[ReleasePublic])
 def list_releases(name: str, services: ServicesDep) -> list[ReleasePublic]:
     current = services.apps.get(name).current_release
-    return [ReleasePublic.of(r, current=current) for r in services.apps.releases(name)]
+    return [
+        ReleasePublic.of(view.release, current=current, image_available=view.image_available)
+        for view in services.apps.releases(name)
+    ]
 
 
 @router.post("/{name}/rollback", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)

@@ -63,9 +63,12 @@ class ReleasePublic(BaseModel):
     deploy_id: str
     description: str
     current: bool = False
+    image_available: bool | None = None  # false: the image was pruned (no rollback); null: unknown
 
     @classmethod
-    def of(cls, release: Release, *, current: int | None = None) -> "ReleasePublic":
+    def of(
+        cls, release: Release, *, current: int | None = None, image_available: bool | None = None
+    ) -> "ReleasePublic":
         return cls(
             number=release.number,
             image_id=release.image_id,
@@ -77,6 +80,7 @@ class ReleasePublic(BaseModel):
             deploy_id=release.deploy_id,
             description=release.description,
             current=release.number == current,
+            image_available=image_available,
         )
 
 

@@ -31,6 +31,14 @@ class AppListener:
 
 
 @dataclass(frozen=True)
+class ReleaseView:
+    """A release as `dockyard releases` lists it."""
+
+    release: Release
+    image_available: bool | None  # False: pruned, no rollback to it; None: Docker did not answer
+
+
+@dataclass(frozen=True)
 class AppDetails:
     """Everything `apps info` shows about one app."""
 
@@ -159,5 +167,12 @@ class AppService:
         config = self._store.get_config(self.get(name).name)
         return config if reveal else {key: MASK for key in config}
 
-    def releases(self, name: str) -> list[Release]:
-        return self._store.list_releases(self.get(name).name)
+    def releases(self, name: str) -> list[ReleaseView]:
+        """Newest first, each with whether its image is still there to roll back to."""
+        app = self.get(name).name
+        releases = self._store.list_releases(app)
+        try:
+            present: set[str] | None = self._runtime.present_images(app, {r.image_id for r in releases})
+        except DockyardError:
+            present = None
+        return [ReleaseView(r, None if present is None else r.image_id in present) for r in releases]

@@ -30,6 +30,7 @@ from controller.domain.errors import (
     RuntimeUnavailable,
 )
 from controller.domain.models import ContainerInfo, Deploy, DeployKind, DeployStatus, Release
+from controller.domain.retention import kept_images
 from controller.services.batching import BatchWriter
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.events import EventBus
@@ -232,8 +233,8 @@ class DeployService:
             self._runtime.image_exposed_ports(target.image_id)
         except NotFound as exc:
             raise InvalidInput(
-                f"the image of {app} v{to} was pruned (images of the last "
-                f"{self._settings.keep_releases} releases are kept): deploy that source again instead"
+                f"the image of {app} v{to} was pruned (the last {self._settings.keep_releases} "
+                "images an app's releases use are kept): deploy that source again instead"
             ) from exc
         return self._queue(app, DeployKind.ROLLBACK, {"to": to}, f"rollback to v{to}")
 
@@ -718,7 +719,9 @@ class DeployService:
                 ctx.log(f"{FAIL}could not remove {container.name}: {exc}")
 
     def _prune(self, ctx: _Context, app: str, current: Release) -> None:
-        keep = {r.image_id for r in self._store.list_releases(app)[: self._settings.keep_releases]}
+        keep = kept_images(
+            self._store.list_releases(app), keep=self._settings.keep_releases, current=current.number
+        )
         keep.add(current.image_id)
         try:
             removed = self._runtime.prune_images(app, keep)
@@ -726,7 +729,7 @@ class DeployService:
             ctx.log(f"{FAIL}image cleanup skipped: {exc}")
             return
         if removed:
-            ctx.log(f"{ARROW}Removed {len(removed)} image(s) older than the last {len(keep)} release(s)")
+            ctx.log(f"{ARROW}Removed {len(removed)} image(s) older than the last {len(keep)} image(s)")
 
     @staticmethod
     def _check_cancel(ctx: _Context) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.domain.retention import kept_images
 from controller.services.ports import Runtime, Store
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def used_percent(path: Path) -> float:
 
 
 class Hygiene:
-    """Keeps each app's last K release images; removes images of deleted apps; prunes when full."""
+    """Keeps the last K images of each app's releases; removes images of deleted apps; prunes when full."""
 
     def __init__(
         self,
@@ -94,9 +95,7 @@ class Hygiene:
         apps = self._store.list_apps()
         for app in apps:
             releases = self._store.list_releases(app.name)
-            keep = {r.image_id for r in releases[: self._keep]}
-            if app.current_release is not None:
-                keep |= {r.image_id for r in releases if r.number == app.current_release}
+            keep = kept_images(releases, keep=self._keep, current=app.current_release)
             removed += self._runtime.prune_images(app.name, keep)
         removed += self._runtime.prune_foreign_app_images({app.name for app in apps})
         return PruneReport(removed_images=removed, removed_layers=self._runtime.prune_build_layers())

@@ -1,7 +1,7 @@
 """The Protocols ("ports") the services need from the outside world; adapters implement them."""
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -138,6 +138,9 @@ class Runtime(Protocol):
 
     def image_exposed_ports(self, image_id: str) -> tuple[int, ...]:
         """Raises NotFound when the image is gone."""
+
+    def present_images(self, app: str, image_ids: Collection[str]) -> set[str]:
+        """Those of `image_ids` (as given) that Docker still has among this instance's images of `app`."""
 
     def run_container(self, spec: ContainerSpec) -> ContainerInfo:
         """Creates the network if missing, starts the container, returns it with its address."""

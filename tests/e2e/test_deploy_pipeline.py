@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from tests.conftest import write_static_app
-from tests.e2e.conftest import BASE_DOMAIN, DOCKYARD, Controller
+from tests.e2e.conftest import BASE_DOMAIN, DOCKYARD, Controller, make_controller
 from tests.e2e.load import LoadClient
 
 pytestmark = pytest.mark.integration
@@ -140,3 +140,38 @@ def test_container_logs_and_stored_deploy_logs(shared_controller: Controller, tm
     build = deploys[-1]
     shown = ctl.cli("deploys", "show", build["id"]).stdout
     assert "Step 1/" in shown and "is live" in shown
+
+
+def test_config_releases_do_not_push_builds_out_of_retention(tmp_path: Path, busybox_image: str) -> None:
+    """Retention counts images, not releases; `releases` tells which release lost its image."""
+    ctl = make_controller(tmp_path, DOCKYARD_KEEP_RELEASES="2")
+    ctl.start()
+    try:
+        ctl.cli("apps", "create", "kept")
+        deploy_dir(ctl, "kept", write_static_app(tmp_path / "a", body="a"))
+        deploy_dir(ctl, "kept", write_static_app(tmp_path / "b", body="b"))
+        for n in range(3):  # v3-v5 reuse b's image
+            ctl.cli("config", "set", "kept", f"N={n}")
+        ctl.cli("rollback", "kept", "--to", "1")
+        assert ctl.get_app("kept").text.strip() == "a"
+        releases = json.loads(ctl.cli("releases", "kept", "--json").stdout)
+        assert [(r["number"], r["image_available"]) for r in releases] == [(n, True) for n in (5, 4, 3, 2, 1)]
+
+        deploy_dir(ctl, "kept", write_static_app(tmp_path / "c", body="c"))  # v6: keeps c and b
+        releases = json.loads(ctl.cli("releases", "kept", "--json").stdout)
+        assert {r["number"]: r["image_available"] for r in releases} == {
+            6: True,
+            5: True,
+            4: True,
+            3: True,
+            2: True,
+            1: False,
+        }
+        listed = ctl.cli("releases", "kept").stdout.splitlines()
+        assert [line.split()[0] for line in listed if "image pruned" in line] == ["v1"]
+        refused = ctl.cli("rollback", "kept", "--to", "1", check=False)
+        assert refused.returncode != 0 and "was pruned" in refused.stderr
+        ctl.cli("rollback", "kept", "--to", "3")
+        assert ctl.get_app("kept").text.strip() == "b"
+    finally:
+        ctl.cleanup()
