@@ -1,5 +1,6 @@
 """Dockyard's core records: apps, releases, deploys, health checks and the proxy's view."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -121,3 +122,9 @@ class Site:
     domains: tuple[str, ...]
     backends: tuple[str, ...] = field(default_factory=tuple)
     tls: SiteTls | None = None
+
+
+def config_after(previous: dict[str, str], *, set_: dict[str, str], unset: Sequence[str]) -> dict[str, str]:
+    """An app's config once `unset` keys are removed and `set_` applied (set wins over unset)."""
+    kept = {key: value for key, value in previous.items() if key not in unset}
+    return kept | set_

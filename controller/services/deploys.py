@@ -29,7 +29,14 @@ from controller.domain.errors import (
     NotFound,
     RuntimeUnavailable,
 )
-from controller.domain.models import ContainerInfo, Deploy, DeployKind, DeployStatus, Release
+from controller.domain.models import (
+    ContainerInfo,
+    Deploy,
+    DeployKind,
+    DeployStatus,
+    Release,
+    config_after,
+)
 from controller.domain.retention import kept_images
 from controller.services.batching import BatchWriter
 from controller.services.deploy_logs import DeployLogHub
@@ -534,12 +541,18 @@ class DeployService:
 
     def _change_config(self, ctx: _Context, set_: dict[str, str], unset: list[str]) -> None:
         app = ctx.deploy.app
+        previous = self._store.get_config(app)
+        missing = sorted(key for key in unset if key not in previous and key not in set_)
+        if missing:
+            ctx.log(f"{ARROW}Not set, so nothing to unset: {', '.join(missing)}")
+        if config_after(previous, set_=set_, unset=unset) == previous:
+            ctx.log(f"{ARROW}Nothing changed: no new release, no container restarted")
+            return
         current_number = self._store.get_app(app).current_release  # only this job can change it
         if current_number is None:
             self._store.update_config(app, set_=set_, unset=unset)
             ctx.log(f"{ARROW}Config saved; it applies from the first deploy")
             return
-        previous = self._store.get_config(app)
         config = self._store.update_config(app, set_=set_, unset=unset)
         current = self._store.get_release(app, current_number)
         try:

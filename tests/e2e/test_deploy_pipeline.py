@@ -5,6 +5,7 @@ import select
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -66,6 +67,32 @@ def test_config_reaches_the_container_and_is_masked(shared_controller: Controlle
 
     ctl.cli("config", "unset", "conf", "GREETING")
     assert ctl.get_app("conf", "/env.txt").text.strip() == ""
+
+
+def app_info(controller: Controller, app: str) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads(controller.cli("apps", "info", app, "--json").stdout)
+    return info
+
+
+def test_a_config_change_that_changes_nothing_makes_no_release(shared_controller: Controller) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "same")
+    ctl.cli("config", "set", "same", "GREETING=hi")
+    assert "Nothing changed" in ctl.cli("config", "set", "same", "GREETING=hi").stdout  # before a deploy
+    deploy_dir(ctl, "same", write_static_app(ctl.data_dir.parent / "same", body="same"))
+    before = app_info(ctl, "same")
+
+    unset = ctl.cli("config", "unset", "same", "NOPE")
+    assert "Not set, so nothing to unset: NOPE" in unset.stdout
+    assert "Nothing changed: no new release" in unset.stdout
+    again = ctl.cli("config", "set", "same", "GREETING=hi")
+    assert "Nothing changed: no new release" in again.stdout
+
+    after = app_info(ctl, "same")
+    assert after["current_release"] == before["current_release"] == 1
+    assert [c["id"] for c in after["containers"]] == [c["id"] for c in before["containers"]]
+    assert [r["number"] for r in json.loads(ctl.cli("releases", "same", "--json").stdout)] == [1]
+    assert ctl.get_app("same", "/env.txt").text.strip() == "hi"
 
 
 def test_scale_to_three_containers_that_all_get_traffic(
