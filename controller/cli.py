@@ -10,6 +10,8 @@ from controller.cli_client import Client, client_of, fail, print_json
 from controller.cli_git import apps_source, fetch_git_info, git_hook, git_info_lines, git_shell, keys
 
 FINAL_OK = "succeeded"
+CANCELLED = "cancelled"
+ACTIVE = ("queued", "running")
 
 
 def _follow(client: Client, deploy: dict[str, Any], *, follow: bool, as_json: bool) -> None:
@@ -334,9 +336,20 @@ def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
 @click.argument("deploy_id")
 @click.pass_context
 def deploys_cancel(ctx: click.Context, deploy_id: str) -> None:
-    """Cancel a queued deploy, or stop a running one before it switches traffic."""
-    item = client_of(ctx).request("POST", f"/deploys/{deploy_id}/cancel")
-    click.echo(f"{item['id']} {item['status']}")
+    """Cancel a queued deploy, or stop a running one before it switches traffic.
+
+    Waits for a running deploy to stop; exits non-zero unless it ends up cancelled.
+    """
+    client = client_of(ctx)
+    item = client.request("POST", f"/deploys/{deploy_id}/cancel")
+    if item["status"] in ACTIVE:
+        click.echo(f"{item['id']} cancelling (it stops at its next step)")
+        for _ in client.stream_lines(f"/deploys/{item['id']}/log", follow="true"):
+            pass  # the log ends when the deploy does
+        item = client.request("GET", f"/deploys/{item['id']}")
+    if item["status"] != CANCELLED:
+        fail(f"deploy {item['id']} {item['status']}: it finished before the cancel took effect")
+    click.echo(f"{item['id']} cancelled")
 
 
 @deploys.command("show")

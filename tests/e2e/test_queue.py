@@ -222,14 +222,17 @@ def test_cancel_a_running_build_keeps_the_old_release(controller: Controller, tm
         handle.write("RUN echo long-build && sleep 600\n")
     deploy = post_build(ctl, "cancelled", slow)
     _follow_until(ctl, str(deploy["id"]), "long-build")
-    assert "running" in ctl.cli("deploys", "cancel", str(deploy["id"])).stdout
-    final = wait_all_final(ctl, "cancelled", timeout=60)[0]
+    cancelled = ctl.cli("deploys", "cancel", str(deploy["id"]))  # returns once the job has stopped
+    assert cancelled.stdout.splitlines()[-1] == f"{deploy['id']} cancelled", cancelled.stdout
+    final = ctl.api("GET", f"/deploys/{deploy['id']}").json()
     assert final["status"] == "cancelled", final
     assert ctl.get_app("cancelled").text.strip() == "v1"
     assert len(app_container_ids(ctl, "cancelled")) == 1
     queued = post_build(ctl, "cancelled", slow)
-    ctl.cli("deploys", "cancel", str(queued["id"]))
+    assert ctl.cli("deploys", "cancel", str(queued["id"])).stdout.endswith(" cancelled\n")
     assert wait_all_final(ctl, "cancelled", timeout=60)[0]["status"] == "cancelled"
+    again = ctl.cli("deploys", "cancel", str(queued["id"]), check=False)  # already final
+    assert again.returncode != 0 and "is cancelled" in again.stderr
 
 
 def test_reconciler_brings_killed_containers_back_and_spares_foreign_ones(
