@@ -20,7 +20,7 @@
 # Written into dockyard.env on the first run only (later runs keep the file as it is):
 #   DOCKYARD_DATA_DIR (/var/lib/dockyard), DOCKYARD_LISTEN (127.0.0.1:8000),
 #   DOCKYARD_HTTP_PORT (80), DOCKYARD_HTTPS_PORT (443), DOCKYARD_PROXY_ADDR (0.0.0.0),
-#   DOCKYARD_BASE_DOMAIN, DOCKYARD_DATABASE_URL (commented out when empty).
+#   DOCKYARD_BASE_DOMAIN, DOCKYARD_DATABASE_URL, DOCKYARD_GIT_AUTHORIZED_KEYS (commented out when empty).
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -164,6 +164,8 @@ else
     optional DOCKYARD_BASE_DOMAIN "${DOCKYARD_BASE_DOMAIN:-}"
     echo "# Default: SQLite under the data dir. PostgreSQL: postgresql+psycopg://user:pass@host/db"
     optional DOCKYARD_DATABASE_URL "${DOCKYARD_DATABASE_URL:-}"
+    echo "# The git user's authorized_keys, whose marked lines \`dockyard keys\` keeps (default ~dockyard/.ssh/)."
+    optional DOCKYARD_GIT_AUTHORIZED_KEYS "${DOCKYARD_GIT_AUTHORIZED_KEYS:-}"
   } >"$tmp"
   mv "$tmp" "$ENV_FILE"
   did "wrote $ENV_FILE (mode 0600)"

@@ -110,6 +110,8 @@ class Install:
             "DOCKYARD_HTTP_PORT": str(free_port()),
             "DOCKYARD_HTTPS_PORT": str(free_port()),
             "DOCKYARD_PROXY_ADDR": "127.0.0.1",
+            # Never the git user's real ~/.ssh/authorized_keys.
+            "DOCKYARD_GIT_AUTHORIZED_KEYS": str(root / "ssh" / "authorized_keys"),
         }
 
     @property
@@ -181,6 +183,7 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     assert f"DOCKYARD_LISTEN={install.listen}" in settings
     assert f"DOCKYARD_DATA_DIR={install.data_dir}" in settings
     assert f"DOCKYARD_HTTP_PORT={install.env['DOCKYARD_HTTP_PORT']}" in settings
+    assert f"DOCKYARD_GIT_AUTHORIZED_KEYS={install.env['DOCKYARD_GIT_AUTHORIZED_KEYS']}" in settings
 
     # live-restore merged into daemon.json, other keys kept (skipped by a swarm-mode dockerd).
     daemon = json.loads(install.daemon_json.read_text())

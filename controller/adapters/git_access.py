@@ -64,7 +64,7 @@ class GitUserFiles:
             except FileNotFoundError:
                 current = ""
             text = edit(current)
-            if text != current or not path.exists():
+            if text != current:
                 self._write(path, text)
         finally:
             os.close(lock)
