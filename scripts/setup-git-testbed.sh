@@ -11,7 +11,7 @@
 # Exported: DOCKYARD_TEST_GIT_EXECUTABLE (the `dockyard` the git user runs in the tests).
 #
 # Tunables (env): DOCKYARD_GIT_USER (default dockyard),
-#   DOCKYARD_GIT_TESTBED_VENV (default /opt/dockyard-git-testbed), used only when the git user
+#   DOCKYARD_GIT_TESTBED_VENV (default /tmp/dockyard-git-testbed), used only when the git user
 #   cannot run the project's own .venv/bin/dockyard (its interpreter or the checkout is not
 #   readable by other users, e.g. a pyenv Python under /root).
 set -euo pipefail
@@ -21,7 +21,7 @@ exec 3>&1 1>&2
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GIT_USER="${DOCKYARD_GIT_USER:-dockyard}"
-GIT_VENV="${DOCKYARD_GIT_TESTBED_VENV:-/opt/dockyard-git-testbed}"
+GIT_VENV="${DOCKYARD_GIT_TESTBED_VENV:-/tmp/dockyard-git-testbed}"
 
 say() { echo "setup-git-testbed: $*"; }
 

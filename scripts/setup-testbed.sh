@@ -2,12 +2,20 @@
 # Prepare this machine for Dockyard's tests: Debian packages, the project venv, dockerd and
 # a throwaway PostgreSQL cluster. Idempotent: on a warm machine it takes about a second.
 #
-# Usage: scripts/setup-testbed.sh [--no-services]
-#   --no-services   only packages and the venv (no dockerd, no PostgreSQL)
+# Usage: scripts/setup-testbed.sh [--no-services] [--private-dockerd DIR]
+#        scripts/setup-testbed.sh --stop-postgres PG_DIR
+#   --no-services          only packages and the venv (no dockerd, no PostgreSQL)
+#   --private-dockerd DIR  start a dockerd of the tests' own under DIR (scripts/test-dockerd.sh)
+#                          and export DOCKER_HOST for it, instead of using (or starting) the
+#                          machine's dockerd
+#   --stop-postgres PG_DIR stop the cluster in PG_DIR/data and remove PG_DIR (what
+#                          scripts/test.sh does at exit with the cluster it started)
 #
 # Progress goes to stderr. stdout carries only `export NAME=value` lines, so a caller can do
 #   eval "$(scripts/setup-testbed.sh)"
-# Exported: DOCKYARD_TEST_POSTGRES_URL (unless --no-services).
+# Exported: DOCKYARD_TEST_POSTGRES_URL (unless --no-services), DOCKYARD_TEST_PG_STARTED (the
+# cluster's dir, when this run started it rather than finding it running), DOCKER_HOST (with
+# --private-dockerd).
 #
 # Tunables (env): PYTHON (interpreter for the venv, default python3),
 #   DOCKYARD_TEST_PG_DIR (default /tmp/dockyard-test-pg),
@@ -21,14 +29,35 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 services=1
-for arg in "$@"; do
-  case "$arg" in
+private_dockerd=""
+stop_postgres=""
+while (($#)); do
+  case "$1" in
     --no-services) services=0 ;;
-    *) echo "setup-testbed: unknown argument: $arg" >&2; exit 2 ;;
+    --private-dockerd) private_dockerd="${2:?--private-dockerd needs a DIR}"; shift ;;
+    --stop-postgres) stop_postgres="${2:?--stop-postgres needs a PG_DIR}"; shift ;;
+    *) echo "setup-testbed: unknown argument: $1" >&2; exit 2 ;;
   esac
+  shift
 done
 
 say() { echo "setup-testbed: $*"; }
+
+pg_bin() {
+  find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1
+}
+
+if [[ -n "$stop_postgres" ]]; then
+  data="$stop_postgres/data"
+  if [[ -f "$data/postmaster.pid" ]]; then
+    say "stopping PostgreSQL in $data"
+    runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null ||
+      { say "pg_ctl stop failed for $data"; exit 1; }
+  fi
+  rm -rf --one-file-system "$stop_postgres"
+  say "removed $stop_postgres"
+  exit 0
+fi
 
 if [[ "$(id -u)" != 0 ]]; then
   say "must run as root (apt-get, dockerd, runuser postgres)"
@@ -110,7 +139,13 @@ for part in setup-acme-testbed.sh setup-git-testbed.sh; do
 done
 
 # --- Docker Engine -------------------------------------------------------------------------
-if docker info >/dev/null 2>&1; then
+if [[ -n "$private_dockerd" ]]; then
+  # 3>&-: long-lived daemons must not hold the caller's stdout pipe open.
+  exports="$(bash "$ROOT/scripts/test-dockerd.sh" start "$private_dockerd" </dev/null 3>&-)"
+  echo "$exports" >&3
+  eval "$exports"
+  say "private dockerd started: $DOCKER_HOST"
+elif docker info >/dev/null 2>&1; then
   say "dockerd already running"
 else
   # 3>&-: long-lived daemons must not hold the caller's stdout pipe open.
@@ -121,7 +156,7 @@ fi
 # --- PostgreSQL (throwaway cluster, trust auth, loopback only) -----------------------------
 PG_DIR="${DOCKYARD_TEST_PG_DIR:-/tmp/dockyard-test-pg}"
 PG_DATA="$PG_DIR/data"
-PG_BIN="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1)"
+PG_BIN="$(pg_bin)"
 if [[ -z "$PG_BIN" ]]; then
   say "no PostgreSQL server under /usr/lib/postgresql"
   exit 1
@@ -183,6 +218,8 @@ if [[ -z "$pg_port" ]]; then
     port=$((port + 1))
   done
   say "starting PostgreSQL on 127.0.0.1:$port (log: $PG_DIR/log)"
+  # Said before it starts, so a caller that stops what it started knows even if it fails.
+  echo "export DOCKYARD_TEST_PG_STARTED=$PG_DIR" >&3
   if ! as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 \
     -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1" -l "$PG_DIR/log" start </dev/null >/dev/null 3>&-; then
     tail -20 "$PG_DIR/log" || true

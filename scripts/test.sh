@@ -3,10 +3,23 @@
 #
 #   scripts/test.sh                 lint (ruff, mypy, import-linter) + quick tier + integration tier
 #   scripts/test.sh --quick         lint + quick tier only (no dockerd / PostgreSQL needed)
-#   scripts/test.sh -k nginx -x     extra arguments go to every pytest invocation
+#   scripts/test.sh -k nginx -x     extra arguments go to every pytest tier
+#   scripts/test.sh --only integration-tier,dockerd-restart    only these steps (names as in
+#                                   the summary: lint, quick-tier, integration-tier, dockerd-restart)
+#
+# It never touches the machine's own Docker or PostgreSQL. Everything it starts lives in one
+# run dir (/tmp/dockyard-test.XXXXXX, or under /var/tmp when /tmp is a tmpfs) and is stopped
+# and removed when it exits, also on failure or Ctrl-C:
+#   - a private dockerd (scripts/test-dockerd.sh: own socket, data root, exec root,
+#     containerd, bridge; every integration test reaches it through DOCKER_HOST, and the
+#     dockerd-restart test kills and restarts only it),
+#   - a PostgreSQL cluster on a free loopback port (unless DOCKYARD_TEST_POSTGRES_URL is set).
+# What it leaves: the Debian packages it installed, the project's .venv, the git user
+# `dockyard`, /run/sshd and (only when the git user cannot run .venv/bin/dockyard) a venv
+# it can run, kept as a cache in ${DOCKYARD_GIT_TESTBED_VENV:-/tmp/dockyard-git-testbed}.
 #
 # Every step runs even when an earlier one failed; the exit status is non-zero when any
-# step failed. A pytest tier that collects no tests (exit 5) counts as passed.
+# step failed. A pytest tier that collects no tests (exit 5) fails.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,13 +28,27 @@ cd "$ROOT" || exit 1
 export PYTHONUNBUFFERED=1
 
 quick=0
+only=""
 pytest_args=()
+expect_only=0
 for arg in "$@"; do
+  if ((expect_only)); then
+    only="$arg"
+    expect_only=0
+    continue
+  fi
   case "$arg" in
     --quick) quick=1 ;;
+    --only) expect_only=1 ;;
+    --only=*) only="${arg#--only=}" ;;
     *) pytest_args+=("$arg") ;;
   esac
 done
+
+# wanted STEP: whether --only (if given) names it
+wanted() {
+  [[ -z "$only" || ",$only," == *",$1,"* ]]
+}
 
 step_names=()
 step_results=()
@@ -32,7 +59,7 @@ record() { # name status seconds
   step_names+=("$1")
   step_results+=("$2")
   step_seconds+=("$3")
-  if [[ "$2" == FAIL ]]; then
+  if [[ "$2" == FAIL* ]]; then
     failed=1
   fi
 }
@@ -57,10 +84,54 @@ run_step() {
   fi
 }
 
-JUNIT_DIR="$(mktemp -d)"
-trap 'rm -rf "$JUNIT_DIR"' EXIT
+# --- the run dir and its teardown --------------------------------------------------------------
+run_root="${DOCKYARD_TEST_RUN_ROOT:-}"
+if [[ -z "$run_root" ]]; then
+  # overlay2 (the private dockerd's data root) needs a disk filesystem, not tmpfs or overlay.
+  for candidate in "${TMPDIR:-/tmp}" /var/tmp; do
+    case "$(stat -f -c %T "$candidate" 2>/dev/null)" in
+      "" | tmpfs | overlayfs | overlay) ;;
+      *) run_root="$candidate" && break ;;
+    esac
+  done
+  run_root="${run_root:-/var/tmp}"
+fi
+RUN_DIR="$(mktemp -d "$run_root/dockyard-test.XXXXXX")" || exit 1
+chmod 711 "$RUN_DIR" # the git user traverses it to reach the tests' data dirs
+JUNIT_DIR="$RUN_DIR/junit"
+mkdir -p "$JUNIT_DIR"
+echo "run dir: $RUN_DIR"
 
-# run_pytest NAME PYTEST-ARGS...: like run_step; exit 5 (no tests collected) is a pass.
+teardown() {
+  banner "teardown: what this run started"
+  if [[ -n "${DOCKYARD_TEST_DOCKERD_DIR:-}" ]]; then
+    bash "$ROOT/scripts/test-dockerd.sh" stop "$DOCKYARD_TEST_DOCKERD_DIR" ||
+      echo "teardown: the private dockerd in $DOCKYARD_TEST_DOCKERD_DIR was not fully removed"
+  fi
+  # Only a cluster this run started: the one in the run dir, or one setup-testbed.sh says it
+  # started elsewhere (DOCKYARD_TEST_PG_DIR given); never one it found running and reused.
+  local pg_dirs=("$RUN_DIR/pg")
+  if [[ -n "${DOCKYARD_TEST_PG_STARTED:-}" && "$DOCKYARD_TEST_PG_STARTED" != "$RUN_DIR/pg" ]]; then
+    pg_dirs+=("$DOCKYARD_TEST_PG_STARTED")
+  fi
+  for pg_dir in "${pg_dirs[@]}"; do
+    if [[ -f "$pg_dir/data/postmaster.pid" ]]; then
+      bash "$ROOT/scripts/setup-testbed.sh" --stop-postgres "$pg_dir" ||
+        echo "teardown: could not stop PostgreSQL in $pg_dir"
+    fi
+  done
+  rm -rf --one-file-system "$RUN_DIR"
+  if [[ -e "$RUN_DIR" ]]; then
+    echo "teardown: could not remove $RUN_DIR"
+  else
+    echo "teardown: removed $RUN_DIR"
+  fi
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run_pytest NAME PYTEST-ARGS...: like run_step; exit 5 (no tests collected) is a failure.
 run_pytest() {
   local name="$1" start rc
   shift
@@ -71,8 +142,8 @@ run_pytest() {
   if ((rc == 0)); then
     record "$name" PASS $((SECONDS - start))
   elif ((rc == 5)); then
-    echo "[$name] no tests collected (exit 5): counted as passed"
-    record "$name" "PASS (no tests)" $((SECONDS - start))
+    echo "[$name] no tests collected (exit 5): a tier that runs nothing fails"
+    record "$name" "FAIL (no tests)" $((SECONDS - start))
   else
     echo "[$name] exit code $rc"
     record "$name" FAIL $((SECONDS - start))
@@ -83,11 +154,24 @@ run_pytest() {
 banner "setup: scripts/setup-testbed.sh"
 start=$SECONDS
 setup_args=()
-if ((quick)); then
+if ((quick)) || ! { wanted integration-tier || wanted dockerd-restart; }; then
   setup_args+=(--no-services)
+else
+  # The run's own dockerd and (unless one is given) PostgreSQL cluster, both in the run dir.
+  setup_args+=(--private-dockerd "$RUN_DIR/dockerd")
+  if [[ -z "${DOCKYARD_TEST_POSTGRES_URL:-}" ]]; then
+    export DOCKYARD_TEST_PG_DIR="$RUN_DIR/pg"
+  fi
 fi
-if setup_env="$(bash "$ROOT/scripts/setup-testbed.sh" "${setup_args[@]}")"; then
-  eval "$setup_env"
+# Known before setup runs, so the teardown finds it even when setup fails half-way.
+if [[ " ${setup_args[*]} " == *" --private-dockerd "* ]]; then
+  export DOCKYARD_TEST_DOCKERD_DIR="$RUN_DIR/dockerd"
+fi
+setup_env="$(bash "$ROOT/scripts/setup-testbed.sh" "${setup_args[@]}")"
+setup_rc=$?
+# Its stdout is `export` lines only: take them even after a failure (what it started).
+eval "$setup_env"
+if ((setup_rc == 0)); then
   record setup PASS $((SECONDS - start))
 else
   record setup FAIL $((SECONDS - start))
@@ -101,14 +185,21 @@ else
 fi
 
 # --- lint ------------------------------------------------------------------------------------
-run_step ruff ruff check .
-run_step mypy mypy
-run_step import-linter lint-imports
+if wanted lint; then
+  run_step ruff ruff check .
+  run_step mypy mypy
+  run_step import-linter lint-imports
+fi
 
 # --- tests -----------------------------------------------------------------------------------
-run_pytest quick-tier -m "not integration" "${pytest_args[@]}"
+if wanted quick-tier; then
+  run_pytest quick-tier -m "not integration" "${pytest_args[@]}"
+fi
 
-if ((quick == 0)); then
+if ((quick == 0)) && [[ -n "${DOCKYARD_TEST_DOCKERD_DIR:-}" ]]; then
+  echo "Docker for the tests: $DOCKER_HOST (private; the machine's dockerd is not used)"
+fi
+if ((quick == 0)) && wanted integration-tier; then
   export DOCKYARD_REQUIRE_POSTGRES=1
   if [[ -z "${DOCKYARD_TEST_POSTGRES_URL:-}" ]]; then
     echo "DOCKYARD_TEST_POSTGRES_URL is not set (setup failed?): PostgreSQL tests will fail"
@@ -120,8 +211,11 @@ if ((quick == 0)); then
   # tests in the same process, see TESTBED.md), e.g. run_pytest browser-tier -m browser ...,
   # and exclude its marker from the two tiers above.
 
-  # --- dockerd restart: last, because it kills the machine's dockerd (SIGKILL) and starts
-  # it again without live-restore, which stops every container of the tiers above.
+fi
+if ((quick == 0)) && wanted dockerd-restart; then
+  # --- dockerd restart: last, because it kills the run's PRIVATE dockerd (SIGKILL, by its
+  # pid file in the run dir) and starts it again with the same arguments, without
+  # live-restore, which stops every container of the tiers above. Never the machine's.
   DOCKYARD_TEST_KILL_DOCKERD=1 run_pytest dockerd-restart \
     "tests/e2e/test_queue.py::test_apps_come_back_after_dockerd_is_killed_without_live_restore"
 fi

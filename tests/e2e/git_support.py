@@ -38,7 +38,7 @@ def git_executable() -> str:
     candidates = [
         os.environ.get("DOCKYARD_TEST_GIT_EXECUTABLE", ""),
         DOCKYARD,
-        "/opt/dockyard-git-testbed/bin/dockyard",
+        "/tmp/dockyard-git-testbed/bin/dockyard",
     ]
     for candidate in candidates:
         if candidate and os.path.exists(candidate) and git_user_can_run(candidate):
