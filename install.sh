@@ -5,7 +5,8 @@
 #
 # Idempotent: every step says what it did or that it was already done, and a second run
 # changes nothing. Works with systemd (a dockyard.service unit) and without it (a background
-# `dockyard serve` with a pid file).
+# `dockyard serve` with a pid file, started at boot by an @reboot entry in /etc/cron.d).
+# Either way `dockyard service status|start|stop|restart` operates the controller afterwards.
 #
 # Paths and first-run settings can be overridden from the environment:
 #   DOCKYARD_PREFIX       virtualenv of the controller          (/opt/dockyard)
@@ -17,10 +18,13 @@
 #   DOCKYARD_SYSTEMD      auto | 1 | 0: use systemd units        (auto: when systemd is PID 1)
 #   DOCKYARD_PYTHON       interpreter for the virtualenv        (/usr/bin/python3)
 #   DOCKYARD_INSTALL_WAIT seconds to wait for the API to answer (90)
+#   DOCKYARD_CRON_FILE    @reboot entry (no systemd)            (/etc/cron.d/dockyard)
+#   DOCKYARD_SSHD_CONFIG  config of the sshd started (no systemd) (/etc/ssh/sshd_config)
 # Written into dockyard.env on the first run only (later runs keep the file as it is):
 #   DOCKYARD_DATA_DIR (/var/lib/dockyard), DOCKYARD_LISTEN (127.0.0.1:8000),
 #   DOCKYARD_HTTP_PORT (80), DOCKYARD_HTTPS_PORT (443), DOCKYARD_PROXY_ADDR (0.0.0.0),
-#   DOCKYARD_BASE_DOMAIN, DOCKYARD_DATABASE_URL, DOCKYARD_GIT_AUTHORIZED_KEYS (commented out when empty).
+#   DOCKYARD_BASE_DOMAIN, DOCKYARD_DATABASE_URL, DOCKYARD_GIT_AUTHORIZED_KEYS, DOCKER_HOST
+#   (commented out when empty).
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,6 +40,9 @@ ENV_FILE="$ETC_DIR/dockyard.env"
 PID_FILE="$RUN_DIR/dockyard.pid"
 CONTROLLER_LOG="$LOG_DIR/dockyard.log"
 UNIT_FILE=/etc/systemd/system/dockyard.service
+DEFAULT_CRON_FILE=/etc/cron.d/dockyard
+CRON_FILE="${DOCKYARD_CRON_FILE:-$DEFAULT_CRON_FILE}"
+SSHD_CONFIG="${DOCKYARD_SSHD_CONFIG:-/etc/ssh/sshd_config}"
 
 if [[ -n "${DOCKYARD_PYTHON:-}" ]]; then
   PYTHON="$DOCKYARD_PYTHON"
@@ -166,6 +173,8 @@ else
     optional DOCKYARD_DATABASE_URL "${DOCKYARD_DATABASE_URL:-}"
     echo "# The git user's authorized_keys, whose marked lines \`dockyard keys\` keeps (default ~dockyard/.ssh/)."
     optional DOCKYARD_GIT_AUTHORIZED_KEYS "${DOCKYARD_GIT_AUTHORIZED_KEYS:-}"
+    echo "# The Docker Engine's address (default: unix:///var/run/docker.sock)."
+    optional DOCKER_HOST "${DOCKER_HOST:-}"
   } >"$tmp"
   mv "$tmp" "$ENV_FILE"
   did "wrote $ENV_FILE (mode 0600)"
@@ -328,27 +337,49 @@ if [[ "$(getent shadow "$GIT_USER" | cut -d: -f2)" == '!'* ]]; then
   did "unlocked $GIT_USER for key logins"
 fi
 
+# --- 6c. sshd: git push over SSH needs it running -------------------------------------------
+step "sshd"
+if ((use_systemd)); then
+  ssh_unit=ssh # Debian/Ubuntu; sshd elsewhere
+  systemctl list-unit-files ssh.service 2>/dev/null | grep -q '^ssh\.service' || ssh_unit=sshd
+  if systemctl is-active --quiet "$ssh_unit" && systemctl is-enabled --quiet "$ssh_unit" 2>/dev/null; then
+    already "running ($ssh_unit.service)"
+  else
+    systemctl enable --now "$ssh_unit"
+    did "started and enabled $ssh_unit.service"
+  fi
+else
+  sshd_bin="$(command -v sshd 2>/dev/null || echo /usr/sbin/sshd)"
+  # Host keys and the privilege-separation dir (the init script or systemd would make them).
+  mkdir -p /run/sshd
+  chmod 0755 /run/sshd
+  if [[ "$SSHD_CONFIG" == /etc/ssh/sshd_config ]] && ! ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1; then
+    ssh-keygen -A >/dev/null
+    did "generated the SSH host keys"
+  fi
+  sshd_pid_file="$("$sshd_bin" -T -f "$SSHD_CONFIG" 2>/dev/null | awk '$1 == "pidfile" {print $2}')"
+  sshd_pid_file="${sshd_pid_file:-/run/sshd.pid}"
+  sshd_pid="$(cat "$sshd_pid_file" 2>/dev/null || true)"
+  if [[ "$sshd_pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$sshd_pid/comm" 2>/dev/null || true)" == sshd ]]; then
+    already "running (pid $sshd_pid)"
+  else
+    "$sshd_bin" -t -f "$SSHD_CONFIG" || die "sshd refuses $SSHD_CONFIG (see above)"
+    "$sshd_bin" -f "$SSHD_CONFIG" </dev/null
+    did "started sshd ($SSHD_CONFIG; at boot the openssh-server init script starts it)"
+  fi
+fi
+
 # --- 7. the controller -----------------------------------------------------------------------
 step "controller (dockyard serve)"
+# `dockyard service` in pid-file mode, with this install's paths (also in the @reboot entry).
+service_args=(--manager pidfile --pid-file "$PID_FILE" --env-file "$ENV_FILE" --log-file "$CONTROLLER_LOG")
 controller_pid() { # prints the pid when the pid file's process is a live `dockyard serve`
   local pid
   pid="$(cat "$PID_FILE" 2>/dev/null || true)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'dockyard serve' || return 1
+  # The redirection's own error (no such /proc entry) goes to /dev/null too.
+  { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q 'dockyard serve' || return 1
   echo "$pid"
-}
-start_background() {
-  mkdir -p "$RUN_DIR" "$LOG_DIR"
-  rm -f "$PID_FILE"
-  # A clean environment like systemd's: the settings come from the env file only.
-  # shellcheck disable=SC2016 # expanded by the inner sh
-  setsid env -i PATH="$PATH" HOME="${HOME:-/root}" LANG=C.UTF-8 \
-    sh -c 'echo $$ >"$1"; set -a; . "$2"; set +a; exec "$3" serve' \
-    sh "$PID_FILE" "$ENV_FILE" "$PREFIX/bin/dockyard" </dev/null >>"$CONTROLLER_LOG" 2>&1 &
-  for _ in $(seq 1 50); do
-    [[ -s "$PID_FILE" ]] && break
-    sleep 0.1
-  done
 }
 
 if ((use_systemd)); then
@@ -387,21 +418,39 @@ WantedBy=multi-user.target"
     already "running (dockyard.service)"
   fi
 else
+  # Step 8 below waits for the API; here only start (--wait 0).
   if pid="$(controller_pid)"; then
     if ((reinstalled)); then
-      kill -TERM "$pid"
-      for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      start_background
+      "$PREFIX/bin/dockyard" service restart "${service_args[@]}" --wait 0 >/dev/null
       did "restarted the controller with the new version (pid $(cat "$PID_FILE"), log: $CONTROLLER_LOG)"
     else
       already "running (pid $pid)"
     fi
   else
-    start_background
+    "$PREFIX/bin/dockyard" service start "${service_args[@]}" --wait 0 >/dev/null
     did "started the controller (pid $(cat "$PID_FILE" 2>/dev/null), log: $CONTROLLER_LOG)"
+  fi
+
+  # Without systemd nothing starts the controller at boot: an @reboot entry for cron does
+  # (Debian's init scripts start cron, dockerd and sshd at boot).
+  step "start at boot: $CRON_FILE"
+  cron_entry="# Written by install.sh: start the Dockyard controller at boot (no systemd here).
+@reboot root $PREFIX/bin/dockyard service start ${service_args[*]} --wait 300 >>$CONTROLLER_LOG 2>&1"
+  if [[ "$(cat "$CRON_FILE" 2>/dev/null || true)" == "$cron_entry" ]]; then
+    already "present"
+  else
+    mkdir -p "$(dirname "$CRON_FILE")"
+    printf '%s\n' "$cron_entry" >"$CRON_FILE"
+    chmod 644 "$CRON_FILE"
+    did "wrote $CRON_FILE"
+  fi
+  if [[ "$CRON_FILE" == "$DEFAULT_CRON_FILE" ]] && ! command -v cron >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y cron >/dev/null
+      did "installed cron (it runs the @reboot entry)"
+    else
+      note "no cron daemon: start the controller after a reboot with 'dockyard service start'"
+    fi
   fi
 fi
 
@@ -467,6 +516,7 @@ Dockyard is running.
   data:      $DATA_DIR
   admin token: $TOKEN_FILE (readable by root only)
 
+Operate the controller: dockyard service status|start|stop|restart
 CLI on this server, as root (it reads the token file itself):
     ${data_dir_hint}export DOCKYARD_URL=$API_URL
     dockyard apps list

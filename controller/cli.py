@@ -8,6 +8,7 @@ import click
 from controller.cli_certs import certs
 from controller.cli_client import Client, client_of, fail, print_json
 from controller.cli_git import apps_source, fetch_git_info, git_hook, git_info_lines, git_shell, keys
+from controller.cli_service import service
 
 FINAL_OK = "succeeded"
 CANCELLED = "cancelled"
@@ -39,6 +40,7 @@ main.add_command(certs)
 main.add_command(keys)
 main.add_command(git_shell)
 main.add_command(git_hook)
+main.add_command(service)
 
 
 @main.command()

@@ -18,9 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.adapters.archive import extract_archive, source_digest
-from controller.adapters.git_access import GitUserFiles, find_git_user, generate_deploy_key, home_of
+from controller.adapters.git_access import (
+    GitUserFiles,
+    find_git_user,
+    generate_deploy_key,
+    home_of,
+    why_user_cannot_run,
+)
 from controller.adapters.git_cgi import GitHttpBackend
 from controller.adapters.git_repos import BareRepos, SourceMirrors
+from controller.domain.git_records import FileOwner
 from controller.domain.models import App
 from controller.services.deploys import DeployService
 from controller.services.git_ports import UnpackTar
@@ -35,6 +42,28 @@ logger = logging.getLogger(__name__)
 TRAVERSABLE = 0o711
 PRIVATE = 0o700
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})  # noqa: S104 - names, not a bind
+
+
+class GitUserCannotRunDockyard(RuntimeError):
+    """The git user cannot run DOCKYARD_GIT_EXECUTABLE: every push would fail in its hook."""
+
+
+def check_git_executable(*, user: str, owner: FileOwner | None, executable: str, home: Path | None) -> None:
+    """Refuse to start when the git user cannot run the executable its hooks and sshd's forced
+    command exec (only checkable as root, with the user present: `owner`)."""
+    if owner is None:
+        return
+    why = why_user_cannot_run(owner, executable, home=home)
+    if why is None:
+        return
+    message = (
+        f"the git user {user!r} cannot run {executable} ({why}), so every git push would fail "
+        "in its hook. Set DOCKYARD_GIT_EXECUTABLE to a dockyard it can run (install.sh's "
+        "/opt/dockyard/bin/dockyard: a virtualenv made from /usr/bin/python3, outside /root), "
+        "or run this controller from one."
+    )
+    logger.error("refusing to start: %s", message)
+    raise GitUserCannotRunDockyard(message)
 
 
 @dataclass
@@ -97,6 +126,7 @@ def build_git(
     executable = str(settings.git_executable or Path(sys.executable).parent / "dockyard")
     data_dir = str(settings.data_dir.resolve())
     home = home_of(settings.git_user)
+    check_git_executable(user=settings.git_user, owner=owner, executable=executable, home=home)
     files = GitUserFiles(
         authorized_keys=settings.git_authorized_keys
         or ((home / ".ssh" / "authorized_keys") if home else settings.git_dir / "authorized_keys"),

@@ -4,8 +4,12 @@ It installs from a snapshot of the checkout in tmp_path (install.sh installs the
 it lives in), so a second run sees the same source even while the tree is being edited.
 
 The installer runs twice: the first run installs and starts the controller, the second must
-change nothing and leave the same controller running. The real /etc/docker/daemon.json is
-never touched (DOCKYARD_DOCKER_DAEMON_JSON points into tmp_path).
+change nothing and leave the same controller running. The real /etc/docker/daemon.json,
+/etc/cron.d and the system's sshd are never touched (their paths point into the test's dir,
+and the sshd it starts has its own config, port and host key).
+
+Everything lives in a dir the git user can traverse: the controller refuses to start when
+that user cannot run the installed `dockyard` (under pytest's 0700 tmp_path it could not).
 """
 
 import json
@@ -15,6 +19,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -59,11 +64,12 @@ def free_port() -> int:
 
 
 def alive(pid: int) -> bool:
+    """Not exited; a zombie counts as exited (PID 1 here may be slow to reap the orphans)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state != "Z"
 
 
 def stop_pid_file(pid_file: Path, sig: signal.Signals, timeout: float = 15.0) -> None:
@@ -93,6 +99,9 @@ class Install:
         self.bin_dir = root / "bin"
         self.data_dir = root / "data"
         self.daemon_json = root / "docker" / "daemon.json"
+        self.cron_file = root / "cron.d" / "dockyard"
+        self.sshd_config = root / "sshd" / "sshd_config"
+        self.sshd_port = free_port()
         self.listen = f"127.0.0.1:{free_port()}"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -112,7 +121,47 @@ class Install:
             "DOCKYARD_PROXY_ADDR": "127.0.0.1",
             # Never the git user's real ~/.ssh/authorized_keys.
             "DOCKYARD_GIT_AUTHORIZED_KEYS": str(root / "ssh" / "authorized_keys"),
+            "DOCKYARD_CRON_FILE": str(self.cron_file),
+            "DOCKYARD_SSHD_CONFIG": str(self.sshd_config),
         }
+        if os.environ.get("DOCKER_HOST"):
+            # The Docker the tests use (scripts/test.sh's own); install.sh writes it to the env file.
+            self.env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        self._write_sshd_config()
+
+    def _write_sshd_config(self) -> None:
+        directory = self.sshd_config.parent
+        directory.mkdir(parents=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / "host_key")], check=True
+        )
+        self.sshd_config.write_text(
+            f"Port {self.sshd_port}\nListenAddress 127.0.0.1\nHostKey {directory / 'host_key'}\n"
+            f"PidFile {directory / 'sshd.pid'}\nUsePAM no\n"
+        )
+
+    def service(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The installed `dockyard service ...` with this install's paths."""
+        return subprocess.run(
+            [
+                str(self.bin_dir / "dockyard"),
+                "service",
+                *args,
+                "--manager",
+                "pidfile",
+                "--pid-file",
+                str(self.pid_file),
+                "--env-file",
+                str(self.etc / "dockyard.env"),
+                "--log-file",
+                str(self.log_dir / "dockyard.log"),
+            ],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     @property
     def pid_file(self) -> Path:
@@ -146,17 +195,26 @@ class Install:
         stop_pid_file(self.pid_file, signal.SIGTERM)
         # The data plane outlives the controller: stop the nginx it started too.
         stop_pid_file(self.data_dir / "nginx" / "nginx.pid", signal.SIGQUIT)
+        stop_pid_file(self.sshd_config.parent / "sshd.pid", signal.SIGTERM)
 
 
 @pytest.fixture
-def install(tmp_path: Path) -> Iterator[Install]:
+def install() -> Iterator[Install]:
     if os.geteuid() != 0:
         pytest.skip("install.sh runs as root")
-    inst = Install(tmp_path)
+    root = Path(tempfile.mkdtemp(prefix="dockyard-install-", dir="/tmp"))
+    root.chmod(0o711)
+    inst = Install(root)
     try:
         yield inst
     finally:
         inst.stop()
+        subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
+
+
+def ssh_banner(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        return sock.recv(64)
 
 
 def get_json(url: str) -> tuple[int, dict[str, object]]:
@@ -214,6 +272,14 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
 
+    # Without systemd: sshd runs (git push over SSH) and an @reboot entry starts the controller.
+    assert ssh_banner(install.sshd_port).startswith(b"SSH-2.0-")
+    cron = install.cron_file.read_text()
+    assert "@reboot root " in cron
+    assert (
+        f"{install.prefix}/bin/dockyard service start --manager pidfile --pid-file {install.pid_file}" in cron
+    )
+
     # Second run: nothing to do, same controller.
     second = install.run()
     lines = [line for line in second.stdout.splitlines() if line.strip()]
@@ -222,3 +288,22 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     assert alive(pid)
     status, _ = get_json(f"http://{install.listen}/api/v1/health")
     assert status == 200
+
+    # `dockyard service` operates the installed controller.
+    status_line = install.service("status")
+    assert status_line.returncode == 0 and f"running (pid {pid})" in status_line.stdout
+    restarted = install.service("restart")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr + install.controller_log()
+    assert not alive(pid)
+    pid = install.controller_pid()
+    assert get_json(f"http://{install.listen}/api/v1/health")[0] == 200
+
+    # A controller that died leaves a stale pid file: install.sh starts it again, quietly.
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    third = install.run()
+    assert "started the controller" in third.stdout
+    assert "No such file or directory" not in third.stderr, third.stderr
+    assert alive(install.controller_pid())

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import pwd
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,32 @@ def find_git_user(name: str) -> FileOwner | None:
         logger.warning("git user %r does not exist: SSH pushes cannot work (install.sh creates it)", name)
         return None
     return FileOwner(uid=entry.pw_uid, gid=entry.pw_gid)
+
+
+def why_user_cannot_run(owner: FileOwner, executable: str, *, home: Path | None) -> str | None:
+    """None when the user `owner` can run `executable --version` (what its hooks and sshd's
+    forced command do); else why not, e.g. `Permission denied` for a virtualenv under /root.
+    Needs root (it switches to that user)."""
+    try:
+        result = subprocess.run(
+            [executable, "--version"],
+            user=owner.uid,
+            group=owner.gid,
+            extra_groups=[],
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home or "/"), "LANG": "C.UTF-8"},
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if result.returncode == 0:
+        return None
+    output = (result.stderr.strip() or result.stdout.strip()).splitlines()
+    return output[-1] if output else f"exit status {result.returncode}"
 
 
 def home_of(name: str) -> Path | None:

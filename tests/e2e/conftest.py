@@ -26,6 +26,12 @@ BASE_DOMAIN = "apps.test"
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
 
 
+def _git_executable_env() -> dict[str, str]:
+    """The `dockyard` the git user can run (scripts/setup-git-testbed.sh finds or makes it)."""
+    executable = os.environ.get("DOCKYARD_TEST_GIT_EXECUTABLE")
+    return {"DOCKYARD_GIT_EXECUTABLE": executable} if executable else {}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,6 +71,8 @@ class Controller:
             "DOCKYARD_STOP_TIMEOUT": "3",
             # Never the git user's real ~/.ssh/authorized_keys: the host's keys are not the tests'.
             "DOCKYARD_GIT_AUTHORIZED_KEYS": str(self.data_dir.parent / "authorized_keys"),
+            # The controller refuses to start when the git user cannot run its `dockyard`.
+            **_git_executable_env(),
             **self.extra_env,
         }
 
