@@ -26,6 +26,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 
 export PYTHONUNBUFFERED=1
+# What a calling run started is not ours to stop (a nested run, e.g. tests/test_test_sh.py).
+unset DOCKYARD_TEST_PG_STARTED DOCKYARD_TEST_DOCKERD_DIR
 
 quick=0
 only=""
