@@ -182,44 +182,33 @@ def service() -> None:
     """Start, stop, restart the controller on this server, or show whether it runs."""
 
 
+# The pid-file mode's paths: (option, default, environment variable, help).
+PATH_OPTIONS = (
+    ("--pid-file", "/run/dockyard.pid", "DOCKYARD_PID_FILE", "Pid file of the background controller"),
+    ("--env-file", "/etc/dockyard/dockyard.env", "DOCKYARD_ENV_FILE", "Settings the controller starts with"),
+    ("--log-file", "/var/log/dockyard.log", "DOCKYARD_LOG_FILE", "Where its output is appended"),
+)
+
+
 def _manager_options(command: Callable[..., None]) -> Callable[..., None]:
-    options = [
-        click.option(
-            "--manager",
-            type=click.Choice(["auto", "systemd", "pidfile"]),
-            default="auto",
-            show_default=True,
-            envvar="DOCKYARD_SERVICE_MANAGER",
-            help="systemd (systemctl ... dockyard.service) or pidfile; auto: systemd if it is the init.",
-        ),
-        click.option(
-            "--pid-file",
+    """--manager, and the paths of the pid-file mode (what install.sh uses without systemd)."""
+    for name, default, envvar, text in reversed(PATH_OPTIONS):
+        command = click.option(
+            name,
             type=click.Path(dir_okay=False, path_type=Path),
-            default="/run/dockyard.pid",
+            default=default,
             show_default=True,
-            envvar="DOCKYARD_PID_FILE",
-            help="Pid file of the background controller (no systemd).",
-        ),
-        click.option(
-            "--env-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default="/etc/dockyard/dockyard.env",
-            show_default=True,
-            envvar="DOCKYARD_ENV_FILE",
-            help="Settings the controller starts with (no systemd).",
-        ),
-        click.option(
-            "--log-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default="/var/log/dockyard.log",
-            show_default=True,
-            envvar="DOCKYARD_LOG_FILE",
-            help="Where the background controller's output is appended (no systemd).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+            envvar=envvar,
+            help=f"{text} (no systemd).",
+        )(command)
+    return click.option(
+        "--manager",
+        type=click.Choice(["auto", "systemd", "pidfile"]),
+        default="auto",
+        show_default=True,
+        envvar="DOCKYARD_SERVICE_MANAGER",
+        help="systemd (systemctl ... dockyard.service) or pidfile; auto: systemd if it is the init.",
+    )(command)
 
 
 def _pidfile_service(pid_file: Path, env_file: Path, log_file: Path) -> PidFileService:

@@ -19,13 +19,15 @@ import signal
 import socket
 import stat
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.git_support import traversable_dir
+from tests.service_support import alive, service_command
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +63,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def alive(pid: int) -> bool:
-    """Not exited; a zombie counts as exited (PID 1 here may be slow to reap the orphans)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def stop_pid_file(pid_file: Path, sig: signal.Signals, timeout: float = 15.0) -> None:
@@ -143,19 +136,13 @@ class Install:
     def service(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The installed `dockyard service ...` with this install's paths."""
         return subprocess.run(
-            [
+            service_command(
                 str(self.bin_dir / "dockyard"),
-                "service",
                 *args,
-                "--manager",
-                "pidfile",
-                "--pid-file",
-                str(self.pid_file),
-                "--env-file",
-                str(self.etc / "dockyard.env"),
-                "--log-file",
-                str(self.log_dir / "dockyard.log"),
-            ],
+                pid_file=self.pid_file,
+                env_file=self.etc / "dockyard.env",
+                log_file=self.log_dir / "dockyard.log",
+            ),
             env=self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -202,14 +189,12 @@ class Install:
 def install() -> Iterator[Install]:
     if os.geteuid() != 0:
         pytest.skip("install.sh runs as root")
-    root = Path(tempfile.mkdtemp(prefix="dockyard-install-", dir="/tmp"))
-    root.chmod(0o711)
-    inst = Install(root)
-    try:
-        yield inst
-    finally:
-        inst.stop()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
+    with traversable_dir("dockyard-install-") as root:
+        inst = Install(root)
+        try:
+            yield inst
+        finally:
+            inst.stop()
 
 
 def ssh_banner(port: int) -> bytes:

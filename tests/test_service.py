@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from controller.adapters.git_access import find_git_user, home_of, why_user_cann
 from controller.cli_service import is_controller
 from controller.settings import Settings
 from tests.e2e.conftest import free_port
+from tests.e2e.git_support import traversable_dir
+from tests.service_support import alive, service_command
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +35,6 @@ def _git_executable() -> str:
     if not executable:
         pytest.fail('DOCKYARD_TEST_GIT_EXECUTABLE is not set: eval "$(scripts/setup-testbed.sh)" first')
     return executable
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @dataclass
@@ -86,19 +79,9 @@ class Service:
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [
-                DOCKYARD,
-                "service",
-                *args,
-                "--manager",
-                "pidfile",
-                "--pid-file",
-                str(self.pid_file),
-                "--env-file",
-                str(self.env_file),
-                "--log-file",
-                str(self.log_file),
-            ],
+            service_command(
+                DOCKYARD, *args, pid_file=self.pid_file, env_file=self.env_file, log_file=self.log_file
+            ),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -140,14 +123,12 @@ def service() -> Iterator[Service]:
     if os.geteuid() != 0:
         pytest.skip("runs the controller as root with the git user")
     # Outside pytest's 0700 tree: the git user must reach the data dir's repos.
-    root = Path(tempfile.mkdtemp(prefix="dockyard-svc-", dir="/tmp"))
-    root.chmod(0o711)
-    svc = Service(root=root, api_port=free_port())
-    try:
-        yield svc
-    finally:
-        svc.cleanup()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
+    with traversable_dir("dockyard-svc-") as root:
+        svc = Service(root=root, api_port=free_port())
+        try:
+            yield svc
+        finally:
+            svc.cleanup()
 
 
 def test_service_status_start_stop_restart_with_a_pid_file(service: Service) -> None:
@@ -174,13 +155,13 @@ def test_service_status_start_stop_restart_with_a_pid_file(service: Service) -> 
     restarted = service.run("restart")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     new_pid = service.pid()
-    assert new_pid != pid and not _alive(pid)
+    assert new_pid != pid and not alive(pid)
     assert f"restarted (pid {new_pid}, was {pid}" in restarted.stdout
     assert service.healthy()
 
     stopped = service.run("stop")
     assert stopped.returncode == 0 and f"stopped (pid {new_pid})" in stopped.stdout
-    assert not _alive(new_pid)
+    assert not alive(new_pid)
     assert not service.pid_file.exists()
     assert not service.healthy()
 
@@ -196,7 +177,7 @@ def test_service_status_ignores_a_recycled_pid(service: Service) -> None:
     status = service.run("status")
     assert status.returncode == 3 and "stale pid file" in status.stdout
     assert "not running" in service.run("stop").stdout
-    assert _alive(os.getpid())
+    assert alive(os.getpid())
 
 
 def _unreachable_copy(base: Path) -> str:
