@@ -13,7 +13,8 @@
 #
 # Progress goes to stderr. stdout carries only `export NAME=value` lines, so a caller can do
 #   eval "$(scripts/setup-testbed.sh)"
-# Exported: DOCKYARD_TEST_POSTGRES_URL (unless --no-services), DOCKYARD_TEST_PG_STARTED (the
+# Exported: DOCKYARD_TEST_POSTGRES_URL (unless --no-services, or already set: then that
+# server is used and no cluster is made), DOCKYARD_TEST_PG_STARTED (the
 # cluster's dir, when this run started it rather than finding it running), DOCKER_HOST (with
 # --private-dockerd).
 #
@@ -154,6 +155,10 @@ else
 fi
 
 # --- PostgreSQL (throwaway cluster, trust auth, loopback only) -----------------------------
+if [[ -n "${DOCKYARD_TEST_POSTGRES_URL:-}" ]]; then
+  say "PostgreSQL: DOCKYARD_TEST_POSTGRES_URL is set, using it ($DOCKYARD_TEST_POSTGRES_URL)"
+  exit 0
+fi
 PG_DIR="${DOCKYARD_TEST_PG_DIR:-/tmp/dockyard-test-pg}"
 PG_DATA="$PG_DIR/data"
 PG_BIN="$(pg_bin)"
