@@ -8,7 +8,8 @@
 #
 # Progress goes to stderr. stdout carries only `export NAME=value` lines, so a caller can do
 #   eval "$(scripts/setup-git-testbed.sh)"
-# Exported: DOCKYARD_TEST_GIT_EXECUTABLE (the `dockyard` the git user runs in the tests).
+# Exported: DOCKYARD_TEST_GIT_EXECUTABLE and DOCKYARD_GIT_EXECUTABLE (the `dockyard` the git
+# user runs in the tests).
 #
 # Tunables (env): DOCKYARD_GIT_USER (default dockyard),
 #   DOCKYARD_GIT_TESTBED_VENV (default /tmp/dockyard-git-testbed), used only when the git user
@@ -110,3 +111,6 @@ else
 fi
 say "the git user runs $executable"
 echo "export DOCKYARD_TEST_GIT_EXECUTABLE=$executable" >&3
+# Also as the controller's own setting: a controller refuses to start when the git user cannot
+# run its DOCKYARD_GIT_EXECUTABLE, so every controller a test starts gets this one by default.
+echo "export DOCKYARD_GIT_EXECUTABLE=$executable" >&3
