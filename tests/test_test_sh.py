@@ -103,6 +103,7 @@ def test_a_full_run_stops_and_removes_what_it_started_and_nothing_else(run_root:
 
     assert result.returncode == 0, output[-6000:]
     assert re.search(r"^dockerd-restart\s+PASS", result.stdout, re.MULTILINE), output[-4000:]
+    assert "tests: 1 passed, 0 failed, 0 skipped" in result.stdout  # it ran, not skipped
     match = re.search(r"^run dir: (\S+)$", result.stdout, re.MULTILINE)
     assert match, output[-4000:]
     run_dir = match.group(1)
