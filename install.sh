@@ -342,7 +342,9 @@ step "sshd"
 if ((use_systemd)); then
   ssh_unit=ssh # Debian/Ubuntu; sshd elsewhere
   systemctl list-unit-files ssh.service 2>/dev/null | grep -q '^ssh\.service' || ssh_unit=sshd
-  if systemctl is-active --quiet "$ssh_unit" && systemctl is-enabled --quiet "$ssh_unit" 2>/dev/null; then
+  if systemctl is-active --quiet "$ssh_unit.socket" 2>/dev/null; then
+    already "listening ($ssh_unit.socket: sshd starts on the first connection)"
+  elif systemctl is-active --quiet "$ssh_unit" && systemctl is-enabled --quiet "$ssh_unit" 2>/dev/null; then
     already "running ($ssh_unit.service)"
   else
     systemctl enable --now "$ssh_unit"
