@@ -69,10 +69,12 @@ class PidFileService:
             fail(f"no settings file {self.env_file} (install.sh writes it; or pass --env-file)")
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        # A clean environment like systemd's (and the same PATH, so cron's short one does not
-        # hide nginx in /usr/sbin): the settings come from the env file only.
-        env = {"PATH": SYSTEMD_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
-        with self.log_file.open("ab") as log:
+        # Both files are opened before the process exists: a failure leaves nothing running.
+        temporary = self.pid_file.with_name(f".{self.pid_file.name}.tmp")
+        with temporary.open("w") as pid_out, self.log_file.open("ab") as log:
+            # A clean environment like systemd's (and the same PATH, so cron's short one does
+            # not hide nginx in /usr/sbin): the settings come from the env file only.
+            env = {"PATH": SYSTEMD_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root")}
             process = subprocess.Popen(
                 ["/bin/sh", "-c", LOAD_ENV_AND_SERVE, "sh", self.env_file, self.executable],
                 env=env,
@@ -82,8 +84,7 @@ class PidFileService:
                 start_new_session=True,
                 close_fds=True,
             )
-        temporary = self.pid_file.with_name(f".{self.pid_file.name}.tmp")
-        temporary.write_text(f"{process.pid}\n")
+            pid_out.write(f"{process.pid}\n")
         temporary.replace(self.pid_file)
         return process.pid
 
@@ -177,7 +178,18 @@ def _wait_healthy(service: PidFileService, pid: int, wait: float) -> None:
     )
 
 
-@click.group()
+class _ServiceGroup(click.Group):
+    """Turns a file or signal error (not root, a read-only path) into a one-line message."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"service {ctx.invoked_subcommand}: {exc.strerror or exc}{where}; run it as root?")
+
+
+@click.group(cls=_ServiceGroup)
 def service() -> None:
     """Start, stop, restart the controller on this server, or show whether it runs."""
 

@@ -81,3 +81,30 @@ def test_start_without_an_env_file_says_where_it_looked(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"no settings file {missing}" in result.stderr
     assert not (tmp_path / "pid").exists()
+
+
+def test_a_pid_file_that_cannot_be_written_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    env_file = tmp_path / "dockyard.env"
+    env_file.write_text("DOCKYARD_LISTEN=127.0.0.1:1\n")
+    log_file = tmp_path / "log"
+    result = subprocess.run(
+        [
+            DOCKYARD,
+            "service",
+            "start",
+            "--manager",
+            "pidfile",
+            "--env-file",
+            str(env_file),
+            "--pid-file",
+            "/proc/no-such-dir/dockyard.pid",
+            "--log-file",
+            str(log_file),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: service start: No such file or directory (/proc/no-such-dir)")
+    assert "Traceback" not in result.stderr
+    assert not log_file.exists()  # nothing was started
