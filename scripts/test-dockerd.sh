@@ -13,6 +13,9 @@
 # from the host only); its own containerd namespaces and cgroup parent; an empty
 # daemon.json (so no live-restore from /etc/docker/daemon.json). User-defined networks come
 # from Docker's default pools, which skip subnets already routed on the host.
+# Without iptables rules of its own, traffic BETWEEN its containers is dropped where the host's
+# FORWARD policy is DROP with br_netfilter (as the system dockerd sets them); the tests talk to
+# containers from the host only, which works.
 # Two options must NOT be used here: dockerd 20.10 deletes the host's `docker0` (the
 # system dockerd's bridge) at start with `--bridge none`, and at every restart with
 # `--default-address-pool` (daemon/daemon_unix.go, removeDefaultBridgeInterface).
