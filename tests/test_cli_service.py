@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli_service import PidFileService, env_file_value
+from tests.service_support import service_command
 
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
 
@@ -62,19 +63,9 @@ def test_env_file_values_and_the_health_url(tmp_path: Path) -> None:
 def test_start_without_an_env_file_says_where_it_looked(tmp_path: Path) -> None:
     missing = tmp_path / "nope.env"
     result = subprocess.run(
-        [
-            DOCKYARD,
-            "service",
-            "start",
-            "--manager",
-            "pidfile",
-            "--env-file",
-            str(missing),
-            "--pid-file",
-            str(tmp_path / "pid"),
-            "--log-file",
-            str(tmp_path / "log"),
-        ],
+        service_command(
+            DOCKYARD, "start", pid_file=tmp_path / "pid", env_file=missing, log_file=tmp_path / "log"
+        ),
         capture_output=True,
         text=True,
     )
@@ -88,19 +79,13 @@ def test_a_pid_file_that_cannot_be_written_is_one_line_and_starts_nothing(tmp_pa
     env_file.write_text("DOCKYARD_LISTEN=127.0.0.1:1\n")
     log_file = tmp_path / "log"
     result = subprocess.run(
-        [
+        service_command(
             DOCKYARD,
-            "service",
             "start",
-            "--manager",
-            "pidfile",
-            "--env-file",
-            str(env_file),
-            "--pid-file",
-            "/proc/no-such-dir/dockyard.pid",
-            "--log-file",
-            str(log_file),
-        ],
+            pid_file=Path("/proc/no-such-dir/dockyard.pid"),
+            env_file=env_file,
+            log_file=log_file,
+        ),
         capture_output=True,
         text=True,
     )
