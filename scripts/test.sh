@@ -9,7 +9,8 @@
 #
 # It never touches the machine's own Docker or PostgreSQL. Everything it starts lives in one
 # run dir (/tmp/dockyard-test.XXXXXX, or under /var/tmp when /tmp is a tmpfs) and is stopped
-# and removed when it exits, also on failure or Ctrl-C:
+# and removed when it exits, also on failure or Ctrl-C (and, should a run be killed before
+# its teardown, by the next run):
 #   - a private dockerd (scripts/test-dockerd.sh: own socket, data root, exec root,
 #     containerd, bridge; every integration test reaches it through DOCKER_HOST, and the
 #     dockerd-restart test kills and restarts only it),
@@ -98,7 +99,41 @@ if [[ -z "$run_root" ]]; then
   done
   run_root="${run_root:-/var/tmp}"
 fi
+# remove_run DIR [PG_DIR...]: stop what a run started in DIR (its private dockerd, its
+# PostgreSQL, and the clusters in PG_DIRs), then remove DIR.
+remove_run() {
+  local dir="$1" pg_dir
+  shift
+  bash "$ROOT/scripts/test-dockerd.sh" stop "$dir/dockerd" ||
+    echo "teardown: the private dockerd in $dir/dockerd was not fully removed"
+  for pg_dir in "$dir/pg" "$@"; do
+    if [[ -f "$pg_dir/data/postmaster.pid" ]]; then
+      bash "$ROOT/scripts/setup-testbed.sh" --stop-postgres "$pg_dir" ||
+        echo "teardown: could not stop PostgreSQL in $pg_dir"
+    fi
+  done
+  rm -rf --one-file-system "$dir"
+  if [[ -e "$dir" ]]; then
+    echo "teardown: could not remove $dir"
+  else
+    echo "teardown: removed $dir"
+  fi
+}
+
+# A run killed before its teardown (SIGKILL, a crash) left its run dir and what runs in it:
+# finish that run's teardown, once its test.sh (the pid in `owner`) is gone.
+for stale in "$run_root"/dockyard-test.*; do
+  owner="$(cat "$stale/owner" 2>/dev/null || true)"
+  [[ "$owner" =~ ^[0-9]+$ ]] || continue
+  if { tr '\0' ' ' <"/proc/$owner/cmdline"; } 2>/dev/null | grep -q 'test\.sh'; then
+    continue # still running
+  fi
+  banner "reclaiming $stale: its run (pid $owner) ended without its teardown"
+  remove_run "$stale"
+done
+
 RUN_DIR="$(mktemp -d "$run_root/dockyard-test.XXXXXX")" || exit 1
+echo "$$" >"$RUN_DIR/owner"
 chmod 711 "$RUN_DIR" # the git user traverses it to reach the tests' data dirs
 JUNIT_DIR="$RUN_DIR/junit"
 mkdir -p "$JUNIT_DIR"
@@ -106,28 +141,13 @@ echo "run dir: $RUN_DIR"
 
 teardown() {
   banner "teardown: what this run started"
-  if [[ -n "${DOCKYARD_TEST_DOCKERD_DIR:-}" ]]; then
-    bash "$ROOT/scripts/test-dockerd.sh" stop "$DOCKYARD_TEST_DOCKERD_DIR" ||
-      echo "teardown: the private dockerd in $DOCKYARD_TEST_DOCKERD_DIR was not fully removed"
-  fi
   # Only a cluster this run started: the one in the run dir, or one setup-testbed.sh says it
   # started elsewhere (DOCKYARD_TEST_PG_DIR given); never one it found running and reused.
-  local pg_dirs=("$RUN_DIR/pg")
+  local extra=()
   if [[ -n "${DOCKYARD_TEST_PG_STARTED:-}" && "$DOCKYARD_TEST_PG_STARTED" != "$RUN_DIR/pg" ]]; then
-    pg_dirs+=("$DOCKYARD_TEST_PG_STARTED")
+    extra+=("$DOCKYARD_TEST_PG_STARTED")
   fi
-  for pg_dir in "${pg_dirs[@]}"; do
-    if [[ -f "$pg_dir/data/postmaster.pid" ]]; then
-      bash "$ROOT/scripts/setup-testbed.sh" --stop-postgres "$pg_dir" ||
-        echo "teardown: could not stop PostgreSQL in $pg_dir"
-    fi
-  done
-  rm -rf --one-file-system "$RUN_DIR"
-  if [[ -e "$RUN_DIR" ]]; then
-    echo "teardown: could not remove $RUN_DIR"
-  else
-    echo "teardown: removed $RUN_DIR"
-  fi
+  remove_run "$RUN_DIR" "${extra[@]}"
 }
 trap teardown EXIT
 trap 'exit 130' INT
@@ -165,9 +185,8 @@ else
     export DOCKYARD_TEST_PG_DIR="$RUN_DIR/pg"
   fi
 fi
-# Known before setup runs, so the teardown finds it even when setup fails half-way.
 if [[ " ${setup_args[*]} " == *" --private-dockerd "* ]]; then
-  export DOCKYARD_TEST_DOCKERD_DIR="$RUN_DIR/dockerd"
+  export DOCKYARD_TEST_DOCKERD_DIR="$RUN_DIR/dockerd" # the dockerd-restart test's
 fi
 setup_env="$(bash "$ROOT/scripts/setup-testbed.sh" "${setup_args[@]}")"
 setup_rc=$?

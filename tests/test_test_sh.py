@@ -8,6 +8,7 @@ SIGKILLs and restarts that private dockerd, then the teardown must leave nothing
 
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -135,4 +136,43 @@ def test_a_tier_that_collects_no_tests_fails(run_root: Path) -> None:
     result = run_test_sh(run_root, "--quick", "--only", "quick-tier", "-k", "no_test_has_this_name_zz")
     assert result.returncode == 1, result.stdout[-3000:]
     assert re.search(r"^quick-tier\s+FAIL \(no tests\)", result.stdout, re.MULTILINE), result.stdout[-3000:]
+    assert os.listdir(run_root) == []
+
+
+def test_a_run_killed_before_its_teardown_is_cleaned_up_by_the_next(run_root: Path) -> None:
+    environment = {key: value for key, value in os.environ.items() if key not in INHERITED}
+    environment.update(DOCKYARD_TEST_RUN_ROOT=str(run_root), DOCKYARD_TEST_PG_PORT=str(free_port()))
+    # Killed while it lints, after setup started its services (lint starts no processes that
+    # would outlive it; the tier's -k selects nothing, should it get that far).
+    killed = subprocess.Popen(
+        ["bash", str(TEST_SH), "--only", "lint,integration-tier", "-k", "no_test_has_this_name_zz"],
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    assert killed.stdout is not None
+    run_dir = ""
+    for line in killed.stdout:
+        if line.startswith("run dir: "):
+            run_dir = line.split(": ", 1)[1].strip()
+        if line.startswith("===== ruff"):
+            break
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(30)
+    killed.stdout.close()
+    assert run_dir, "the run never said its run dir"
+    dockerd_pid = int((Path(run_dir) / "dockerd" / "docker.pid").read_text())
+    assert Path(f"/proc/{dockerd_pid}").exists()  # left running by the killed run
+    assert processes_mentioning(f"{run_dir}/pg")  # its PostgreSQL too
+
+    result = run_test_sh(run_root, "--quick", "--only", "none")
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"reclaiming {run_dir}: its run (pid {killed.pid}) ended without its teardown" in result.stdout
+    assert processes_mentioning(run_dir) == []
+    assert run_dir not in Path("/proc/self/mounts").read_text()
+    assert not Path(run_dir).exists()
     assert os.listdir(run_root) == []
