@@ -8,8 +8,8 @@
 # Everything it owns lives under DIR: data root, exec root (with its own containerd), pid
 # file, socket, log, and `args` (the dockerd arguments, so `restart` uses the same ones).
 # It does not clash with a system dockerd on the same host: its own socket; its own default
-# bridge (an interface `dyt<suffix>` made here with DOCKYARD_TEST_DOCKER_BIP, default
-# 10.214.0.1/24); no iptables rules, NAT or ip_forward changes (the tests reach containers
+# bridge (an interface `dyt<suffix>` made here with DOCKYARD_TEST_DOCKER_BIP, default the
+# first 10.214.N.1/24 not routed yet); no iptables rules, NAT or ip_forward changes (the tests reach containers
 # from the host only); its own containerd namespaces and cgroup parent; an empty
 # daemon.json (so no live-restore from /etc/docker/daemon.json). User-defined networks come
 # from Docker's default pools, which skip subnets already routed on the host.
@@ -69,7 +69,7 @@ launch() {
   fi
   if ! ip link show "$NAME" >/dev/null 2>&1; then
     ip link add "$NAME" type bridge
-    ip addr add "${DOCKYARD_TEST_DOCKER_BIP:-10.214.0.1/24}" dev "$NAME"
+    ip addr add "$(cat "$DIR/bip")" dev "$NAME"
     ip link set "$NAME" up
   fi
   # setsid: it must not die with the caller's terminal or process group.
@@ -109,6 +109,19 @@ start() {
       ;;
   esac
   echo '{}' >"$DIR/daemon.json"
+  # The default bridge's address: a /24 of 10.214.0.0/16 no other interface routes yet (two
+  # runs at once, e.g. a nested one, must not share a subnet).
+  local bip="${DOCKYARD_TEST_DOCKER_BIP:-}" third
+  if [[ -z "$bip" ]]; then
+    for third in $(seq 0 255); do
+      if ! ip -4 route show | grep -q "^10\.214\.$third\.0/24 "; then
+        bip="10.214.$third.1/24"
+        break
+      fi
+    done
+  fi
+  [[ -n "$bip" ]] || { say "no free /24 in 10.214.0.0/16 for the bridge: set DOCKYARD_TEST_DOCKER_BIP"; exit 1; }
+  echo "$bip" >"$DIR/bip"
   {
     printf '%s\n' \
       --config-file "$DIR/daemon.json" \
