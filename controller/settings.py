@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     stop_timeout: float = 10.0
     container_memory_mb: int | None = None
     max_upload_mb: int = 512
+    # Each app container's json-file log rotates at this size, keeping this many files.
+    container_log_max_size: str = Field(default="10m", pattern=r"^[1-9][0-9]*[kmg]$")
+    container_log_max_files: int = Field(default=3, ge=1, le=100)
     deploy_workers: int = Field(default=max(1, (os.cpu_count() or 2) // 2), ge=1)  # builds at once
     job_workers: int = Field(default=max(2, os.cpu_count() or 2), ge=1)  # other jobs at once
     job_timeout: float = 30 * 60

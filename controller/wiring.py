@@ -137,6 +137,8 @@ def build_services(settings: Settings) -> Services:
         instance=settings.instance,
         network=settings.docker_network,
         build_layers=settings.data_dir / "build-layers",
+        log_max_size=settings.container_log_max_size,
+        log_max_files=settings.container_log_max_files,
     )
     proxy = NginxProxy(
         prefix=settings.nginx_dir,

@@ -85,6 +85,9 @@ class DockerRuntime:
         build_layers: the journal of intermediate images that builds created and left
             dangling (failed, cancelled or timed-out builds, earlier stages of multi-stage
             ones), which `prune_build_layers` removes; None records and prunes nothing.
+        log_max_size, log_max_files: the rotation of each container's json-file log
+            (Docker's `max-size` such as "10m", and how many files to keep), so a chatty
+            app cannot fill the disk.
     """
 
     def __init__(
@@ -95,8 +98,14 @@ class DockerRuntime:
         base_url: str | None = None,
         timeout: float = 60,
         build_layers: Path | None = None,
+        log_max_size: str = "10m",
+        log_max_files: int = 3,
     ) -> None:
         self._instance = instance
+        self._log_config = {
+            "Type": "json-file",
+            "Config": {"max-size": log_max_size, "max-file": str(log_max_files)},
+        }
         self._layers = _LayerJournal(build_layers) if build_layers is not None else None
         self._network = network
         self._base_url = base_url
@@ -198,6 +207,7 @@ class DockerRuntime:
                 mem_limit=spec.memory_bytes,
                 network_mode=network_id,
                 extra_hosts=spec.extra_hosts or None,
+                log_config=self._log_config,
             )
             created = api.create_container(
                 image=spec.image,
