@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import docker
 import docker.errors
+import docker.types
 import requests
 import urllib3.exceptions
 from docker.types import CancellableStream
@@ -102,10 +103,10 @@ class DockerRuntime:
         log_max_files: int = 3,
     ) -> None:
         self._instance = instance
-        self._log_config = {
-            "Type": "json-file",
-            "Config": {"max-size": log_max_size, "max-file": str(log_max_files)},
-        }
+        self._log_config = docker.types.LogConfig(
+            type=docker.types.LogConfig.types.JSON,
+            config={"max-size": log_max_size, "max-file": str(log_max_files)},
+        )
         self._layers = _LayerJournal(build_layers) if build_layers is not None else None
         self._network = network
         self._base_url = base_url
