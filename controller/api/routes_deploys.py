@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from controller.adapters.archive import extract_archive, source_digest
-from controller.api.bodies import read_limited
+from controller.api.bodies import spool_limited
 from controller.api.deps import ServicesDep, require_token
 from controller.api.schemas import DeployPublic
 from controller.domain.errors import InvalidInput
@@ -34,17 +34,18 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
     validate_app_name(name)
     await run_in_threadpool(services.apps.get, name)
     limit = services.settings.max_upload_mb * 1024 * 1024
-    data = await read_limited(request, limit)
-    if not data:
-        raise InvalidInput("the request body must be a tar archive of the build context")
+    with await spool_limited(request, limit, directory=services.settings.builds_dir) as upload:
+        if not upload.read(1):
+            raise InvalidInput("the request body must be a tar archive of the build context")
+        upload.seek(0)
 
-    def unpack(dest: Path) -> str:
-        extract_archive(data, dest, max_bytes=limit * 4)
-        if not (dest / "Dockerfile").is_file():
-            raise InvalidInput("the build context has no Dockerfile at its top level")
-        return source_digest(dest)
+        def unpack(dest: Path) -> str:
+            extract_archive(upload, dest, max_bytes=limit * 4)
+            if not (dest / "Dockerfile").is_file():
+                raise InvalidInput("the build context has no Dockerfile at its top level")
+            return source_digest(dest)
 
-    deploy = await run_in_threadpool(services.deploys.request_build, name, unpack=unpack)
+        deploy = await run_in_threadpool(services.deploys.request_build, name, unpack=unpack)
     return DeployPublic.of(deploy)
 
 
