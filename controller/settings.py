@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     stop_timeout: float = 10.0
     container_memory_mb: int | None = None
     max_upload_mb: int = 512
+    # The API's connections: seconds to send a request head, seconds a body may stall,
+    # seconds an idle keep-alive connection stays open, and how many may be open at once
+    # (kept below the open files limit).
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    keepalive_timeout: int = Field(default=5, ge=1)
+    max_connections: int = Field(default=4096, ge=16)
     # Each app container's json-file log rotates at this size, keeping this many files.
     container_log_max_size: str = Field(default="10m", pattern=r"^[1-9][0-9]*[kmg]$")
     container_log_max_files: int = Field(default=3, ge=1, le=100)
