@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=30.0, gt=0)
     keepalive_timeout: int = Field(default=5, ge=1)
     max_connections: int = Field(default=4096, ge=16)
+    # Open log follows and event streams, per app and in all (past them: 429 / 503).
+    max_followers_per_app: int = Field(default=20, ge=1)
+    max_followers: int = Field(default=200, ge=1)
+    # Each deploy's stored build log keeps its first quarter and its last part up to this.
+    build_log_max_kb: int = Field(default=4096, ge=64)
     # Each app container's json-file log rotates at this size, keeping this many files.
     container_log_max_size: str = Field(default="10m", pattern=r"^[1-9][0-9]*[kmg]$")
     container_log_max_files: int = Field(default=3, ge=1, le=100)

@@ -21,6 +21,7 @@ from controller.api import (
     routes_hooks,
     routes_system,
 )
+from controller.api.follow import FollowerLimits
 from controller.api.schemas import Health
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
@@ -136,4 +137,5 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(routes_git_http.router)
     app.include_router(routes_hooks.router)
     app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
+    app.state.followers = FollowerLimits(per_app=resolved.max_followers_per_app, total=resolved.max_followers)
     return app

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from controller.adapters.archive import extract_archive, source_digest
 from controller.api.bodies import spool_limited
 from controller.api.deps import ServicesDep, require_token
+from controller.api.follow import FollowersDep, FollowerSlot, deploy_log_lines
 from controller.api.schemas import DeployPublic
 from controller.domain.errors import InvalidInput
 from controller.domain.names import validate_app_name
@@ -68,9 +69,10 @@ def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     return DeployPublic.of(services.deploys.cancel(deploy_id))
 
 
-@router.get("/events")
-async def events(services: ServicesDep) -> StreamingResponse:
+@router.get("/events", responses={503: {"description": "too many open streams"}})
+async def events(services: ServicesDep, followers: FollowersDep) -> StreamingResponse:
     """Server-Sent Events: deploy state changes (`deploy`) as they happen."""
+    slot = followers.acquire(None)
     subscription = services.events.subscribe()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -90,11 +92,13 @@ async def events(services: ServicesDep) -> StreamingResponse:
                 idle += FOLLOW_POLL
         finally:
             subscription.close()
+            slot.release()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=slot.background(),
     )
 
 
@@ -103,20 +107,22 @@ def get_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     return DeployPublic.of(services.store.get_deploy(deploy_id))
 
 
-@router.get("/deploys/{deploy_id}/log")
-async def deploy_log(deploy_id: str, services: ServicesDep, follow: bool = False) -> StreamingResponse:
-    """The deploy's log as text lines; with follow, stays open until the deploy ends."""
-    await run_in_threadpool(services.store.get_deploy, deploy_id)
+@router.get("/deploys/{deploy_id}/log", responses={429: {"description": "too many streams of this app"}})
+async def deploy_log(
+    deploy_id: str, services: ServicesDep, followers: FollowersDep, follow: bool = False
+) -> StreamingResponse:
+    """The deploy's log as text lines; with follow, stays open until the deploy ends.
+
+    A long log keeps its head and its tail: a line in between says how much was left out.
+    """
+    deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+    slot = followers.acquire(deploy.app) if follow else FollowerSlot(lambda: None)
 
     async def lines() -> AsyncIterator[bytes]:
-        cursor = 0
-        while True:
-            new, finished = await run_in_threadpool(services.logs.read_from, deploy_id, cursor)
-            if new:
-                cursor += len(new)
-                yield ("\n".join(new) + "\n").encode()
-            if finished or not follow:
-                return
-            await asyncio.sleep(FOLLOW_POLL)
+        try:
+            async for batch in deploy_log_lines(services.logs, deploy_id, follow=follow):
+                yield ("\n".join(batch) + "\n").encode()
+        finally:
+            slot.release()
 
-    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
+    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8", background=slot.background())

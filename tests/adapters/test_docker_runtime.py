@@ -389,7 +389,7 @@ def test_follow_logs_merges_containers_and_stops_on_close(sandbox: Sandbox) -> N
         seen.add(name)
         if seen == {info.name for info in infos} or time.monotonic() > deadline:
             break
-    lines.close()  # type: ignore[attr-defined]
+    lines.close()
 
     assert seen == {info.name for info in infos}
     readers = [t for t in threading.enumerate() if t.name in {f"logs-{info.name}" for info in infos}]
