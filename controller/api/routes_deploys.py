@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from controller.adapters.archive import extract_archive, source_digest
@@ -75,6 +76,10 @@ async def events(services: ServicesDep, followers: FollowersDep) -> StreamingRes
     slot = followers.acquire(None)
     subscription = services.events.subscribe()
 
+    def end() -> None:
+        subscription.close()
+        slot.release()
+
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield b": connected\n\n"
@@ -91,14 +96,13 @@ async def events(services: ServicesDep, followers: FollowersDep) -> StreamingRes
                 await asyncio.sleep(FOLLOW_POLL)
                 idle += FOLLOW_POLL
         finally:
-            subscription.close()
-            slot.release()
+            end()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        background=slot.background(),
+        background=BackgroundTask(end),
     )
 
 

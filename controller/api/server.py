@@ -7,7 +7,8 @@ API stopped answering. `BoundedHttpProtocol` adds:
 
 - a deadline for each request head (`header_timeout`, from the first byte or from the
   connection), then 408 and close;
-- an idle timeout while a request body arrives (`body_timeout` between chunks), then close;
+- an idle timeout while a request body arrives (`body_timeout` between chunks, not
+  counting time in which the app itself is not reading), then close;
 - a cap on open connections: past it, the connection waiting longest for its request
   head is closed to make room (a flood of half-sent requests cannot lock others out),
   and when none is waiting the new connection gets 503 and is closed.
@@ -144,6 +145,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         self._timer = None
+        if self.flow.read_paused:  # the app is slow to take the body, not the client to send it
+            self._arm(self.limits.body_timeout, self._body_timed_out)
+            return
         self.transport.close()  # the app sees the client disconnect
         self._forget()
 
