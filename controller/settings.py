@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=30.0, gt=0)
     keepalive_timeout: int = Field(default=5, ge=1)
     max_connections: int = Field(default=4096, ge=16)
+    listen_backlog: int = Field(default=1024, ge=16)  # also how many are accepted at once
     # Open log follows and event streams, per app and in all (past them: 429 / 503).
     max_followers_per_app: int = Field(default=20, ge=1)
     max_followers: int = Field(default=200, ge=1)

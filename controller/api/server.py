@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 RESERVED_FDS = 256
 # asyncio accepts up to the listen backlog per wake-up, and a connection is counted two
 # loop iterations after its accept: keep a few such bursts back from the cap.
-ACCEPT_BACKLOG = 64
 ACCEPT_BURSTS = 3
 MIN_CONNECTIONS = 16
 
@@ -62,6 +61,7 @@ class ConnectionLimits:
     header_timeout: float
     body_timeout: float
     max_connections: int
+    backlog: int
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -205,11 +205,15 @@ def raise_open_files_limit() -> int:
 
 
 def connection_limits(settings: Settings, open_files: int) -> ConnectionLimits:
-    """The configured limits, with the connection cap kept below the descriptors available."""
-    available = open_files - RESERVED_FDS - ACCEPT_BURSTS * ACCEPT_BACKLOG
-    cap = min(settings.max_connections, max(MIN_CONNECTIONS, available))
+    """The configured limits, with connections and accept bursts kept below the descriptors available."""
+    spare = max(0, open_files - RESERVED_FDS)
+    backlog = max(MIN_CONNECTIONS, min(settings.listen_backlog, spare // (2 * ACCEPT_BURSTS)))
+    cap = min(settings.max_connections, max(MIN_CONNECTIONS, spare - ACCEPT_BURSTS * backlog))
     return ConnectionLimits(
-        header_timeout=settings.header_timeout, body_timeout=settings.body_timeout, max_connections=cap
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=cap,
+        backlog=backlog,
     )
 
 
@@ -228,5 +232,5 @@ def serve(app: FastAPI, settings: Settings) -> None:
         log_level="info",
         access_log=False,
         timeout_keep_alive=settings.keepalive_timeout,
-        backlog=ACCEPT_BACKLOG,
+        backlog=limits.backlog,
     )

@@ -3,7 +3,6 @@
 import logging
 
 from controller.api.server import (
-    ACCEPT_BACKLOG,
     ACCEPT_BURSTS,
     RESERVED_FDS,
     RateLimitedLog,
@@ -37,9 +36,13 @@ def test_the_count_of_suppressed_records_is_told_with_the_next_one() -> None:
     assert "and 1 more like it" in later.getMessage()
 
 
-def test_the_connection_cap_stays_below_the_open_files_limit() -> None:
-    settings = Settings(max_connections=4096)
-    assert connection_limits(settings, 1_000_000).max_connections == 4096
-    low = connection_limits(settings, 1024).max_connections
-    assert low == 1024 - RESERVED_FDS - ACCEPT_BURSTS * ACCEPT_BACKLOG
+def test_connections_and_accept_bursts_stay_below_the_open_files_limit() -> None:
+    settings = Settings(max_connections=4096, listen_backlog=1024)
+    roomy = connection_limits(settings, 1_000_000)
+    assert (roomy.max_connections, roomy.backlog) == (4096, 1024)
+    for open_files in (1024, 4096, 20_000):
+        limits = connection_limits(settings, open_files)
+        worst = RESERVED_FDS + limits.max_connections + ACCEPT_BURSTS * limits.backlog
+        assert worst <= open_files
+        assert limits.max_connections >= limits.backlog >= 16
     assert connection_limits(settings, 64).max_connections == 16

@@ -21,7 +21,8 @@ from tests.e2e.conftest import Controller, make_controller
 pytestmark = pytest.mark.integration
 
 OPEN_FILES = 512
-MAX_CONNECTIONS = 64  # + a few bursts of 64 accepted at once + what the controller has open < 512
+MAX_CONNECTIONS = 64  # + a few bursts of BACKLOG accepted at once + what the controller has open < 512
+BACKLOG = 64
 FLOOD = 600  # half-sent requests held open, over the open files limit
 CHURN = 600  # more of them opened while the API is being checked
 ANSWER_WITHIN = 1.0  # seconds; the bound for an API under attack
@@ -41,7 +42,10 @@ def running_controller(tmp_path: Path, **env: str) -> Iterator[Controller]:
 @pytest.fixture
 def flooded_controller(tmp_path: Path, busybox_image: str) -> Iterator[Controller]:
     with running_controller(
-        tmp_path, DOCKYARD_MAX_CONNECTIONS=str(MAX_CONNECTIONS), DOCKYARD_HEADER_TIMEOUT="120"
+        tmp_path,
+        DOCKYARD_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+        DOCKYARD_LISTEN_BACKLOG=str(BACKLOG),
+        DOCKYARD_HEADER_TIMEOUT="120",
     ) as ctl:
         assert ctl.process is not None
         resource.prlimit(ctl.process.pid, resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
