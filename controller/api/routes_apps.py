@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep, require_token
-from controller.api.follow import FollowersDep, stream_lines
+from controller.api.follow import FollowersDep, FollowerSlot, stream_lines
 from controller.api.schemas import (
     AppCreate,
     AppDetailsPublic,
@@ -129,7 +129,7 @@ async def app_logs(
         return services.runtime.follow_logs(containers, tail=tail, follow=follow)
 
     validate_app_name(name)
-    slot = followers.acquire(name)
+    slot = followers.acquire(name) if follow else FollowerSlot(lambda: None)
     try:
         lines = await run_in_threadpool(open_logs)
     except BaseException:

@@ -138,8 +138,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._timer = None
+        answering = self.cycle is not None and not self.cycle.response_complete
         if not self.transport.is_closing():
-            self.transport.write(TIMED_OUT)
+            if not answering:  # a pipelined head: no 408 inside the response being sent
+                self.transport.write(TIMED_OUT)
             self.transport.close()
         self._forget()
 
