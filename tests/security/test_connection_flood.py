@@ -154,3 +154,39 @@ def test_a_stalled_request_body_is_closed(impatient_controller: Controller) -> N
     assert answer == b""  # closed, without waiting for the other 998 bytes
     assert_answers_quickly(impatient_controller)
     assert "Traceback" not in impatient_controller.log_path.read_text()
+
+
+def test_running_out_of_descriptors_is_logged_once_a_second_and_survived(
+    tmp_path: Path, busybox_image: str
+) -> None:
+    """With far fewer descriptors than the cap assumes, accept() fails: quietly, and not for good."""
+    with running_controller(tmp_path, DOCKYARD_HEADER_TIMEOUT="2") as ctl:
+        assert ctl.process is not None
+        resource.prlimit(ctl.process.pid, resource.RLIMIT_NOFILE, (64, OPEN_FILES))
+        attackers: list[socket.socket] = []
+        deadline = time.monotonic() + 3
+        try:
+            while time.monotonic() < deadline and len(attackers) < 3000:
+                with contextlib.suppress(OSError):
+                    attackers.append(half_sent(ctl.api_port))
+        finally:
+            for sock in attackers:
+                sock.close()
+        resource.prlimit(ctl.process.pid, resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
+
+        deadline = time.monotonic() + 30
+        while not _answers(ctl):
+            assert time.monotonic() < deadline, "the API did not come back"
+            time.sleep(0.2)
+        log = ctl.log_path.read_text()
+
+    assert "Too many open files" in log
+    assert "more like it" in log
+    assert len(log.splitlines()) < 400  # one traceback a second, not one per failed accept
+
+
+def _answers(ctl: Controller) -> bool:
+    try:
+        return httpx.get(ctl.url + "/api/v1/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
