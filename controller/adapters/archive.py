@@ -286,9 +286,12 @@ class _MemberChecks:
 
 
 def _check_filter(info: tarfile.TarInfo, dest: str) -> None:
-    """Python's own `data` extraction filter, as a second opinion on every member."""
+    """Python's own `data` extraction filter (3.11.4+), as a second opinion on every member."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        return
     try:
-        tarfile.data_filter(info, dest)
+        data_filter(info, dest)
     except tarfile.FilterError as exc:
         raise InvalidInput(f"archive member {info.name!r} is refused: {exc}") from exc
 
