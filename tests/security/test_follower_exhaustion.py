@@ -7,6 +7,7 @@ reader thread is given back.
 """
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import write_static_app
+from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import TOKEN, Controller, make_controller
 
 pytestmark = pytest.mark.integration
@@ -93,3 +94,25 @@ def test_idle_followers_neither_hang_the_api_nor_outlive_their_clients(
     with streams(ctl) as open_stream:
         assert all(open_stream(follow).status_code == 200 for _ in range(PER_APP))
     assert_answers_quickly(ctl, "/api/v1/apps")
+
+
+def test_idle_deploy_log_followers_are_capped_and_given_back(controller: Controller, tmp_path: Path) -> None:
+    ctl = controller
+    context = tmp_path / "slow"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nRUN sleep 300\n")
+    ctl.cli("apps", "create", "slow")
+    deploy = json.loads(ctl.cli("deploy", "slow", "--path", str(context), "--no-follow", "--json").stdout)
+    log = f"/deploys/{deploy['id']}/log"
+    wait_for(lambda: "Running in" in ctl.api("GET", log).text, "the build to reach its long step")
+
+    try:
+        for _ in range(2):  # the second round gets the slots the first one gave back
+            with streams(ctl) as open_stream:
+                assert all(open_stream(log + "?follow=true").status_code == 200 for _ in range(PER_APP))
+                assert open_stream(log + "?follow=true").status_code == 429
+                assert open_stream(log).status_code == 200  # reading without following takes no slot
+                assert_answers_quickly(ctl, "/api/v1/apps")
+    finally:
+        ctl.api("POST", f"/deploys/{deploy['id']}/cancel")
+        wait_for(lambda: ctl.api("GET", f"/deploys/{deploy['id']}").json()["status"] == "cancelled", "cancel")
