@@ -33,6 +33,22 @@ class Settings(BaseSettings):
     stop_timeout: float = 10.0
     container_memory_mb: int | None = None
     max_upload_mb: int = 512
+    # The API's connections: seconds to send a request head, seconds a body may stall,
+    # seconds an idle keep-alive connection stays open, and how many may be open at once
+    # (kept below the open files limit).
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    keepalive_timeout: int = Field(default=5, ge=1)
+    max_connections: int = Field(default=4096, ge=16)
+    listen_backlog: int = Field(default=1024, ge=16)  # also how many are accepted at once
+    # Open log follows and event streams, per app and in all (past them: 429 / 503).
+    max_followers_per_app: int = Field(default=20, ge=1)
+    max_followers: int = Field(default=200, ge=1)
+    # Each deploy's stored build log keeps its first quarter and its last part up to this.
+    build_log_max_kb: int = Field(default=4096, ge=64)
+    # Each app container's json-file log rotates at this size, keeping this many files.
+    container_log_max_size: str = Field(default="10m", pattern=r"^[1-9][0-9]*[kmg]$")
+    container_log_max_files: int = Field(default=3, ge=1, le=100)
     deploy_workers: int = Field(default=max(1, (os.cpu_count() or 2) // 2), ge=1)  # builds at once
     job_workers: int = Field(default=max(2, os.cpu_count() or 2), ge=1)  # other jobs at once
     job_timeout: float = 30 * 60

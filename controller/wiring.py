@@ -137,6 +137,8 @@ def build_services(settings: Settings) -> Services:
         instance=settings.instance,
         network=settings.docker_network,
         build_layers=settings.data_dir / "build-layers",
+        log_max_size=settings.container_log_max_size,
+        log_max_files=settings.container_log_max_files,
     )
     proxy = NginxProxy(
         prefix=settings.nginx_dir,
@@ -150,7 +152,9 @@ def build_services(settings: Settings) -> Services:
         site_tls=site_tls_lookup(certs),
     )
     routing = Routing(store=store, runtime=runtime, proxy=proxy)
-    logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
+    logs = DeployLogHub(
+        FileDeployLogStore(settings.logs_dir / "deploys", max_bytes=settings.build_log_max_kb * 1024)
+    )
     events = EventBus()
     public_urls = PublicUrls(settings.http_port, settings.https_port, certs)
     deploys = DeployService(

@@ -1,8 +1,8 @@
 """Build-context archives: pack a directory (client side), extract an untrusted upload safely
 and fingerprint the result (server side).
 
-Extraction trusts nothing in the archive: every member is checked before anything is
-written, files are created with O_EXCL|O_NOFOLLOW, symlinks are made last and then
+Extraction trusts nothing in the archive and streams it: every member is checked before
+it is written, files are created with O_EXCL|O_NOFOLLOW, symlinks are made last and then
 resolved on disk, and a refused archive leaves the destination empty.
 """
 
@@ -17,10 +17,14 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING
 
 from docker.utils.build import exclude_paths
 
 from controller.domain.errors import InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 ALWAYS_EXCLUDED = ".git"
 MAX_MEMBERS = 100_000
@@ -72,6 +76,18 @@ def _portable_member(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 # -- extract (server side) ---------------------------------------------------------------
 
+# Extension headers (long names, pax records) are read into memory whole: cap each, how
+# many may precede one member, and how many global ones an archive may have.
+MAX_EXTENSION_HEADER_BYTES = 64 * 1024
+MAX_EXTENSION_CHAIN = 4
+MAX_GLOBAL_HEADERS = 8
+EXTENSION_TYPES = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
 
 @dataclass(frozen=True)
 class _Member:
@@ -81,8 +97,13 @@ class _Member:
     path: str
 
 
-def extract_archive(data: bytes, dest: Path, *, max_bytes: int) -> None:
+def extract_archive(source: bytes | IO[bytes], dest: Path, *, max_bytes: int) -> None:
     """Safely extract an untrusted gzip or plain tar into `dest` (missing or empty).
+
+    The archive streams from `source` (bytes, or a binary file read from its current
+    position) to disk: memory stays a few MB whatever the archive, and the uncompressed
+    stream may be at most about twice `max_bytes` (headers and padding) before it is
+    refused.
 
     Raises:
         InvalidInput: not a tar, or a member escapes `dest` (absolute path, `..`,
@@ -91,69 +112,196 @@ def extract_archive(data: bytes, dest: Path, *, max_bytes: int) -> None:
         ValueError: `dest` exists and is not an empty directory.
     On any error `dest` is left as it was (missing or empty).
     """
-    tar_bytes = _uncompressed_tar(data, limit=max_bytes * TAR_OVERHEAD_FACTOR + TAR_OVERHEAD_BYTES)
-    with _open_tar(tar_bytes) as tar:
-        members = _checked_members(tar, max_bytes=max_bytes)
+    stream = _Uncompressed(
+        io.BytesIO(source) if isinstance(source, bytes) else source,
+        limit=max_bytes * TAR_OVERHEAD_FACTOR + TAR_OVERHEAD_BYTES,
+    )
+    with _open_tar(stream) as tar:
         created = _prepare_destination(dest)
         try:
-            _write_members(tar, members, dest)
-            _check_symlinks_resolve_inside(dest, members)
+            symlinks = _write_members(tar, dest, max_bytes=max_bytes)
+            stream.read_to_end()
+            for member in symlinks:
+                os.symlink(member.info.linkname, dest / member.path)
+            _check_symlinks_resolve_inside(dest, symlinks)
         except BaseException:
             _empty_destination(dest, remove=created)
             raise
 
 
-def _uncompressed_tar(data: bytes, *, limit: int) -> bytes:
-    """The tar stream itself: gunzipped (at most `limit` bytes) when the upload is gzip."""
-    if not data.startswith(GZIP_MAGIC):
-        if len(data) > limit:
-            raise PayloadTooLarge(f"archive is larger than {limit} bytes")
-        return data
-    decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-    try:
-        tar_bytes = decompressor.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise InvalidInput(f"upload is not a valid gzip archive: {exc}") from exc
-    if len(tar_bytes) > limit:
-        raise PayloadTooLarge(f"archive uncompresses to more than {limit} bytes")
-    if not decompressor.eof:
-        raise InvalidInput("upload is not a valid gzip archive: it is truncated")
-    return tar_bytes
+class _Uncompressed(io.RawIOBase):
+    """The tar stream of an upload, gunzipped as it is read when it is gzip.
+
+    Every read returns at most COPY_CHUNK_BYTES, and the stream refuses to yield more
+    than `limit` bytes in all (PayloadTooLarge): a bomb is never inflated further.
+    """
+
+    def __init__(self, source: IO[bytes], *, limit: int) -> None:
+        super().__init__()
+        self._source = source
+        self._limit = limit
+        self._produced = 0
+        self._pending = source.read(len(GZIP_MAGIC))
+        gzipped = self._pending == GZIP_MAGIC
+        self._inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16) if gzipped else None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "WriteableBuffer") -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._next(min(len(view), COPY_CHUNK_BYTES))
+        self._produced += len(data)
+        if self._produced > self._limit:
+            raise PayloadTooLarge(f"archive uncompresses to more than {self._limit} bytes")
+        view[: len(data)] = data
+        return len(data)
+
+    def read_to_end(self) -> None:
+        """Consume what follows the tar's end marker, so a bomb behind it is still refused."""
+        while self.read(COPY_CHUNK_BYTES):
+            pass
+
+    def _next(self, size: int) -> bytes:
+        if self._inflate is None:
+            data = self._pending[:size] or self._source.read(size)
+            self._pending = self._pending[len(data) :] if self._pending else b""
+            return data
+        while not self._inflate.eof:
+            compressed = self._inflate.unconsumed_tail or self._pending or self._source.read(COPY_CHUNK_BYTES)
+            self._pending = b""
+            if not compressed:
+                raise InvalidInput("upload is not a valid gzip archive: it is truncated")
+            try:
+                data = self._inflate.decompress(compressed, size)
+            except zlib.error as exc:
+                raise InvalidInput(f"upload is not a valid gzip archive: {exc}") from exc
+            if data:
+                return data
+        return b""
 
 
-def _open_tar(tar_bytes: bytes) -> tarfile.TarFile:
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses what tarfile would otherwise hold in memory unbounded."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        assert isinstance(tar, _BoundedTarFile)
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise InvalidInput(f"archive member {self.name!r} is a sparse file, which is not supported")
+        if self.type in (*EXTENSION_TYPES, tarfile.XGLTYPE):
+            tar.extension_chain += 1
+            tar.global_headers += self.type == tarfile.XGLTYPE
+            if self.size > MAX_EXTENSION_HEADER_BYTES:
+                raise InvalidInput(f"archive has an extended header of {self.size} bytes")
+            if tar.extension_chain > MAX_EXTENSION_CHAIN or tar.global_headers > MAX_GLOBAL_HEADERS:
+                raise InvalidInput("archive has too many extended headers")
+        else:
+            tar.extension_chain = 0
+        member: tarfile.TarInfo = tarfile.TarInfo._proc_member(self, tar)  # type: ignore[attr-defined]
+        return member
+
+
+class _BoundedTarFile(tarfile.TarFile):
+    tarinfo = _BoundedTarInfo
+    members: list[tarfile.TarInfo]
+    extension_chain = 0
+    global_headers = 0
+
+
+def _open_tar(stream: _Uncompressed) -> _BoundedTarFile:
     try:
-        return tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:")
+        return _BoundedTarFile.open(fileobj=stream, mode="r|", bufsize=tarfile.RECORDSIZE)
     except tarfile.TarError as exc:
         raise InvalidInput(f"upload is not a tar archive: {exc}") from exc
 
 
-def _checked_members(tar: tarfile.TarFile, *, max_bytes: int) -> list[_Member]:
-    """Every member, checked; directories, files and hard links first, symlinks last."""
-    members: list[_Member] = []
-    files: set[str] = set()
-    total = 0
+def _write_members(tar: _BoundedTarFile, dest: Path, *, max_bytes: int) -> list[_Member]:
+    """Check and write each member as it streams by; return the symlinks, to be made last.
+
+    Files, directories and hard links are written at once; symlinks wait until nothing
+    else can be written through them.
+    """
+    checks = _MemberChecks(dest, max_bytes=max_bytes)
+    symlinks: list[_Member] = []
     for info in _iterate(tar):
+        member = checks.check(info)
+        if member is None:
+            continue
+        if info.issym():
+            symlinks.append(member)
+        else:
+            _write_member(tar, member, dest)
+    return symlinks
+
+
+class _MemberChecks:
+    """The checks across members: count, total size, duplicates, nothing inside a non-directory."""
+
+    def __init__(self, dest: Path, *, max_bytes: int) -> None:
+        self._dest = str(dest)
+        self._max_bytes = max_bytes
+        self._total = 0
+        self._count = 0
+        self._files: set[str] = set()  # regular files and hard links: what a hard link may name
+        self._not_directories: set[str] = set()
+        self._seen: set[str] = set()
+        self._parents: set[str] = set()  # every directory some member is inside
+
+    def check(self, info: tarfile.TarInfo) -> _Member | None:
         path = _relative_path(info.name, member=info.name)
         if path is None:
-            continue
-        if len(members) >= MAX_MEMBERS:
+            return None
+        self._count += 1
+        if self._count > MAX_MEMBERS:
             raise PayloadTooLarge(f"archive has more than {MAX_MEMBERS} members")
-        _check_member(info, path, files)
+        _check_member(info, path, self._files)
+        _check_filter(info, self._dest)
         if info.isreg():
-            total += info.size
-            if total > max_bytes:
-                raise PayloadTooLarge(f"archive content is larger than {max_bytes} bytes (at {info.name!r})")
+            self._total += info.size
+            if self._total > self._max_bytes:
+                raise PayloadTooLarge(
+                    f"archive content is larger than {self._max_bytes} bytes (at {info.name!r})"
+                )
+        self._check_name(info, path)
         if info.isreg() or info.islnk():
-            files.add(path)
-        members.append(_Member(info, path))
-    _check_names(members)
-    return sorted(members, key=lambda member: member.info.issym())
+            self._files.add(path)
+        return _Member(info, path)
+
+    def _check_name(self, info: tarfile.TarInfo, path: str) -> None:
+        """No duplicates, and no member below a symlink or a file (writing there would follow it)."""
+        if path in self._seen:
+            raise InvalidInput(f"archive member {info.name!r} appears more than once")
+        self._seen.add(path)
+        parents = [str(parent) for parent in PurePosixPath(path).parents if str(parent) != "."]
+        for parent in parents:
+            if parent in self._not_directories:
+                raise InvalidInput(f"archive member {info.name!r} is inside {parent!r}, not a directory")
+        if not info.isdir():
+            if path in self._parents:
+                raise InvalidInput(
+                    f"archive member {info.name!r} is not a directory, but other members are inside it"
+                )
+            self._not_directories.add(path)
+        self._parents.update(parents)
 
 
-def _iterate(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+def _check_filter(info: tarfile.TarInfo, dest: str) -> None:
+    """Python's own `data` extraction filter (3.11.4+), as a second opinion on every member."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        return
     try:
-        yield from tar
+        data_filter(info, dest)
+    except tarfile.FilterError as exc:
+        raise InvalidInput(f"archive member {info.name!r} is refused: {exc}") from exc
+
+
+def _iterate(tar: _BoundedTarFile) -> Iterator[tarfile.TarInfo]:
+    """The members one by one, forgetting each (tarfile would keep them all)."""
+    try:
+        while (info := tar.next()) is not None:
+            tar.members.clear()
+            yield info
     except tarfile.TarError as exc:
         raise InvalidInput(f"upload is not a valid tar archive: {exc}") from exc
 
@@ -192,21 +340,6 @@ def _check_symlink_target(info: tarfile.TarInfo, path: str) -> None:
         raise InvalidInput(f"archive member {info.name!r} is a symlink to {target!r}, outside the archive")
 
 
-def _check_names(members: list[_Member]) -> None:
-    """No duplicates, and no member below a symlink or a file (writing there would follow it)."""
-    not_directories = {member.path for member in members if not member.info.isdir()}
-    seen: set[str] = set()
-    for member in members:
-        if member.path in seen:
-            raise InvalidInput(f"archive member {member.info.name!r} appears more than once")
-        seen.add(member.path)
-        for parent in PurePosixPath(member.path).parents:
-            if str(parent) in not_directories:
-                raise InvalidInput(
-                    f"archive member {member.info.name!r} is inside {str(parent)!r}, not a directory"
-                )
-
-
 def _prepare_destination(dest: Path) -> bool:
     """Make sure `dest` is an empty directory; True when this call created it."""
     if dest.exists():
@@ -217,19 +350,16 @@ def _prepare_destination(dest: Path) -> bool:
     return True
 
 
-def _write_members(tar: tarfile.TarFile, members: list[_Member], dest: Path) -> None:
-    for member in members:
-        target = dest / member.path
-        if not member.info.isdir():
-            target.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-        if member.info.isdir():
-            target.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-        elif member.info.issym():
-            os.symlink(member.info.linkname, target)
-        elif member.info.islnk():
-            os.link(dest / _hardlink_target(member), target, follow_symlinks=False)
-        else:
-            _write_file(tar, member.info, target)
+def _write_member(tar: tarfile.TarFile, member: _Member, dest: Path) -> None:
+    target = dest / member.path
+    if member.info.isdir():
+        target.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    if member.info.islnk():
+        os.link(dest / _hardlink_target(member), target, follow_symlinks=False)
+    else:
+        _write_file(tar, member.info, target)
 
 
 def _hardlink_target(member: _Member) -> str:
@@ -249,16 +379,15 @@ def _write_file(tar: tarfile.TarFile, info: tarfile.TarInfo, target: Path) -> No
         os.fchmod(output.fileno(), mode)
 
 
-def _check_symlinks_resolve_inside(dest: Path, members: list[_Member]) -> None:
+def _check_symlinks_resolve_inside(dest: Path, symlinks: list[_Member]) -> None:
     """Resolve every symlink on disk: chains of links that are each fine can still escape."""
     root = os.path.realpath(dest)
-    for member in members:
-        if member.info.issym():
-            resolved = os.path.realpath(dest / member.path)
-            if os.path.commonpath([root, resolved]) != root:
-                raise InvalidInput(
-                    f"archive member {member.info.name!r} is a symlink that resolves outside the archive"
-                )
+    for member in symlinks:
+        resolved = os.path.realpath(dest / member.path)
+        if os.path.commonpath([root, resolved]) != root:
+            raise InvalidInput(
+                f"archive member {member.info.name!r} is a symlink that resolves outside the archive"
+            )
 
 
 def _empty_destination(dest: Path, *, remove: bool) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import docker
 import docker.errors
+import docker.types
 import requests
 import urllib3.exceptions
 from docker.types import CancellableStream
@@ -85,6 +86,9 @@ class DockerRuntime:
         build_layers: the journal of intermediate images that builds created and left
             dangling (failed, cancelled or timed-out builds, earlier stages of multi-stage
             ones), which `prune_build_layers` removes; None records and prunes nothing.
+        log_max_size, log_max_files: the rotation of each container's json-file log
+            (Docker's `max-size` such as "10m", and how many files to keep), so a chatty
+            app cannot fill the disk.
     """
 
     def __init__(
@@ -95,8 +99,14 @@ class DockerRuntime:
         base_url: str | None = None,
         timeout: float = 60,
         build_layers: Path | None = None,
+        log_max_size: str = "10m",
+        log_max_files: int = 3,
     ) -> None:
         self._instance = instance
+        self._log_config = docker.types.LogConfig(
+            type=docker.types.LogConfig.types.JSON,
+            config={"max-size": log_max_size, "max-file": str(log_max_files)},
+        )
         self._layers = _LayerJournal(build_layers) if build_layers is not None else None
         self._network = network
         self._base_url = base_url
@@ -198,6 +208,7 @@ class DockerRuntime:
                 mem_limit=spec.memory_bytes,
                 network_mode=network_id,
                 extra_hosts=spec.extra_hosts or None,
+                log_config=self._log_config,
             )
             created = api.create_container(
                 image=spec.image,
@@ -227,7 +238,7 @@ class DockerRuntime:
             output: bytes = self._api().logs(container_id, stdout=True, stderr=True, tail=tail)
             return output.decode("utf-8", errors="replace")
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> "MergedLogs":
         """Merge the containers' output into one iterator of `name | line` strings.
 
         Missing containers raise NotFound here, before iteration starts. Closing the
@@ -244,7 +255,7 @@ class DockerRuntime:
         except DockyardError:
             _close_streams(streams)
             raise
-        return _merge_log_streams(streams)
+        return MergedLogs(streams)
 
     def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
         """SIGTERM, SIGKILL after `stop_timeout`, then remove with its anonymous volumes."""
@@ -791,40 +802,84 @@ def _close_streams(streams: "Sequence[tuple[str, CancellableStream[bytes]]]") ->
             stream.close()
 
 
-def _merge_log_streams(streams: "list[tuple[str, CancellableStream[bytes]]]") -> Iterator[str]:
-    """One reader thread per stream into a bounded queue; closing the iterator stops them all."""
-    lines: queue.Queue[str | _StreamEnded] = queue.Queue(maxsize=LOG_QUEUE_LINES)
-    stop = threading.Event()
-    readers = [
-        threading.Thread(
-            target=_pump_lines, args=(name, stream, lines, stop), name=f"logs-{name}", daemon=True
-        )
-        for name, stream in streams
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        running = len(readers)
-        while running:
-            item = lines.get()
+class MergedLogs:
+    """Several containers' output as one stream of `name | line` strings.
+
+    One reader thread per container feeds a bounded queue. Read it either as a blocking
+    iterator, or without blocking with `take` (an async consumer sets `on_ready`, called
+    from a reader thread when lines arrive in an empty queue). `close` stops the readers
+    and their streams without waiting.
+    """
+
+    def __init__(self, streams: "list[tuple[str, CancellableStream[bytes]]]") -> None:
+        self._streams = streams
+        self._lines: queue.Queue[str | _StreamEnded] = queue.Queue(maxsize=LOG_QUEUE_LINES)
+        self._stop = threading.Event()
+        self._running = len(streams)
+        self.on_ready: Callable[[], None] = lambda: None
+        self._readers = [
+            threading.Thread(target=self._pump, args=(name, stream), name=f"logs-{name}", daemon=True)
+            for name, stream in streams
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        while self._running:
+            item = self._lines.get()
             if isinstance(item, _StreamEnded):
-                running -= 1
+                self._running -= 1
             else:
-                yield item
-    finally:
-        stop.set()
-        _close_streams(streams)
-        for reader in readers:
-            reader.join(timeout=WATCHDOG_INTERVAL_SECONDS * 5)
+                return item
+        self.close()
+        raise StopIteration
+
+    def take(self, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` lines ready now, and whether every stream has ended (and all was taken)."""
+        taken: list[str] = []
+        while self._running and len(taken) < limit:
+            try:
+                item = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _StreamEnded):
+                self._running -= 1
+            else:
+                taken.append(item)
+        return taken, not self._running
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the readers and close the streams; with `wait`, until the readers have exited."""
+        self._stop.set()
+        _close_streams(self._streams)
+        if wait:
+            for reader in self._readers:
+                reader.join(timeout=WATCHDOG_INTERVAL_SECONDS * 5)
+
+    def _pump(self, name: str, stream: "CancellableStream[bytes]") -> None:
+        _pump_lines(name, stream, self._offer)
+
+    def _offer(self, item: "str | _StreamEnded") -> bool:
+        """Put `item`, waiting for room while the consumer is alive; False once it stopped."""
+        while not self._stop.is_set():
+            was_empty = self._lines.empty()
+            try:
+                self._lines.put(item, timeout=WATCHDOG_INTERVAL_SECONDS)
+            except queue.Full:
+                continue
+            if was_empty:
+                self.on_ready()
+            return True
+        return False
 
 
 def _pump_lines(
-    name: str,
-    stream: "CancellableStream[bytes]",
-    lines: "queue.Queue[str | _StreamEnded]",
-    stop: threading.Event,
+    name: str, stream: "CancellableStream[bytes]", offer: "Callable[[str | _StreamEnded], bool]"
 ) -> None:
-    """Split one container's output into prefixed lines until it ends or `stop` is set."""
+    """Split one container's output into prefixed lines until it ends or `offer` refuses."""
     pending = b""
     try:
         for chunk in stream:
@@ -834,27 +889,16 @@ def _pump_lines(
                 complete.append(pending)
                 pending = b""
             for raw in complete:
-                if not _offer(lines, _prefixed(name, raw), stop):
+                if not offer(_prefixed(name, raw)):
                     return
         if pending:
-            _offer(lines, _prefixed(name, pending), stop)
+            offer(_prefixed(name, pending))
     finally:
-        _offer(lines, _StreamEnded(name), stop)
+        offer(_StreamEnded(name))
 
 
 def _prefixed(name: str, raw: bytes) -> str:
     return name + LOG_LINE_SEPARATOR + raw.decode("utf-8", errors="replace").rstrip("\r")
-
-
-def _offer(lines: "queue.Queue[str | _StreamEnded]", item: str | _StreamEnded, stop: threading.Event) -> bool:
-    """Put `item`, waiting for room while the consumer is alive; False once it stopped."""
-    while not stop.is_set():
-        try:
-            lines.put(item, timeout=WATCHDOG_INTERVAL_SECONDS)
-        except queue.Full:
-            continue
-        return True
-    return False
 
 
 def _close_when_stopped(

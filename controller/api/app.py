@@ -5,9 +5,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
@@ -21,6 +22,7 @@ from controller.api import (
     routes_hooks,
     routes_system,
 )
+from controller.api.follow import FollowerLimits
 from controller.api.schemas import Health
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
@@ -115,6 +117,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client left (or was cut off) mid-body: nobody to answer, nothing to log."""
+        return Response(status_code=400)
+
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(request: Request) -> Health:
         owned: Services = request.app.state.services
@@ -136,4 +143,5 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(routes_git_http.router)
     app.include_router(routes_hooks.router)
     app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
+    app.state.followers = FollowerLimits(per_app=resolved.max_followers_per_app, total=resolved.max_followers)
     return app

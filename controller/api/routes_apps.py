@@ -1,12 +1,13 @@
 """Routes of apps and what hangs off one app: domains, config, releases, scale, logs."""
 
 import asyncio
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep, require_token
+from controller.api.follow import FollowersDep, FollowerSlot, stream_lines
 from controller.api.schemas import (
     AppCreate,
     AppDetailsPublic,
@@ -25,6 +26,7 @@ from controller.domain.names import (
     validate_env_value,
     validate_process_count,
 )
+from controller.services.ports import LogLines
 
 router = APIRouter(prefix="/api/v1/apps", tags=["apps"], dependencies=[Depends(require_token)])
 
@@ -107,23 +109,32 @@ def restart(name: str, services: ServicesDep) -> DeployPublic:
     return DeployPublic.of(services.deploys.request_restart(name))
 
 
-@router.get("/{name}/logs")
-def app_logs(
+@router.get("/{name}/logs", responses={429: {"description": "too many streams of this app"}})
+async def app_logs(
     name: str,
     services: ServicesDep,
+    followers: FollowersDep,
     follow: bool = False,
     tail: int = Query(default=100, ge=0, le=10_000),
 ) -> StreamingResponse:
     """The output of the app's web containers, newest `tail` lines first, then followed."""
-    app = services.apps.get(name)
-    containers = [
-        c.id
-        for c in services.runtime.list_containers(app.name)
-        if c.process == "web" and (c.release == app.current_release)
-    ]
 
-    def lines() -> Iterator[bytes]:
-        for line in services.runtime.follow_logs(containers, tail=tail, follow=follow):
-            yield (line + "\n").encode()
+    def open_logs() -> LogLines:
+        app = services.apps.get(name)
+        containers = [
+            c.id
+            for c in services.runtime.list_containers(app.name)
+            if c.process == "web" and (c.release == app.current_release)
+        ]
+        return services.runtime.follow_logs(containers, tail=tail, follow=follow)
 
-    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
+    validate_app_name(name)
+    slot = followers.acquire(name) if follow else FollowerSlot(lambda: None)
+    try:
+        lines = await run_in_threadpool(open_logs)
+    except BaseException:
+        slot.release()
+        raise
+    return StreamingResponse(
+        stream_lines(lines, slot), media_type="text/plain; charset=utf-8", background=slot.background()
+    )

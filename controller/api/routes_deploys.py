@@ -7,11 +7,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from controller.adapters.archive import extract_archive, source_digest
-from controller.api.bodies import read_limited
+from controller.api.bodies import spool_limited
 from controller.api.deps import ServicesDep, require_token
+from controller.api.follow import FollowersDep, FollowerSlot, deploy_log_lines
 from controller.api.schemas import DeployPublic
 from controller.domain.errors import InvalidInput
 from controller.domain.names import validate_app_name
@@ -34,17 +36,18 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
     validate_app_name(name)
     await run_in_threadpool(services.apps.get, name)
     limit = services.settings.max_upload_mb * 1024 * 1024
-    data = await read_limited(request, limit)
-    if not data:
-        raise InvalidInput("the request body must be a tar archive of the build context")
+    with await spool_limited(request, limit, directory=services.settings.builds_dir) as upload:
+        if not upload.read(1):
+            raise InvalidInput("the request body must be a tar archive of the build context")
+        upload.seek(0)
 
-    def unpack(dest: Path) -> str:
-        extract_archive(data, dest, max_bytes=limit * 4)
-        if not (dest / "Dockerfile").is_file():
-            raise InvalidInput("the build context has no Dockerfile at its top level")
-        return source_digest(dest)
+        def unpack(dest: Path) -> str:
+            extract_archive(upload, dest, max_bytes=limit * 4)
+            if not (dest / "Dockerfile").is_file():
+                raise InvalidInput("the build context has no Dockerfile at its top level")
+            return source_digest(dest)
 
-    deploy = await run_in_threadpool(services.deploys.request_build, name, unpack=unpack)
+        deploy = await run_in_threadpool(services.deploys.request_build, name, unpack=unpack)
     return DeployPublic.of(deploy)
 
 
@@ -67,10 +70,15 @@ def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     return DeployPublic.of(services.deploys.cancel(deploy_id))
 
 
-@router.get("/events")
-async def events(services: ServicesDep) -> StreamingResponse:
+@router.get("/events", responses={503: {"description": "too many open streams"}})
+async def events(services: ServicesDep, followers: FollowersDep) -> StreamingResponse:
     """Server-Sent Events: deploy state changes (`deploy`) as they happen."""
+    slot = followers.acquire(None)
     subscription = services.events.subscribe()
+
+    def end() -> None:
+        subscription.close()
+        slot.release()
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -88,12 +96,13 @@ async def events(services: ServicesDep) -> StreamingResponse:
                 await asyncio.sleep(FOLLOW_POLL)
                 idle += FOLLOW_POLL
         finally:
-            subscription.close()
+            end()
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(end),
     )
 
 
@@ -102,20 +111,22 @@ def get_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     return DeployPublic.of(services.store.get_deploy(deploy_id))
 
 
-@router.get("/deploys/{deploy_id}/log")
-async def deploy_log(deploy_id: str, services: ServicesDep, follow: bool = False) -> StreamingResponse:
-    """The deploy's log as text lines; with follow, stays open until the deploy ends."""
-    await run_in_threadpool(services.store.get_deploy, deploy_id)
+@router.get("/deploys/{deploy_id}/log", responses={429: {"description": "too many streams of this app"}})
+async def deploy_log(
+    deploy_id: str, services: ServicesDep, followers: FollowersDep, follow: bool = False
+) -> StreamingResponse:
+    """The deploy's log as text lines; with follow, stays open until the deploy ends.
+
+    A long log keeps its head and its tail: a line in between says how much was left out.
+    """
+    deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+    slot = followers.acquire(deploy.app) if follow else FollowerSlot(lambda: None)
 
     async def lines() -> AsyncIterator[bytes]:
-        cursor = 0
-        while True:
-            new, finished = await run_in_threadpool(services.logs.read_from, deploy_id, cursor)
-            if new:
-                cursor += len(new)
-                yield ("\n".join(new) + "\n").encode()
-            if finished or not follow:
-                return
-            await asyncio.sleep(FOLLOW_POLL)
+        try:
+            async for batch in deploy_log_lines(services.logs, deploy_id, follow=follow):
+                yield ("\n".join(batch) + "\n").encode()
+        finally:
+            slot.release()
 
-    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
+    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8", background=slot.background())

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep, require_token
+from controller.api.follow import deploy_log_lines
 from controller.api.schemas_git import (
     GitInfoPublic,
     KeyCreate,
@@ -142,15 +143,8 @@ async def deploy_push(
 
     async def events() -> AsyncIterator[bytes]:
         yield _line({"deploy": deploy.id})
-        cursor = 0
-        while True:
-            new_lines, finished = await run_in_threadpool(services.logs.read_from, deploy.id, cursor)
-            if new_lines:
-                cursor += len(new_lines)
-                yield b"".join(_line({"log": line}) for line in new_lines)
-            if finished:
-                break
-            await asyncio.sleep(FOLLOW_POLL)
+        async for batch in deploy_log_lines(services.logs, deploy.id, follow=True):
+            yield b"".join(_line({"log": line}) for line in batch)
         final = await _final(services, deploy.id)
         urls = await run_in_threadpool(services.git.push.urls, name)
         yield _line({"status": final.status.value, "error": final.error, "urls": urls})

@@ -1,8 +1,13 @@
-"""Deploy logs: every line is persisted and handed to live followers without blocking the deploy."""
+"""Deploy logs: every line is persisted (capped) and read back by followers from the store.
+
+Nothing of a log's content is held in memory: followers read from the store with a
+cursor, and learn that there is more to read, or that the log is complete, from a
+counter the hub keeps per live log.
+"""
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from controller.services.ports import DeployLogStore
 
@@ -11,15 +16,23 @@ KEEP_FINISHED_LIVE = 200
 
 @dataclass
 class _LiveLog:
-    lines: list[str] = field(default_factory=list)
+    end: int = 0  # the store's cursor at the end of what was appended
     finished: bool = False
 
 
-class DeployLogHub:
-    """Appends go to the persistent store and to an in-memory copy that followers poll.
+@dataclass(frozen=True)
+class LogChunk:
+    """Lines read from a cursor: the cursor after them, and whether the log is complete."""
 
-    Followers only ever read a slice of a list, so a slow or vanished follower cannot
-    hold the writer up.
+    lines: list[str]
+    cursor: int
+    complete: bool  # finished, and nothing left after `cursor`
+
+
+class DeployLogHub:
+    """Appends go to the persistent store; followers read the store from their cursor.
+
+    A slow or vanished follower cannot hold the writer up: it reads files on its own.
     """
 
     def __init__(self, store: DeployLogStore) -> None:
@@ -29,17 +42,20 @@ class DeployLogHub:
         self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
 
     def open(self, deploy_id: str) -> None:
-        """Start a live log for a deploy that was just queued."""
+        """Start a live log for a deploy that was just queued (or picked up again)."""
+        end = self._store.size(deploy_id)
         with self._lock:
-            self._live[deploy_id] = _LiveLog()
+            self._live[deploy_id] = _LiveLog(end=end)
+            self._finished.pop(deploy_id, None)
 
     def append(self, deploy_id: str, line: str) -> None:
         for part in line.splitlines() or [""]:
             self._store.append(deploy_id, part)
-            with self._lock:
-                live = self._live.get(deploy_id)
-                if live is not None:
-                    live.lines.append(part)
+        end = self._store.size(deploy_id)
+        with self._lock:
+            live = self._live.get(deploy_id)
+            if live is not None:
+                live.end = end
 
     def finish(self, deploy_id: str) -> None:
         with self._lock:
@@ -52,13 +68,19 @@ class DeployLogHub:
                 oldest, _ = self._finished.popitem(last=False)
                 self._live.pop(oldest, None)
 
-    def read_from(self, deploy_id: str, cursor: int) -> tuple[list[str], bool]:
-        """Return the lines after `cursor` and whether the log is complete."""
+    def has_news(self, deploy_id: str, cursor: int) -> bool:
+        """Whether a read from `cursor` may return something new (no I/O: for polling)."""
         with self._lock:
             live = self._live.get(deploy_id)
-            if live is not None:
-                return live.lines[cursor:], live.finished
-        return self._store.read(deploy_id)[cursor:], True
+            return live is None or live.finished or live.end > cursor
+
+    def read_from(self, deploy_id: str, cursor: int = 0) -> LogChunk:
+        """A bounded chunk of lines after `cursor`."""
+        with self._lock:
+            live = self._live.get(deploy_id)
+            finished = live is None or live.finished
+        lines, after = self._store.read_from(deploy_id, cursor)
+        return LogChunk(lines, after, complete=finished and not lines)
 
     def discard(self, deploy_id: str) -> None:
         with self._lock:

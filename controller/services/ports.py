@@ -101,10 +101,31 @@ class Store(GitStore, Protocol):
         """Deploys still queued or running (after a crash these were interrupted)."""
 
 
+class LogLines(Protocol):
+    """Lines arriving from elsewhere (container output): iterate (blocking) or `take` (not)."""
+
+    on_ready: Callable[[], None]  # called from another thread when lines arrive after a lull
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __next__(self) -> str: ...
+
+    def take(self, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` lines ready now, and whether the lines have ended (all taken)."""
+
+    def close(self, *, wait: bool = True) -> None: ...
+
+
 class DeployLogStore(Protocol):
-    """Persisted deploy logs, one text line at a time."""
+    """Persisted deploy logs, one text line at a time, read back from a cursor."""
 
     def append(self, deploy_id: str, line: str) -> None: ...
+
+    def size(self, deploy_id: str) -> int:
+        """The cursor at the end of the log."""
+
+    def read_from(self, deploy_id: str, cursor: int) -> tuple[list[str], int]:
+        """A bounded chunk of whole lines from `cursor`, and the cursor after them."""
 
     def read(self, deploy_id: str) -> list[str]: ...
 
@@ -150,7 +171,7 @@ class Runtime(Protocol):
 
     def container_logs(self, container_id: str, *, tail: int = 50) -> str: ...
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> "LogLines":
         """Lines of the containers' output, prefixed with the container name."""
 
     def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:

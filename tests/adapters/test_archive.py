@@ -4,6 +4,7 @@ import gzip
 import io
 import os
 import tarfile
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +57,15 @@ def _special(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInf
     info.type = kind
     info.linkname = linkname
     return info, None
+
+
+def _pax_header(size: int) -> bytes:
+    """A pax extended header announcing `size` bytes of records, and then those bytes."""
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = size
+    record = b"%d comment=" % size
+    return info.tobuf(format=tarfile.USTAR_FORMAT) + record.ljust(size, b"x") + b"\0" * 1024
 
 
 def test_roundtrip_honours_dockerignore_and_leaves_out_git(tmp_path: Path) -> None:
@@ -135,6 +145,14 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], type[Exception], str]] = {
     "char device": (lambda: _tar(_special("dev", tarfile.CHRTYPE)), InvalidInput, "'dev'"),
     "fifo": (lambda: _tar(_file("ok.txt"), _special("pipe", tarfile.FIFOTYPE)), InvalidInput, "'pipe'"),
     "duplicate": (lambda: _tar(_file("x"), _file("x")), InvalidInput, "more than once"),
+    "symlink over a written directory": (
+        lambda: _tar(_file("d/x"), _special("d", tarfile.SYMTYPE, "/etc")),
+        InvalidInput,
+        "'d'",
+    ),
+    "file over a written directory": (lambda: _tar(_file("d/x"), _file("d")), InvalidInput, "'d'"),
+    "huge pax header": (lambda: _pax_header(1024 * 1024), InvalidInput, "extended header"),
+    "sparse": (lambda: _tar(_special("s", tarfile.GNUTYPE_SPARSE)), InvalidInput, "sparse"),
     "garbage": (lambda: b"this is not a tarball at all" * 40, InvalidInput, "not a tar"),
     "garbage gzip": (lambda: b"\x1f\x8b\x08\x00garbage-after-magic", InvalidInput, "gzip"),
     "empty": (lambda: b"", InvalidInput, "tar"),
@@ -192,8 +210,69 @@ def test_content_over_the_limit_is_refused(tmp_path: Path) -> None:
 def test_gzip_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
     data = gzip.compress(b"\0" * (64 * 1024 * 1024))
 
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLarge):
+            extract_archive(data, tmp_path / "out", max_bytes=MAX)  # the bomb inflates to 6 x MAX
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 4 * 1024 * 1024
+
+
+def test_a_large_archive_streams_to_disk_in_bounded_memory(tmp_path: Path) -> None:
+    """64 MiB of content, from a file: written as it is read, never held in memory."""
+    upload = tmp_path / "upload.tar.gz"
+    with tarfile.open(upload, mode="w:gz", compresslevel=1) as tar:
+        info = tarfile.TarInfo("big.bin")
+        info.size = 64 * 1024 * 1024
+        tar.addfile(info, _Zeros(info.size))
+        dockerfile, content = _file("Dockerfile", b"FROM scratch\n")
+        tar.addfile(dockerfile, io.BytesIO(content))
+
+    tracemalloc.start()
+    try:
+        with upload.open("rb") as source:
+            extract_archive(source, tmp_path / "out", max_bytes=100 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (tmp_path / "out" / "big.bin").stat().st_size == 64 * 1024 * 1024
+    assert (tmp_path / "out" / "Dockerfile").read_bytes() == b"FROM scratch\n"
+    assert peak < 8 * 1024 * 1024
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        count = self._left if size < 0 else min(size, self._left)
+        self._left -= count
+        return bytes(count)
+
+
+def test_a_bomb_behind_the_end_of_the_tar_is_refused(tmp_path: Path) -> None:
+    data = gzip.compress(_tar(_file("Dockerfile")) + b"\0" * (16 * 1024 * 1024))
+
     with pytest.raises(PayloadTooLarge):
         extract_archive(data, tmp_path / "out", max_bytes=1000)
+
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_gzip_is_refused(tmp_path: Path) -> None:
+    data = _tar(_file("Dockerfile"), _file("b", b"y" * 5000), compress=True)
+
+    with pytest.raises(InvalidInput, match="gzip"):
+        extract_archive(data[: len(data) // 2], tmp_path / "out", max_bytes=MAX)
+
+    assert not (tmp_path / "out").exists()
 
 
 def test_non_empty_dest_is_a_programming_error(tmp_path: Path) -> None:

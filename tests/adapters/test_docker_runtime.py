@@ -280,6 +280,10 @@ def test_run_container_serves_http_on_its_network_address(sandbox: Sandbox) -> N
     assert attrs["HostConfig"]["Init"] is True
     assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert attrs["HostConfig"]["Memory"] == 64 * 1024 * 1024
+    assert attrs["HostConfig"]["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-size": "10m", "max-file": "3"},
+    }
     assert not attrs["HostConfig"]["PortBindings"]
     assert "GREETING=hello" in attrs["Config"]["Env"]
     network = sandbox.client.networks.get(sandbox.network)
@@ -314,6 +318,29 @@ def test_inspect_logs_and_remove(sandbox: Sandbox) -> None:
     with pytest.raises(NotFound):
         sandbox.runtime.inspect_container(info.id)
     sandbox.runtime.remove_container(info.id)  # gone already: not an error
+
+
+def test_container_logs_rotate_at_their_size_limit(sandbox: Sandbox) -> None:
+    sandbox.runtime = DockerRuntime(
+        instance=sandbox.instance, network=sandbox.network, timeout=30, log_max_size="64k", log_max_files=2
+    )
+    spec = dataclasses.replace(
+        sandbox.spec(BUSYBOX_IMAGE), command=("sh", "-c", "while true; do echo chatty chatty chatty; done")
+    )
+    info = sandbox.runtime.run_container(spec)
+    attrs = sandbox.client.api.inspect_container(info.id)
+    log_path = Path(attrs["LogPath"])
+
+    _wait_for(lambda: Path(f"{log_path}.1").exists(), within=30, what="the log to rotate")
+    sizes = sum(path.stat().st_size for path in log_path.parent.glob(log_path.name + "*"))
+    sandbox.runtime.remove_container(info.id, stop_timeout=1)
+
+    assert attrs["HostConfig"]["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-size": "64k", "max-file": "2"},
+    }
+    assert not Path(f"{log_path}.2").exists()
+    assert sizes < 4 * 64 * 1024  # two files of 64k, with room for a write in flight
 
 
 def test_healthcheck_status_is_reported(sandbox: Sandbox) -> None:
@@ -362,7 +389,7 @@ def test_follow_logs_merges_containers_and_stops_on_close(sandbox: Sandbox) -> N
         seen.add(name)
         if seen == {info.name for info in infos} or time.monotonic() > deadline:
             break
-    lines.close()  # type: ignore[attr-defined]
+    lines.close()
 
     assert seen == {info.name for info in infos}
     readers = [t for t in threading.enumerate() if t.name in {f"logs-{info.name}" for info in infos}]
