@@ -47,9 +47,15 @@ def serve() -> None:
     import uvicorn
 
     from controller.api.app import create_app
+    from controller.domain.errors import DockyardError
     from controller.settings import Settings
+    from controller.wiring import check_admin_token
 
     settings = Settings()
+    try:
+        check_admin_token(settings)
+    except DockyardError as exc:
+        fail(f"refusing to start: {exc}")
     uvicorn.run(
         create_app(settings),
         host=settings.listen_host,

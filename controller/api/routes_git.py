@@ -3,7 +3,6 @@ pre-receive hook call with the hook token (`/api/v1/git/...`).
 """
 
 import asyncio
-import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from controller.api.schemas_git import (
     RepoAccessRequest,
     SourceUpdate,
 )
+from controller.domain.credentials import secrets_match
 from controller.domain.errors import InvalidInput
 from controller.domain.git_refs import GitService, RefUpdate, parse_ref_updates
 from controller.domain.models import Deploy
@@ -79,10 +79,8 @@ async def require_hook_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """The token git-shell and the hooks read from hook.json (the admin token works too)."""
-    given = credentials.credentials.encode() if credentials else b""
-    hook_ok = hmac.compare_digest(given, services.git.hook_token.encode())
-    admin_ok = hmac.compare_digest(given, services.admin_token.encode())
-    if not (hook_ok or admin_ok):
+    given = credentials.credentials if credentials else None
+    if not (secrets_match(given, services.git.hook_token) or secrets_match(given, services.admin_token)):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid hook token",

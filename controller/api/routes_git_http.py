@@ -4,7 +4,6 @@ then `git http-backend` streams its answer (the build log of a push included) as
 
 import base64
 import binascii
-import hmac
 import re
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep
+from controller.domain.credentials import secrets_match
 from controller.domain.errors import DockyardError
 from controller.domain.git_refs import GitService
 from controller.domain.names import validate_app_name
@@ -46,9 +46,7 @@ def _service_of(method: str, rest: str, request: Request) -> GitService | None:
 @router.api_route("/git/{repo}/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
 async def smart_http(repo: str, rest: str, request: Request, services: ServicesDep) -> Response:
     credentials = _basic_credentials(request)
-    token_ok = credentials is not None and hmac.compare_digest(
-        credentials[1].encode(), services.admin_token.encode()
-    )
+    token_ok = credentials is not None and secrets_match(credentials[1], services.admin_token)
     if credentials is None or not token_ok:
         return PlainTextResponse(
             "Dockyard: give an API token as the password (https://user:TOKEN@host/git/app.git)\n",

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs
 
+from controller.domain.credentials import secrets_match
 from controller.domain.errors import DockyardError, InvalidInput, NotFound
 from controller.domain.git_refs import HEADS, TAGS, is_zero_sha, validate_commit_sha
 
@@ -94,6 +95,10 @@ def verify_signature(provider: Provider, headers: Mapping[str, str], signed: byt
     Raises:
         WebhookUnauthorized: the header is missing, malformed or does not match.
     """
+    if not secret:
+        raise WebhookUnauthorized(
+            "this app has no webhook secret: make one with `dockyard apps source APP --new-webhook-secret`"
+        )
     key = secret.encode()
     if provider is Provider.GITLAB:
         _require_equal(headers.get("x-gitlab-token"), secret, "X-Gitlab-Token")
@@ -117,7 +122,7 @@ def _strip_prefix(value: str | None) -> str | None:
 def _require_equal(given: str | None, expected: str, header: str) -> None:
     if not given:
         raise WebhookUnauthorized(f"missing {header} header: set the webhook secret at the provider")
-    if not hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode()):
+    if not secrets_match(given.encode("latin-1", "replace"), expected):
         raise WebhookUnauthorized(f"{header} does not match this app's webhook secret")
 
 
