@@ -8,6 +8,7 @@ per delivery.
 """
 
 import logging
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from controller.domain.errors import (
     Conflict,
     DockyardError,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
     RuntimeUnavailable,
 )
@@ -26,6 +28,7 @@ from controller.domain.git_records import DeliveryStatus, WebhookDelivery
 from controller.domain.webhooks import (
     MAX_BODY_BYTES,
     EventKind,
+    WebhookUnauthorized,
     decide,
     parse_event,
     parse_provider,
@@ -87,8 +90,13 @@ class WebhookService:
         provider = parse_provider(provider_name)
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"webhook bodies are limited to {MAX_BODY_BYTES} bytes")
-        source = self._sources.source(app)
         signed, document = signed_document(provider, headers, body)
+        try:
+            source = self._sources.source(app)
+        except NotFound:
+            # The same 401 as a wrong signature: the endpoint does not tell which apps exist.
+            verify_signature(provider, headers, signed, secrets.token_hex(32))
+            raise WebhookUnauthorized("the signature does not match") from None
         verify_signature(provider, headers, signed, source.webhook_secret)
         event = parse_event(provider, headers, document)
         if event.kind is EventKind.PING:
