@@ -179,7 +179,9 @@ def main() -> None:
         commits = [git.commit_all(work, "first")]
         (work / "www" / "index.html").write_text(bodies[1])
         commits.append(git.commit_all(work, "second"))
-        ctl = git_controller(base, DOCKYARD_GIT_ALLOW_LOCAL_SOURCES="true")
+        ctl = git_controller(
+            base, DOCKYARD_GIT_ALLOW_LOCAL_SOURCES="true", DOCKYARD_GIT_ALLOW_PRIVATE_SOURCES="true"
+        )
         ctl.start()
         try:
             with httpx.Client(

@@ -107,7 +107,11 @@ def build_git(
         repos_dir, hook_command=[executable, "git-hook", "pre-receive", "--data-dir", data_dir], owner=owner
     )
     local = ["file", "git", "http"] if settings.git_allow_local_sources else []
-    mirrors = SourceMirrors(mirrors_dir, allowed_protocols=["https", "ssh", *local])
+    mirrors = SourceMirrors(
+        mirrors_dir,
+        allowed_protocols=["https", "ssh", *local],
+        allow_private=settings.git_allow_private_sources,
+    )
     sources = GitSourceService(
         store=store,
         repos=repos,
@@ -120,6 +124,7 @@ def build_git(
             public_url=settings.public_url or f"http://{settings.listen}",
             auto_create=settings.git_auto_create,
             allow_local_sources=settings.git_allow_local_sources,
+            allow_private_sources=settings.git_allow_private_sources,
         ),
     )
     unpack = unpack_tar(max_bytes=settings.max_upload_mb * 1024 * 1024 * 4)

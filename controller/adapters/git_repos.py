@@ -9,6 +9,7 @@ import base64
 import os
 import shlex
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -20,8 +21,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import git
 
+from controller.domain.errors import InvalidInput
 from controller.domain.git_records import FileOwner
-from controller.domain.git_refs import SourceUnavailable, validate_branch_name, validate_commit_sha
+from controller.domain.git_refs import (
+    SourceUnavailable,
+    check_source_address,
+    source_host_port,
+    validate_branch_name,
+    validate_commit_sha,
+)
 from controller.services.git_ports import FetchAuth
 
 HOOK_MODE = 0o755
@@ -29,6 +37,7 @@ PRIVATE_MODE = 0o700
 # What every app repo's config sets: pushes over smart HTTP, and a reflog of the branch.
 REPO_SETTINGS = (("http.receivepack", "true"), ("core.logAllRefUpdates", "true"))
 FETCH_TIMEOUT = 300.0
+DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
 
 
 class BareRepos:
@@ -84,9 +93,10 @@ class BareRepos:
 class SourceMirrors:
     """`<root>/<app>.git`: bare mirrors of apps' source repositories, fetched on demand."""
 
-    def __init__(self, root: Path, *, allowed_protocols: Sequence[str]) -> None:
+    def __init__(self, root: Path, *, allowed_protocols: Sequence[str], allow_private: bool = False) -> None:
         self._root = root
         self._allowed_protocols = ":".join(allowed_protocols)
+        self._allow_private = allow_private
 
     def fetch(self, app: str, *, url: str, branch: str, commit: str, auth: FetchAuth) -> None:
         """Make sure the mirror has `commit` (fetching `branch`, then the commit itself).
@@ -103,7 +113,8 @@ class SourceMirrors:
         try:
             if _has_commit(repo, commit):
                 return
-            with self._environment(url, auth) as env:
+            address = self._resolve(url)
+            with self._environment(url, auth, address) as env:
                 for refspec in (f"+refs/heads/{branch}:refs/heads/{branch}", commit):
                     try:
                         repo.git.fetch(
@@ -127,28 +138,70 @@ class SourceMirrors:
         finally:
             repo.close()
 
+    def _resolve(self, url: str) -> tuple[str, str, int] | None:
+        """Resolve the URL's host now and check every address; (host, address, port) to pin.
+
+        Checking only the literal would let a name that resolves to 127.0.0.1 or 169.254.169.254
+        through; pinning what was checked keeps git from resolving it again to something else.
+
+        Raises:
+            SourceUnavailable: the host does not resolve, or one of its addresses is refused.
+        """
+        target = source_host_port(url)
+        if target is None:
+            return None
+        host, port = target
+        scheme = url.partition("://")[0].lower() if "://" in url else "ssh"
+        port = port or DEFAULT_PORTS.get(scheme, 443)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise SourceUnavailable(f"cannot resolve the repository host {host!r}: {exc}") from None
+        addresses = sorted({str(info[4][0]) for info in infos})
+        if not addresses:
+            raise SourceUnavailable(f"the repository host {host!r} has no address")
+        for address in addresses:
+            try:
+                check_source_address(address, allow_private=self._allow_private)
+            except InvalidInput as exc:
+                raise SourceUnavailable(f"refusing to fetch from {host!r}: {exc}") from None
+        return host, addresses[0], port
+
     @contextmanager
-    def _environment(self, url: str, auth: FetchAuth) -> Iterator[dict[str, str]]:
+    def _environment(
+        self, url: str, auth: FetchAuth, pinned: tuple[str, str, int] | None = None
+    ) -> Iterator[dict[str, str]]:
         """git's environment for one fetch: never a prompt, only allowed transports, credentials.
 
         The token goes in as an HTTP header scoped to the repository's origin and the deploy
-        key as a 0600 file removed afterwards: neither ever appears on a command line.
+        key as a 0600 file removed afterwards: neither ever appears on a command line. A pinned
+        (host, address, port) makes git connect to that checked address only.
         """
         env = {
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_ALLOW_PROTOCOL": self._allowed_protocols,
             "GIT_ASKPASS": "true",
         }
+        config: list[tuple[str, str]] = []
         if auth.token:
             scheme, _, rest = url.partition("://")
             origin = f"{scheme}://{rest.split('/', 1)[0]}/"
             basic = base64.b64encode(f"{auth.username or 'x-access-token'}:{auth.token}".encode()).decode()
-            env |= {
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": f"http.{origin}.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-            }
+            config.append((f"http.{origin}.extraHeader", f"Authorization: Basic {basic}"))
+        if pinned is not None and url.lower().startswith(("https://", "http://")):
+            host, address, port = pinned
+            config.append(
+                ("http.curloptResolve", f"{host}:{port}:{f'[{address}]' if ':' in address else address}")
+            )
+        if config:
+            env["GIT_CONFIG_COUNT"] = str(len(config))
+            for index, (key, value) in enumerate(config):
+                env[f"GIT_CONFIG_KEY_{index}"] = key
+                env[f"GIT_CONFIG_VALUE_{index}"] = value
+        ssh_pin = ["-o", f"HostName={pinned[1]}"] if pinned is not None and _is_ssh(url) else []
         if not auth.ssh_private_key:
+            if ssh_pin:
+                env["GIT_SSH_COMMAND"] = shlex.join(["ssh", *ssh_pin, "-o", "BatchMode=yes"])
             yield env
             return
         self._root.mkdir(parents=True, exist_ok=True)
@@ -172,6 +225,7 @@ class SourceMirrors:
                     "StrictHostKeyChecking=accept-new",
                     "-o",
                     f"UserKnownHostsFile={known_hosts}",
+                    *ssh_pin,
                 ]
             )
             yield env
@@ -236,6 +290,10 @@ def _has_commit(repo: "git.Repo", commit: str) -> bool:
     except git.GitCommandError:
         return False
     return True
+
+
+def _is_ssh(url: str) -> bool:
+    return url.lower().startswith("ssh://") or "://" not in url
 
 
 def _redact(text: str, secret: str | None) -> str:
