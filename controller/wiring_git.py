@@ -138,6 +138,7 @@ def build_git(
         push=GitPushService(
             store=store,
             sources=sources,
+            repos=repos,
             deploys=deploys,
             create_app=create_app,
             unpack=unpack,

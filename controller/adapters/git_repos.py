@@ -7,6 +7,7 @@ repository never loads it.
 
 import base64
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 from controller.domain.errors import InvalidInput
 from controller.domain.git_records import FileOwner
 from controller.domain.git_refs import (
+    RefUpdate,
     SourceUnavailable,
     check_source_address,
+    is_zero_sha,
     source_host_port,
     validate_branch_name,
     validate_commit_sha,
@@ -37,6 +40,8 @@ PRIVATE_MODE = 0o700
 # What every app repo's config sets: pushes over smart HTTP, and a reflog of the branch.
 REPO_SETTINGS = (("http.receivepack", "true"), ("core.logAllRefUpdates", "true"))
 FETCH_TIMEOUT = 300.0
+ARCHIVE_TIMEOUT = 600.0
+_QUARANTINE_RE = re.compile(r"^tmp_objdir-incoming-[A-Za-z0-9_]{1,64}$")
 DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
 
 
@@ -88,6 +93,68 @@ class BareRepos:
 
     def delete(self, app: str) -> None:
         shutil.rmtree(self.path(app), ignore_errors=True)
+
+    def archive_pushed(self, app: str, *, update: RefUpdate, quarantine: str | None) -> bytes:
+        """A tar of the tree of `update.new` from the app's repo, while its push is in pre-receive.
+
+        The pushed objects are still in git's quarantine (`objects/tmp_objdir-incoming-*`), which
+        is read as the repo's object store with the repo's own objects as alternates, as git does
+        for the hook. git runs as the git user, who owns the repo (root never runs git in it).
+
+        Raises:
+            InvalidInput: the quarantine is not one of this repo's, the ref is not at
+                `update.old` now, or `update.new` is not a commit in the repo.
+        """
+        validate_commit_sha(update.old)
+        validate_commit_sha(update.new)
+        path = self.path(app)
+        if not self.exists(app):
+            raise InvalidInput(f"app {app!r} has no repository")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_DIR": str(path),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "HOME": str(path),
+        }
+        if quarantine is not None:
+            objects = path / "objects" / quarantine
+            if not _QUARANTINE_RE.fullmatch(quarantine) or not stat.S_ISDIR(_lstat_mode(objects)):
+                raise InvalidInput(f"{quarantine!r} is not a push in progress on {app}")
+            env |= {
+                "GIT_OBJECT_DIRECTORY": str(objects),
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(path / "objects"),
+            }
+        current = self._git(
+            ["rev-parse", "--verify", "--quiet", f"{update.ref}^{{commit}}"], env, check=False
+        )
+        now = current.stdout.decode().strip() if current.returncode == 0 else None
+        if now != (None if is_zero_sha(update.old) else update.old):
+            raise InvalidInput(
+                f"{update.ref} is at {(now or 'nothing')[:12]}, not {update.old[:12]}: "
+                "not the push in progress"
+            )
+        kind = self._git(["cat-file", "-t", update.new], env, check=False)
+        if kind.returncode != 0 or kind.stdout.strip() != b"commit":
+            raise InvalidInput(f"{update.new[:12]} is not a commit in the repository of {app}")
+        return self._git(["archive", "--format=tar", update.new], env, check=True).stdout
+
+    def _git(
+        self, args: list[str], env: dict[str, str], *, check: bool
+    ) -> "subprocess.CompletedProcess[bytes]":
+        result = subprocess.run(
+            ["git", *args],
+            env=env,
+            cwd=env["GIT_DIR"],
+            capture_output=True,
+            check=False,
+            timeout=ARCHIVE_TIMEOUT,
+            user=self._owner.uid if self._owner else None,
+            group=self._owner.gid if self._owner else None,
+            extra_groups=[] if self._owner else None,
+        )
+        if check and result.returncode != 0:
+            raise InvalidInput(f"git {args[0]} failed: {result.stderr.decode(errors='replace').strip()}")
+        return result
 
 
 class SourceMirrors:
@@ -290,6 +357,13 @@ def _has_commit(repo: "git.Repo", commit: str) -> bool:
     except git.GitCommandError:
         return False
     return True
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return path.lstat().st_mode
+    except OSError:
+        return 0
 
 
 def _is_ssh(url: str) -> bool:

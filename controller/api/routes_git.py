@@ -5,19 +5,20 @@ pre-receive hook call with the hook token (`/api/v1/git/...`).
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep, require_token
 from controller.api.schemas_git import (
     GitInfoPublic,
     KeyCreate,
     KeyPublic,
+    PushDeployRequest,
     PushPlanPublic,
     PushPlanRequest,
     RefUpdateBody,
@@ -98,7 +99,11 @@ def open_repo(name: str, body: RepoAccessRequest, services: ServicesDep) -> Repo
         service = GitService(body.service)
     except ValueError:
         raise InvalidInput(f"unknown git service {body.service!r}") from None
-    return RepoAccessPublic(path=str(services.git.push.open_repo(name, service=service)))
+    path = services.git.push.open_repo(name, service=service)
+    ticket = None
+    if service is GitService.RECEIVE_PACK and body.key is not None:
+        ticket = services.git.push.ssh_push_ticket(name, body.key)
+    return RepoAccessPublic(path=str(path), ticket=ticket)
 
 
 @hooks.post("/apps/{name}/pushes", response_model=PushPlanPublic)
@@ -116,26 +121,21 @@ def plan_push(name: str, body: PushPlanRequest, services: ServicesDep) -> PushPl
 
 
 @hooks.post("/apps/{name}/deploys")
-async def deploy_push(
-    name: str,
-    request: Request,
-    services: ServicesDep,
-    old: Annotated[str, Query(max_length=64)],
-    new: Annotated[str, Query(max_length=64)],
-    ref: Annotated[str, Query(max_length=300)],
-    pusher: Annotated[str, Query(max_length=64)] = "unknown",
-) -> StreamingResponse:
-    """Deploy a pushed commit (the body: a tar of its tree) and stream the deploy as NDJSON.
+async def deploy_push(name: str, body: PushDeployRequest, services: ServicesDep) -> StreamingResponse:
+    """Deploy a pushed commit, which the controller reads from the app's repo itself, and stream
+    the deploy as NDJSON.
 
-    Lines: `{"deploy": id}`, then `{"log": line}` as the deploy runs, then
-    `{"status": ..., "error": ..., "urls": [...]}`.
+    The hook only names the ref update, the push's ticket (from the authenticated git-shell or
+    smart-HTTP session) and git's quarantine dir. Lines: `{"deploy": id}`, then `{"log": line}`
+    as the deploy runs, then `{"status": ..., "error": ..., "urls": [...]}`.
     """
     validate_app_name(name)
-    (update,) = _one_update(old, new, ref)
+    (update,) = _one_update(body.old, body.new, body.ref)
     await run_in_threadpool(services.apps.get, name)
-    data = await read_limited(request, services.settings.max_upload_mb * 1024 * 1024)
     deploy = await run_in_threadpool(
-        services.git.push.deploy_push, name, update=update, tar=data, pusher=pusher
+        partial(
+            services.git.push.deploy_push, name, update=update, ticket=body.ticket, quarantine=body.quarantine
+        )
     )
 
     async def events() -> AsyncIterator[bytes]:

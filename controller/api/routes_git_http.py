@@ -64,6 +64,10 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
         # git shows a text/plain error body to the user as `remote: ...` lines.
         return PlainTextResponse(f"{exc}\n", status_code=exc.status_code)
     user = credentials[0] if _USER_RE.fullmatch(credentials[0]) else "http"
+    # The push's hook gets a ticket naming who the token says pushed (not the Basic user name).
+    extra_env = {}
+    if service is GitService.RECEIVE_PACK and request.method == "POST":
+        extra_env["DOCKYARD_PUSH_TICKET"] = services.git.push.http_push_ticket(app)
     answer = await services.git.http_backend.run(
         method=request.method,
         path_info=f"/{app}.git/{rest}",
@@ -72,6 +76,6 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
         body=request.stream(),
         remote_user=user,
         remote_addr=request.client.host if request.client else "",
-        extra_env={"DOCKYARD_PUSHER": user},
+        extra_env=extra_env,
     )
     return StreamingResponse(answer.body, status_code=answer.status, headers=dict(answer.headers))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from controller.domain.git_records import AppSource, DeliveryStatus, SshKey, WebhookDelivery
+from controller.domain.git_refs import RefUpdate
 
 # Extracts an (untrusted) tar into an empty dir and returns the context's digest.
 UnpackTar = Callable[[bytes, Path], str]
@@ -60,6 +61,14 @@ class RepoHost(Protocol):
         """Create the repo, or bring its hook, HEAD and settings up to date."""
 
     def delete(self, app: str) -> None: ...
+
+    def archive_pushed(self, app: str, *, update: RefUpdate, quarantine: str | None) -> bytes:
+        """A tar of the tree of `update.new`, read from the app's repo (with the push's quarantine).
+
+        Raises:
+            InvalidInput: the quarantine is not one of this repo's, the ref is not at
+                `update.old`, or `update.new` is not a commit there.
+        """
 
 
 @dataclass(frozen=True)

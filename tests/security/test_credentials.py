@@ -3,8 +3,10 @@ controller that refuses to start with an empty or short admin token.
 """
 
 import secrets
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from controller.domain.credentials import check_secret_strength, secrets_match
@@ -12,7 +14,7 @@ from controller.domain.errors import InvalidInput
 from controller.domain.webhooks import Provider, WebhookUnauthorized, verify_signature
 from controller.settings import Settings
 from controller.wiring import check_admin_token, load_admin_token
-from tests.e2e.conftest import TOKEN
+from tests.e2e.conftest import DOCKYARD, TOKEN, make_controller
 
 
 @pytest.mark.parametrize(
@@ -88,3 +90,16 @@ def test_an_app_with_an_empty_webhook_secret_accepts_nothing(provider: Provider)
     }
     with pytest.raises(WebhookUnauthorized):
         verify_signature(provider, headers, body, "")
+
+
+@pytest.mark.parametrize("content", ["", "tooshort\n"])
+def test_serve_refuses_to_start_with_an_empty_or_short_admin_token(tmp_path: Path, content: str) -> None:
+    """The real `dockyard serve`, as installed: it exits at once, before it listens."""
+    ctl = make_controller(tmp_path, DOCKYARD_ADMIN_TOKEN="")
+    ctl.data_dir.mkdir(parents=True)
+    (ctl.data_dir / "admin.token").write_text(content)
+    result = subprocess.run([DOCKYARD, "serve"], env=ctl.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "refusing to start" in result.stderr and "admin.token" in result.stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(ctl.url + "/api/v1/health", timeout=1)

@@ -44,6 +44,10 @@ class FakeRepos:
     def delete(self, app: str) -> None:
         self.branches.pop(app, None)
 
+    def archive_pushed(self, app: str, *, update: RefUpdate, quarantine: str | None) -> bytes:
+        """The 'tree' of a pushed commit is its id (see `unpack_with_dockerfile`)."""
+        return update.new.encode()
+
 
 @dataclass
 class FakeMirrors:
@@ -140,6 +144,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     push = GitPushService(
         store=store,
         sources=sources,
+        repos=repos,
         deploys=deploys,  # type: ignore[arg-type]
         create_app=create_app,
         unpack=unpack_with_dockerfile,
@@ -225,14 +230,25 @@ def test_push_plan_deploys_only_the_deploy_branch(world: World) -> None:
 
 def test_deploy_push(world: World) -> None:
     world.store.create_app("web")
+    ticket = world.push.http_push_ticket("web")
     deploy = world.push.deploy_push(
-        "web", update=RefUpdate(A, B, "refs/heads/main"), tar=B.encode(), pusher="laptop"
+        "web", update=RefUpdate(A, B, "refs/heads/main"), ticket=ticket, quarantine=None
     )
-    assert deploy.description == f"git push {B[:12]} (main) by laptop"
+    assert deploy.description == f"git push {B[:12]} (main) by admin"
     with pytest.raises(InvalidInput, match="not the deploy branch"):
-        world.push.deploy_push("web", update=RefUpdate(A, B, "refs/heads/dev"), tar=B.encode(), pusher="x")
+        world.push.deploy_push(
+            "web",
+            update=RefUpdate(A, B, "refs/heads/dev"),
+            ticket=world.push.http_push_ticket("web"),
+            quarantine=None,
+        )
     with pytest.raises(InvalidInput, match="no Dockerfile"):
-        world.push.deploy_push("web", update=RefUpdate(A, C, "refs/heads/main"), tar=C.encode(), pusher="x")
+        world.push.deploy_push(
+            "web",
+            update=RefUpdate(A, C, "refs/heads/main"),
+            ticket=world.push.http_push_ticket("web"),
+            quarantine=None,
+        )
     assert len(world.deploys.builds) == 1
 
 
