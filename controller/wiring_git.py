@@ -129,6 +129,8 @@ def build_git(
     )
     unpack = unpack_tar(max_bytes=settings.max_upload_mb * 1024 * 1024 * 4)
     host = "127.0.0.1" if settings.listen_host in WILDCARD_HOSTS else settings.listen_host
+    webhooks = WebhookService(store=store, sources=sources, mirrors=mirrors, deploys=deploys, unpack=unpack)
+    deploys.fetch_sources_with(webhooks.fetch_source)
     return GitComponents(
         store=store,
         sources=sources,
@@ -145,9 +147,7 @@ def build_git(
             public_urls=public_urls,
             auto_create=settings.git_auto_create,
         ),
-        webhooks=WebhookService(
-            store=store, sources=sources, mirrors=mirrors, deploys=deploys, unpack=unpack
-        ),
+        webhooks=webhooks,
         http_backend=GitHttpBackend(project_root=repos_dir, owner=owner, home=home),
         files=files,
         hook_token=secrets.token_urlsafe(32),

@@ -194,7 +194,7 @@ class SourceMirrors:
                             kill_after_timeout=FETCH_TIMEOUT,
                         )
                     except git.GitCommandError as exc:
-                        error = _redact(str(exc.stderr or exc).strip(), auth.token)
+                        error = _summary(_redact(str(exc.stderr or exc), auth.token))
                         if refspec == commit:
                             raise SourceUnavailable(
                                 f"cannot fetch {commit[:12]} from {url}: {error}"
@@ -309,6 +309,29 @@ class SourceMirrors:
         finally:
             repo.close()
 
+    def is_ancestor(self, app: str, older: str, newer: str) -> bool | None:
+        """Whether `older` is an ancestor of `newer` in the mirror; None when either is not there."""
+        import git
+
+        validate_commit_sha(older)
+        validate_commit_sha(newer)
+        path = self._root / f"{app}.git"
+        if not (path / "HEAD").is_file():
+            return None
+        repo = git.Repo(path)
+        try:
+            if not (_has_commit(repo, older) and _has_commit(repo, newer)):
+                return None
+            try:
+                repo.git.merge_base("--is-ancestor", older, newer)
+            except git.GitCommandError as exc:
+                if exc.status == 1:
+                    return False
+                return None
+            return True
+        finally:
+            repo.close()
+
     def delete(self, app: str) -> None:
         shutil.rmtree(self._root / f"{app}.git", ignore_errors=True)
 
@@ -368,6 +391,14 @@ def _lstat_mode(path: Path) -> int:
 
 def _is_ssh(url: str) -> bool:
     return url.lower().startswith("ssh://") or "://" not in url
+
+
+def _summary(stderr: str) -> str:
+    """git's complaint in one line: its `fatal:`/`error:` lines, else its last line."""
+    lines = [line.strip().removeprefix("stderr:").strip().strip("'").strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
+    chosen = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
+    return "; ".join(chosen) or "git fetch failed"
 
 
 def _redact(text: str, secret: str | None) -> str:

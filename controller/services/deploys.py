@@ -82,6 +82,9 @@ class _Context:
 
 
 SUPERSEDING = (DeployKind.BUILD, DeployKind.ROLLBACK)
+# Fills an empty build context for a build queued with `request_fetched_build` (a webhook push
+# fetched from its source repository) and returns its digest: (app, source, dest, log) -> digest.
+SourceFetcher = Callable[[str, dict[str, Any], Path, Callable[[str], None]], str]
 
 
 # Deploy ids name jobs and their log files; they are unique, not secret (every API call
@@ -135,6 +138,7 @@ class DeployService:
         self._deadlines: dict[str, float] = {}  # running deploy -> when its job timeout ends
         self._stopping = threading.Event()
         self._handlers: dict[DeployKind, JobHandler] = {}
+        self._fetcher: SourceFetcher | None = None
         self._finished = threading.Condition()
         self._dispatcher = Dispatcher(
             store=store, workers=settings.workers, other_workers=settings.other_workers, execute=self._execute
@@ -225,6 +229,18 @@ class DeployService:
             description or f"build {digest[:12]}",
             deploy_id=deploy_id,
         )
+
+    def fetch_sources_with(self, fetcher: SourceFetcher) -> None:
+        """How builds queued by `request_fetched_build` get their context when they run."""
+        self._fetcher = fetcher
+
+    def request_fetched_build(self, app: str, *, source: dict[str, Any], description: str) -> Deploy:
+        """Queue a build whose context the job itself fetches (with the fetcher) when it runs.
+
+        The job exists from now on: a source that cannot be fetched fails it, with the reason
+        in its log and error, like any other failed build.
+        """
+        return self._queue(app, DeployKind.BUILD, {"source": source}, description)
 
     def request_rollback(self, app: str, *, to: int | None = None) -> Deploy:
         current = self._store.get_app(app).current_release
@@ -399,7 +415,8 @@ class DeployService:
                 continue
             retry_id = new_deploy_id()
             old_context = self._settings.builds_dir / deploy.id
-            if deploy.kind is DeployKind.BUILD:
+            fetched = "source" in self._store.get_deploy_params(deploy.id)  # fetches it again
+            if deploy.kind is DeployKind.BUILD and not fetched:
                 if not old_context.is_dir():
                     continue
                 old_context.rename(self._settings.builds_dir / retry_id)
@@ -441,6 +458,8 @@ class DeployService:
     def _action(self, deploy: Deploy, params: dict[str, Any]) -> Callable[[_Context], None]:
         if deploy.kind is DeployKind.BUILD:
             context_dir = self._settings.builds_dir / deploy.id
+            if "source" in params:
+                return lambda ctx: self._fetch_and_build(ctx, context_dir, dict(params["source"]))
             return lambda ctx: self._build(ctx, context_dir, str(params["digest"]))
         if deploy.kind is DeployKind.ROLLBACK:
             return lambda ctx: self._rollback(ctx, self._store.get_release(deploy.app, int(params["to"])))
@@ -531,6 +550,16 @@ class DeployService:
             description=ctx.deploy.description,
         )
         self._roll_out(ctx, release, record=True)
+
+    def _fetch_and_build(self, ctx: _Context, context_dir: Path, source: dict[str, Any]) -> None:
+        if self._fetcher is None:
+            raise InvalidInput("this controller cannot fetch sources")
+        shutil.rmtree(context_dir, ignore_errors=True)  # a retry after a Docker outage starts afresh
+        context_dir.mkdir(parents=True)
+        self._check_cancel(ctx)
+        digest = self._fetcher(ctx.deploy.app, source, context_dir, ctx.log)
+        self._check_cancel(ctx)
+        self._build(ctx, context_dir, digest)
 
     def _rollback(self, ctx: _Context, target: Release) -> None:
         self._roll_out(ctx, target, record=False)

@@ -49,7 +49,15 @@ class GitStore(Protocol):
     ) -> None: ...
 
     def list_webhook_deliveries(self, app: str, limit: int = 20) -> list[WebhookDelivery]:
-        """Newest first."""
+        """Newest first; a delivery with a job shows its job's status and error."""
+
+    def find_webhook_delivery(self, app: str, provider: str, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def last_webhook_delivery(self, app: str, provider: str, branch: str) -> WebhookDelivery | None:
+        """The newest delivery recorded for the app from `provider` for `branch`."""
+
+    def webhook_delivery_of_deploy(self, app: str, deploy_id: str) -> WebhookDelivery | None:
+        """The delivery whose build job `deploy_id` is, if it was one."""
 
 
 class RepoHost(Protocol):
@@ -88,6 +96,9 @@ class Mirrors(Protocol):
 
     def archive(self, app: str, commit: str) -> bytes:
         """A tar of the tree at a fetched commit."""
+
+    def is_ancestor(self, app: str, older: str, newer: str) -> bool | None:
+        """Whether `older` is an ancestor of `newer` in the mirror; None when either is not there."""
 
     def delete(self, app: str) -> None: ...
 

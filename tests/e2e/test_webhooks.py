@@ -262,7 +262,9 @@ def test_a_burst_for_one_app_coalesces_into_few_builds(hook_env: HookEnv) -> Non
     hook_env.ctl.cli("apps", "create", app)
     hook_env.ctl.cli("apps", "source", app, "--repo", hook_env.upstream.git_url)
     secret = hook_env.secret(app)
-    commits = [hook_env.upstream.first, hook_env.upstream.second] * 10
+    # A push, then the next one delivered 19 times (new ids): going back and forth between the two
+    # would be a replay of an older commit, which is refused.
+    commits = [hook_env.upstream.first] + [hook_env.upstream.second] * 19
     for commit in commits:
         body = encode("github", push_payload("github", branch="main", commit=commit, clone_url="x"))
         answer = hook_env.post("github", app, body, signed_headers("github", body, secret=secret))
