@@ -4,16 +4,17 @@ token authenticated, never what the request says. Real controller, git, sshd and
 """
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import write_static_app
 from tests.e2e.conftest import TOKEN, Controller
-from tests.e2e.git_support import GitClient, SshServer, git_controller, require_git_testbed, traversable_dir
+from tests.e2e.git_support import GitClient
+from tests.e2e.test_git_push import GitEnv, git_env  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 B = "b" * 40
@@ -22,36 +23,34 @@ ZERO = "0" * 40
 
 @dataclass
 class HookEnv:
-    ctl: Controller
-    client: GitClient
-    base: Path
-    hook_token: str
+    """The git e2e tests' controller, sshd and client, and the hook token they use."""
 
-    def hook(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.hook_token}"}
-        return httpx.request(method, self.ctl.url + path, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+    git: GitEnv
 
-    def deploys(self, app: str) -> list[dict[str, object]]:
-        items: list[dict[str, object]] = self.ctl.api("GET", f"/apps/{app}/deploys").json()
-        return items
+    @property
+    def ctl(self) -> Controller:
+        return self.git.ctl
+
+    @property
+    def client(self) -> GitClient:
+        return self.git.client
+
+    @property
+    def base(self) -> Path:
+        return self.git.base
+
+    def hook(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        token = json.loads((self.ctl.data_dir / "git" / "hook.json").read_text())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.request(method, self.ctl.url + path, headers=headers, timeout=60, **kwargs)
+
+    def deploys(self, app: str) -> list[dict[str, Any]]:
+        return self.git.deploys(app)
 
 
-@pytest.fixture(scope="module")
-def hook_env(busybox_image: str) -> Iterator[HookEnv]:
-    require_git_testbed()
-    with traversable_dir("dockyard-sec-hook-") as base:
-        ctl = git_controller(base)
-        sshd = SshServer(directory=base / "sshd", authorized_keys=base / "ssh" / "authorized_keys")
-        ctl.start()
-        try:
-            sshd.start()
-            client = GitClient(home=base / "client", ssh_port=sshd.port)
-            ctl.cli("keys", "add", "tester", str(client.public_key))
-            token = json.loads((ctl.data_dir / "git" / "hook.json").read_text())["token"]
-            yield HookEnv(ctl=ctl, client=client, base=base, hook_token=token)
-        finally:
-            sshd.stop()
-            ctl.cleanup()
+@pytest.fixture
+def hook_env(git_env: GitEnv) -> HookEnv:  # noqa: F811
+    return HookEnv(git_env)
 
 
 def pushed_app(env: HookEnv, app: str) -> tuple[Path, str]:

@@ -89,23 +89,15 @@ class FakeDeploys:
             raise RuntimeUnavailable("Docker is not reachable")
         dest = self.workdir / f"ctx{len(self.builds)}"
         dest.mkdir()
-        digest = unpack(dest)
-        deploy = Deploy(
-            id=f"d{len(self.builds)}",
-            app=app,
-            kind=DeployKind.BUILD,
-            status=DeployStatus.QUEUED,
-            created_at=datetime.now(UTC),
-            description=description,
-        )
-        self.store.create_deploy(deploy)
-        self.builds.append((app, digest, description))
-        return deploy
+        return self._record(app, unpack(dest), description, {})
 
     def request_fetched_build(self, app: str, *, source: dict[str, Any], description: str) -> Deploy:
         """Records the job: its commit stands in for the digest (the job fetches when it runs)."""
         if self.docker_down:
             raise RuntimeUnavailable("Docker is not reachable")
+        return self._record(app, str(source["commit"]), description, {"source": source})
+
+    def _record(self, app: str, digest: str, description: str, params: dict[str, Any]) -> Deploy:
         deploy = Deploy(
             id=f"d{len(self.builds)}",
             app=app,
@@ -114,8 +106,8 @@ class FakeDeploys:
             created_at=datetime.now(UTC),
             description=description,
         )
-        self.store.create_deploy(deploy, {"source": source})
-        self.builds.append((app, str(source["commit"]), description))
+        self.store.create_deploy(deploy, params)
+        self.builds.append((app, digest, description))
         return deploy
 
 
