@@ -5,7 +5,9 @@
 import hashlib
 import hmac
 import json
+import os
 import stat
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,6 +37,15 @@ def test_the_database_and_private_dirs_are_the_controllers_only(shared_controlle
     for private in ("logs", "builds"):
         assert mode(ctl.data_dir / private) == 0o700
     assert mode(ctl.data_dir) & 0o044 == 0  # nobody else may list it (nginx and git only traverse)
+    # What another local user could read, knowing the names: only what holds no data.
+    readable = set()
+    for root, dirs, files in os.walk(ctl.data_dir):
+        for name in dirs + files:
+            path = Path(root) / name
+            reachable = all(mode(parent) & 0o001 for parent in path.parents if ctl.data_dir in parent.parents)
+            if reachable and not path.is_symlink() and path.lstat().st_mode & 0o004:
+                readable.add(str(path.relative_to(ctl.data_dir)))
+    assert readable - {"nginx/nginx.pid", "nginx/.lock"} == set()
 
 
 def test_webhooks_answer_401_alike_for_apps_that_exist_and_do_not(shared_controller: Controller) -> None:  # noqa: F811
