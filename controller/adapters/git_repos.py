@@ -320,17 +320,12 @@ class SourceMirrors:
             return None
         repo = git.Repo(path)
         try:
-            if not (_has_commit(repo, older) and _has_commit(repo, newer)):
-                return None
-            try:
-                repo.git.merge_base("--is-ancestor", older, newer)
-            except git.GitCommandError as exc:
-                if exc.status == 1:
-                    return False
-                return None
-            return True
+            repo.git.merge_base("--is-ancestor", older, newer)
+        except git.GitCommandError as exc:
+            return False if exc.status == 1 else None  # 128: a commit is not in the mirror
         finally:
             repo.close()
+        return True
 
     def delete(self, app: str) -> None:
         shutil.rmtree(self._root / f"{app}.git", ignore_errors=True)

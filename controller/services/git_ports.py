@@ -53,8 +53,11 @@ class GitStore(Protocol):
 
     def find_webhook_delivery(self, app: str, provider: str, delivery_id: str) -> WebhookDelivery | None: ...
 
-    def last_webhook_delivery(self, app: str, provider: str, branch: str) -> WebhookDelivery | None:
-        """The newest delivery recorded for the app from `provider` for `branch`."""
+    def webhook_commit_seen(self, app: str, branch: str, commit: str) -> bool:
+        """Whether a delivery (from any provider) for `branch` named `commit` before."""
+
+    def last_webhook_delivery(self, app: str, branch: str) -> WebhookDelivery | None:
+        """The newest delivery recorded for the app (from any provider) for `branch`."""
 
     def webhook_delivery_of_deploy(self, app: str, deploy_id: str) -> WebhookDelivery | None:
         """The delivery whose build job `deploy_id` is, if it was one."""

@@ -1,17 +1,19 @@
 """Push webhooks: verify a delivery, refuse replays, record it and queue its build job at once.
 
-The request checks, parses and durably records the delivery (its id guards against a
-provider's retries), then queues a build job whose context the job itself fetches from the
-source repository when it runs: every accepted delivery is a job in `deploys list` from the
+The request checks and parses the delivery, queues a build job whose context the job itself
+fetches from the source repository when it runs, and durably records the delivery with its
+job (its id guards against a provider's retries): every accepted delivery is a job in `deploys list` from the
 moment it is answered, and a commit that cannot be fetched fails that job with the reason.
 Jobs queued while the app deploys wait; only the newest queued build of an app runs (the
 queue supersedes the others), so a burst builds once or twice.
 
 A delivery id is not enough against replays (a captured body replayed with a new id):
-a push of the commit the app already runs, or of one older than the branch head last seen
-from that provider, is refused unless the provider marks it as a force push from that head.
+a push of a commit delivered before that the app already runs, or that is older than the
+branch head last delivered (from any provider: a body signed for one is signed for the others),
+is refused unless the provider marks it as a force push from that head.
 """
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -59,7 +61,7 @@ class WebhookAnswer:
 
 
 class WebhookService:
-    """`POST /hooks/{provider}/{app}`: check, record, and (in the background) deploy."""
+    """`POST /hooks/{provider}/{app}`: check, queue the build job, record."""
 
     def __init__(
         self,
@@ -112,7 +114,12 @@ class WebhookService:
             )
         if self._store.find_webhook_delivery(app, provider.value, event.delivery_id) is not None:
             return _already_received(event.delivery_id)
-        self._refuse_replay(app, provider.value, source.branch, verdict)
+        self._refuse_replay(app, source.branch, verdict)
+        deploy = self._deploys.request_fetched_build(
+            app,
+            source={"commit": verdict.commit, "branch": source.branch, "delivery": event.delivery_id},
+            description=f"{provider.value} push {verdict.commit[:12]} ({source.branch})",
+        )
         recorded = self._recorder.submit(
             WebhookDelivery(
                 app=app,
@@ -121,11 +128,14 @@ class WebhookService:
                 branch=source.branch,
                 commit=verdict.commit,
                 received_at=datetime.now(UTC),
+                status=DeliveryStatus.QUEUED,
+                deploy_id=deploy.id,
             )
         ).result()
-        if recorded is None:
+        if recorded is None:  # the same delivery arrived at the same moment (or the app went away)
+            with contextlib.suppress(DockyardError):
+                self._deploys.cancel(deploy.id)
             return _already_received(event.delivery_id)
-        deploy_id = self._queue_job(recorded)
         return WebhookAnswer(
             202,
             {
@@ -133,12 +143,12 @@ class WebhookService:
                 "reason": verdict.reason,
                 "commit": verdict.commit,
                 "delivery": event.delivery_id,
-                "deploy": deploy_id,
+                "deploy": deploy.id,
             },
         )
 
-    def _refuse_replay(self, app: str, provider: str, branch: str, verdict: Verdict) -> None:
-        """Refuse the app's running commit, and one older than the head last seen from `provider`.
+    def _refuse_replay(self, app: str, branch: str, verdict: Verdict) -> None:
+        """Refuse the app's running commit, and one older than the branch head last seen.
 
         A force push the provider marks as such passes, if it moves the head last seen (a
         replayed old force push names an older `before`).
@@ -148,7 +158,11 @@ class WebhookService:
         """
         commit = verdict.commit
         assert commit is not None
-        last = self._store.last_webhook_delivery(app, provider, branch)
+        # From any provider: a body captured from one is validly signed for the others (the same
+        # HMAC of the same secret).
+        if not self._store.webhook_commit_seen(app, branch, commit):
+            return  # a replayed body names a commit delivered before; a new one is no replay
+        last = self._store.last_webhook_delivery(app, branch)
         real_force = verdict.forced and (last is None or verdict.before in (None, last.commit))
         if real_force:
             return
@@ -161,8 +175,8 @@ class WebhookService:
             return
         if self._mirrors.is_ancestor(app, commit, last.commit):
             raise Conflict(
-                f"{commit[:12]} is older than {last.commit[:12]}, the head of {branch} last pushed from "
-                f"{provider}: a replayed delivery is not deployed (a force push is not refused)"
+                f"{commit[:12]} is older than {last.commit[:12]}, the head of {branch} last pushed "
+                f"(from {last.provider}): a replayed delivery is not deployed (a force push is not refused)"
             )
 
     def _deployed_commit(self, app: str) -> str | None:
@@ -176,8 +190,8 @@ class WebhookService:
         delivery = self._store.webhook_delivery_of_deploy(app, first.deploy_id)
         return delivery.commit if delivery is not None else None
 
-    def _queue_job(self, delivery: WebhookDelivery) -> str | None:
-        """Queue the delivery's build job and link the two; None when no job could be made."""
+    def _queue_job(self, delivery: WebhookDelivery) -> None:
+        """Queue the build job of a delivery a dead controller recorded without one."""
         assert delivery.seq is not None
         try:
             deploy = self._deploys.request_fetched_build(
@@ -198,7 +212,6 @@ class WebhookService:
         self._store.finish_webhook_deliveries(
             [delivery.seq], status=DeliveryStatus.QUEUED, deploy_id=deploy.id
         )
-        return deploy.id
 
     # -- start-up and the jobs ---------------------------------------------------------
 

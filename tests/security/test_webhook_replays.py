@@ -40,13 +40,27 @@ def jobs(env: World) -> list[str]:
 def test_an_older_commit_replayed_with_a_new_id_is_refused(world: World) -> None:  # noqa: F811
     with_source(world)
     world.mirrors.history = [A, B, C]
-    assert push(world, B, delivery="1", before=A).body["status"] == "queued"
-    assert push(world, C, delivery="2", before=B).body["status"] == "queued"
+    for number, (commit, before) in enumerate([(A, None), (B, A), (C, B)]):
+        assert push(world, commit, delivery=str(number), before=before).body["status"] == "queued"
     for number, old in enumerate([A, B]):
         with pytest.raises(Conflict, match="older than"):
             push(world, old, delivery=f"replay-{number}", before=A)
-    assert jobs(world) == [B, C]
-    assert [d.delivery_id for d in world.store.list_webhook_deliveries("web")] == ["2", "1"]
+    assert jobs(world) == [A, B, C]
+    assert [d.delivery_id for d in world.store.list_webhook_deliveries("web")] == ["2", "1", "0"]
+
+
+def test_a_body_replayed_to_another_providers_endpoint_is_refused_too(world: World) -> None:  # noqa: F811
+    """GitHub's and Gitea's signatures are the same HMAC of the same body with the same secret."""
+    with_source(world)
+    world.mirrors.history = [A, B]
+    push(world, A, delivery="1")
+    push(world, B, delivery="2", before=A)
+    body = json.dumps({"ref": "refs/heads/main", "after": A}).encode()
+    mac = hmac.new(world.sources.source("web").webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"x-gitea-event": "push", "x-gitea-delivery": "g1", "x-gitea-signature": mac}
+    with pytest.raises(Conflict, match="older than"):
+        world.webhooks.receive("gitea", "web", headers, body)
+    assert jobs(world) == [A, B]
 
 
 def test_the_commit_the_app_runs_is_not_deployed_again(world: World) -> None:  # noqa: F811

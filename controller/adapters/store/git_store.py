@@ -188,15 +188,25 @@ class GitStoreRows:
             row = conn.execute(query).mappings().first()
         return _load_delivery(row) if row is not None else None
 
-    def last_webhook_delivery(self, app: str, provider: str, branch: str) -> WebhookDelivery | None:
-        """The newest delivery recorded for the app from `provider` for `branch`."""
+    def webhook_commit_seen(self, app: str, branch: str, commit: str) -> bool:
+        """Whether a delivery (from any provider) for `branch` named `commit` before."""
         query = (
-            select(webhook_deliveries)
+            select(webhook_deliveries.c.seq)
             .where(
                 (webhook_deliveries.c.app == app)
-                & (webhook_deliveries.c.provider == provider)
                 & (webhook_deliveries.c.branch == branch)
+                & (webhook_deliveries.c.commit_sha == commit)
             )
+            .limit(1)
+        )
+        with self._reading() as conn:
+            return conn.execute(query).first() is not None
+
+    def last_webhook_delivery(self, app: str, branch: str) -> WebhookDelivery | None:
+        """The newest delivery recorded for the app (from any provider) for `branch`."""
+        query = (
+            select(webhook_deliveries)
+            .where((webhook_deliveries.c.app == app) & (webhook_deliveries.c.branch == branch))
             .order_by(webhook_deliveries.c.seq.desc())
             .limit(1)
         )
