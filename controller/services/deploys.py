@@ -338,24 +338,38 @@ class DeployService:
                 self._refused(deploy.id)
             raise
         outcomes: list[Deploy | DockyardError] = []
+        accepted: list[Deploy] = []
         for (deploy, _), error in zip(batch, errors, strict=True):
             if error is not None:
                 self._refused(deploy.id)
                 outcomes.append(error)
                 continue
-            try:
-                self._accepted(deploy)
-            except Exception:
-                logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            accepted.append(deploy)
             outcomes.append(deploy)
+        self._accepted(accepted)
         return outcomes
 
-    def _accepted(self, deploy: Deploy) -> None:
-        """A new deploy is stored: announce it and let it run."""
-        self._publish(deploy)
-        if deploy.kind in SUPERSEDING:
-            self._supersede_older(deploy)
-        self._dispatcher.queued(deploy.app)
+    def _accepted(self, batch: list[Deploy]) -> None:
+        """New deploys are stored: announce them and let them run.
+
+        Superseding looks at all of an app's queued builds at once, so once per app and batch
+        is enough (a burst of webhook deliveries makes one job each).
+        """
+        superseding: dict[str, Deploy] = {}
+        for deploy in batch:
+            try:
+                self._publish(deploy)
+            except Exception:
+                logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            if deploy.kind in SUPERSEDING:
+                superseding[deploy.app] = deploy
+        for app in dict.fromkeys(deploy.app for deploy in batch):
+            try:
+                if app in superseding:
+                    self._supersede_older(superseding[app])
+                self._dispatcher.queued(app)
+            except Exception:
+                logger.exception("deploys of %s are stored, but announcing them failed", app)
 
     def _supersede_older(self, newer: Deploy) -> None:
         """Of an app's queued builds and rollbacks only the newest will run.
@@ -371,15 +385,15 @@ class DeployService:
         if not candidates:
             return
         newest = max(candidates, key=lambda d: (d.created_at, d.id))
-        for older in queued:
-            if older.id == newest.id:
-                continue
-            reason = f"superseded by deploy {newest.id}"
-            if self._store.claim_deploy(older.id, DeployStatus.SUPERSEDED, error=reason):
-                self._logs.append(older.id, ARROW + reason)
-                self._logs.finish(older.id)
-                self._discard_context(older.id)
-                self._publish(older.id)
+        older = {d.id: d for d in queued if d.id != newest.id}
+        if not older:
+            return
+        reason = f"superseded by deploy {newest.id}"
+        for claimed in self._store.claim_deploys(list(older), DeployStatus.SUPERSEDED, error=reason):
+            self._logs.append(claimed, ARROW + reason)
+            self._logs.finish(claimed)
+            self._discard_context(claimed)
+            self._publish(replace(older[claimed], status=DeployStatus.SUPERSEDED, error=reason))
 
     def _publish(self, deploy_or_id: Deploy | str) -> None:
         deploy = deploy_or_id if isinstance(deploy_or_id, Deploy) else self._store.get_deploy(deploy_or_id)
