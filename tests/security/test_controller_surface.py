@@ -2,6 +2,7 @@
 14.12), and its database is no other local user's to read (issue 14.11).
 """
 
+import base64
 import hashlib
 import hmac
 import json
@@ -80,3 +81,27 @@ def test_bad_numbers_and_names_are_4xx_not_500(shared_controller: Controller) ->
     upload = ctl.api("POST", "/apps/inputs/deploys", content=tar_with("n" * 300))
     assert upload.status_code == 400 and "longer than 255 bytes" in upload.text
     assert ctl.api("GET", "/apps/inputs/deploys").json() == before
+
+
+def test_empty_credentials_open_nothing(shared_controller: Controller) -> None:  # noqa: F811
+    """What an empty admin token used to let through (issue 14.1), with an empty secret presented."""
+    ctl = shared_controller
+    ctl.cli("apps", "create", "anon")
+    anonymous = {"Authorization": "Basic " + base64.b64encode(b"anyone:").decode()}
+    refs = httpx.get(
+        f"{ctl.url}/git/anon.git/info/refs",
+        params={"service": "git-receive-pack"},
+        headers=anonymous,
+        timeout=30,
+    )
+    assert refs.status_code == 401
+    for headers in ({}, {"Authorization": "Bearer"}, anonymous):
+        hook = httpx.post(
+            f"{ctl.url}/api/v1/git/apps/anon/deploys",
+            json={"old": "0" * 40, "new": "b" * 40, "ref": "refs/heads/main"},
+            headers=headers,
+            timeout=30,
+        )
+        assert hook.status_code == 401, (headers, hook.text)
+        assert httpx.get(f"{ctl.url}/api/v1/apps", headers=headers, timeout=30).status_code == 401
+    assert ctl.api("GET", "/apps/anon/deploys").json() == []
