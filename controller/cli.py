@@ -48,9 +48,15 @@ def serve() -> None:
     """Run the controller (settings from DOCKYARD_* environment variables)."""
     from controller.api.app import create_app
     from controller.api.server import serve as serve_api
+    from controller.domain.errors import DockyardError
     from controller.settings import Settings
+    from controller.wiring import check_admin_token
 
     settings = Settings()
+    try:
+        check_admin_token(settings)
+    except DockyardError as exc:
+        fail(f"refusing to start: {exc}")
     serve_api(create_app(settings), settings)
 
 

@@ -8,7 +8,6 @@ hook token, readable by the git user only). Their output reaches the pusher as `
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -176,18 +175,25 @@ def git_shell(data_dir: Path, key_name: str) -> None:
     except InvalidInput as exc:
         _refuse(str(exc))
     repo = data_dir / "git" / "repos" / f"{app}.git"
-    if not (repo / "HEAD").is_file():
-        # An app without a repo yet (made before this feature), or none at all: ask.
+    pushing = service is GitService.RECEIVE_PACK
+    if pushing or not (repo / "HEAD").is_file():
+        # A push always asks: the controller hands out the ticket that tells the pre-receive hook's
+        # deploy who pushed (this key). A fetch asks only for an app without a repo (yet).
         try:
             with _hook_client(data_dir) as client:
-                response = client.post(f"/api/v1/git/apps/{app}/access", json={"service": service.value})
+                response = client.post(
+                    f"/api/v1/git/apps/{app}/access",
+                    json={"service": service.value, "key": key_name if pushing else None},
+                )
         except httpx.TransportError as exc:
             _refuse(f"cannot reach the Dockyard controller: {exc}")
         if response.status_code != 200:
             _refuse(_detail(response))
         repo = Path(response.json()["path"])
-    verb = "receive-pack" if service is GitService.RECEIVE_PACK else "upload-pack"
-    os.environ["DOCKYARD_PUSHER"] = key_name
+        ticket = response.json().get("ticket")
+        if ticket:
+            os.environ["DOCKYARD_PUSH_TICKET"] = ticket
+    verb = "receive-pack" if pushing else "upload-pack"
     os.execvp("git", ["git", verb, str(repo)])  # noqa: S606 - fixed program, validated path
 
 
@@ -226,18 +232,16 @@ def pre_receive(data_dir: Path, app: str) -> None:
 
 
 def _deploy(client: httpx.Client, app: str, update: dict[str, str]) -> None:
-    # The pushed objects sit in git's quarantine until this hook says yes: only this process
-    # (with the environment git gave it) can read them, so the tree is archived here.
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", update["new"]], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        _refuse(f"push refused: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
-    params = {**update, "pusher": os.environ.get("DOCKYARD_PUSHER", "unknown")}
+    # The controller reads the pushed commit from the repo itself: the pushed objects sit in
+    # git's quarantine until this hook says yes, so it is told which quarantine dir is this push's.
+    quarantine = os.environ.get("GIT_QUARANTINE_PATH")
+    body = {
+        **update,
+        "ticket": os.environ.get("DOCKYARD_PUSH_TICKET"),
+        "quarantine": os.path.basename(quarantine.rstrip("/")) if quarantine else None,
+    }
     final: dict[str, Any] = {}
-    with client.stream(
-        "POST", f"/api/v1/git/apps/{app}/deploys", params=params, content=archive.stdout
-    ) as answer:
+    with client.stream("POST", f"/api/v1/git/apps/{app}/deploys", json=body) as answer:
         if answer.status_code != 200:
             answer.read()
             _refuse(f"push refused: {_detail(answer)}")

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     git_ssh_port: int = Field(default=22, ge=1, le=65535)
     git_auto_create: bool = False  # a push to an app that does not exist creates it
     git_allow_local_sources: bool = False  # file://, git:// and http:// source repositories
+    git_allow_private_sources: bool = False  # sources on loopback, link-local or private addresses
     public_url: str | None = None  # how users reach the API (HTTP remotes, webhooks); default http://<listen>
 
     @field_validator("base_domain")

@@ -15,9 +15,11 @@ from controller.adapters.http_probe import HttpProber
 from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
 from controller.adapters.secrets import Cipher
+from controller.adapters.store.engine import make_sqlite_private
 from controller.adapters.store.sql_store import SqlStore
 from controller.adapters.store.upgrade import upgrade_database_in_child
 from controller.domain.certificates import RenewalPolicy, served_domains
+from controller.domain.credentials import check_secret_strength
 from controller.domain.errors import RuntimeUnavailable
 from controller.services.apps import AppService
 from controller.services.certificates import CertificateService, site_tls_lookup
@@ -32,15 +34,41 @@ from controller.wiring_git import GitComponents, build_git
 
 logger = logging.getLogger(__name__)
 RECOVERY_INTERVAL = 2.0
+PRIVATE_DIR_MODE = 0o700
+
+
+def check_admin_token(settings: Settings) -> str | None:
+    """The configured bootstrap token (settings, else admin.token), or None when there is none yet.
+
+    Raises:
+        InvalidInput: the token is empty or too weak; the controller must not start with it.
+    """
+    if settings.admin_token is not None and settings.admin_token != "":
+        return check_secret_strength(
+            settings.admin_token,
+            what="DOCKYARD_ADMIN_TOKEN",
+            hint="set a random one (openssl rand -hex 32) or unset it to have one generated",
+        )
+    path = settings.admin_token_file
+    if not path.exists():
+        return None
+    return check_secret_strength(
+        path.read_text().strip(),
+        what=str(path),
+        hint="remove the file to have a new token generated at start, or write a random one into it",
+    )
 
 
 def load_admin_token(settings: Settings) -> str:
-    """The bootstrap API token: from the settings, else from (or newly into) admin.token."""
-    if settings.admin_token:
-        return settings.admin_token
+    """The bootstrap API token: from the settings, else from (or newly into) admin.token.
+
+    Raises:
+        InvalidInput: the token is empty or too weak (see `check_admin_token`).
+    """
+    configured = check_admin_token(settings)
+    if configured is not None:
+        return configured
     path = settings.admin_token_file
-    if path.exists():
-        return path.read_text().strip()
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -128,7 +156,12 @@ def build_services(settings: Settings) -> Services:
     """Create the data dir layout and wire every adapter into the services."""
     for directory in (settings.data_dir, settings.logs_dir, settings.builds_dir, settings.nginx_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.data_dir, 0o711)  # noqa: S103 - traversable (not readable) for nginx workers
+    # Traversable, not listable: nginx workers (nobody) reach nginx/temp and the ACME webroot,
+    # the git user git/. Everything else below it is private to the controller's user.
+    os.chmod(settings.data_dir, 0o711)  # noqa: S103
+    for private in (settings.logs_dir, settings.builds_dir):
+        os.chmod(private, PRIVATE_DIR_MODE)
+    make_sqlite_private(settings.resolved_database_url)
     upgrade_database_in_child(settings.resolved_database_url)
     store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
     certs = FileCertificateStore(settings.certs_dir)

@@ -137,7 +137,11 @@ def build_git(
         repos_dir, hook_command=[executable, "git-hook", "pre-receive", "--data-dir", data_dir], owner=owner
     )
     local = ["file", "git", "http"] if settings.git_allow_local_sources else []
-    mirrors = SourceMirrors(mirrors_dir, allowed_protocols=["https", "ssh", *local])
+    mirrors = SourceMirrors(
+        mirrors_dir,
+        allowed_protocols=["https", "ssh", *local],
+        allow_private=settings.git_allow_private_sources,
+    )
     sources = GitSourceService(
         store=store,
         repos=repos,
@@ -150,10 +154,13 @@ def build_git(
             public_url=settings.public_url or f"http://{settings.listen}",
             auto_create=settings.git_auto_create,
             allow_local_sources=settings.git_allow_local_sources,
+            allow_private_sources=settings.git_allow_private_sources,
         ),
     )
     unpack = unpack_tar(max_bytes=settings.max_upload_mb * 1024 * 1024 * 4)
     host = "127.0.0.1" if settings.listen_host in WILDCARD_HOSTS else settings.listen_host
+    webhooks = WebhookService(store=store, sources=sources, mirrors=mirrors, deploys=deploys, unpack=unpack)
+    deploys.fetch_sources_with(webhooks.fetch_source)
     return GitComponents(
         store=store,
         sources=sources,
@@ -163,15 +170,14 @@ def build_git(
         push=GitPushService(
             store=store,
             sources=sources,
+            repos=repos,
             deploys=deploys,
             create_app=create_app,
             unpack=unpack,
             public_urls=public_urls,
             auto_create=settings.git_auto_create,
         ),
-        webhooks=WebhookService(
-            store=store, sources=sources, mirrors=mirrors, deploys=deploys, unpack=unpack
-        ),
+        webhooks=webhooks,
         http_backend=GitHttpBackend(project_root=repos_dir, owner=owner, home=home),
         files=files,
         hook_token=secrets.token_urlsafe(32),

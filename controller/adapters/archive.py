@@ -36,6 +36,8 @@ COPY_CHUNK_BYTES = 1024 * 1024
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 DIRECTORY_MODE = 0o755
+NAME_MAX_BYTES = 255  # one path component (Linux NAME_MAX)
+MAX_PATH_BYTES = 3072  # a member's whole path, leaving room for the build dir below PATH_MAX
 
 
 # -- pack (client side) ------------------------------------------------------------------
@@ -313,7 +315,17 @@ def _relative_path(name: str, *, member: str) -> str | None:
     parts = PurePosixPath(name).parts
     if ".." in parts:
         raise InvalidInput(f"archive member {member!r} leaves the archive with '..'")
+    _check_name_lengths(parts, member=member)
     return "/".join(parts) or None
+
+
+def _check_name_lengths(parts: tuple[str, ...], *, member: str) -> None:
+    """Names the filesystem can hold: each part within NAME_MAX, the whole within MAX_PATH_BYTES."""
+    shown = member if len(member) <= 80 else member[:77] + "..."
+    if any(len(os.fsencode(part)) > NAME_MAX_BYTES for part in parts):
+        raise InvalidInput(f"archive member {shown!r} has a name longer than {NAME_MAX_BYTES} bytes")
+    if len(os.fsencode("/".join(parts))) > MAX_PATH_BYTES:
+        raise InvalidInput(f"archive member {shown!r} has a path longer than {MAX_PATH_BYTES} bytes")
 
 
 def _check_member(info: tarfile.TarInfo, path: str, files: set[str]) -> None:
@@ -335,6 +347,7 @@ def _check_symlink_target(info: tarfile.TarInfo, path: str) -> None:
     target = info.linkname
     if not target or target.startswith("/"):
         raise InvalidInput(f"archive member {info.name!r} is a symlink to {target!r}, outside the archive")
+    _check_name_lengths(PurePosixPath(target).parts, member=info.name)
     resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
     if resolved == ".." or resolved.startswith("../"):
         raise InvalidInput(f"archive member {info.name!r} is a symlink to {target!r}, outside the archive")

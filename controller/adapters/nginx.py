@@ -54,7 +54,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CONFIG_MODE = 0o644
+CONFIG_MODE = 0o600  # read by the master (root) only: app names, domains and addresses are in there
+PRIVATE_DIR_MODE = 0o700
 TRAVERSABLE_MODE = 0o711  # workers run as nobody and must reach temp/
 STOP_GRACE = 5.0
 ERROR_TAIL_BYTES = 2000
@@ -235,6 +236,10 @@ class NginxProxy:
             directory.mkdir(parents=True, exist_ok=True)
             directory.chmod(TRAVERSABLE_MODE)
         (self._prefix / "logs").mkdir(exist_ok=True)
+        (self._prefix / "logs").chmod(PRIVATE_DIR_MODE)  # the master (root) opens the logs
+        for config in self._prefix.glob("*.conf*"):  # written by an older version with 0644
+            if config.is_file() and not config.is_symlink():
+                config.chmod(CONFIG_MODE)
         blocked = [str(parent) for parent in self._prefix.parents if not parent.stat().st_mode & 0o001]
         if blocked:
             logger.warning(
@@ -248,7 +253,8 @@ class NginxProxy:
         backups: dict[Path, Path | None] = {}
         for path, text in files.items():
             staged = path.with_name(path.name + ".new")
-            with staged.open("w") as handle:
+            staged.unlink(missing_ok=True)
+            with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, CONFIG_MODE), "w") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -1,11 +1,11 @@
 """FastAPI dependencies: the services of the running app and bearer-token auth."""
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from controller.domain.credentials import secrets_match
 from controller.wiring import Services
 
 _bearer = HTTPBearer(auto_error=False)
@@ -28,9 +28,7 @@ async def require_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Accept only the admin token, compared in constant time."""
-    if credentials is None or not hmac.compare_digest(
-        credentials.credentials.encode(), services.admin_token.encode()
-    ):
+    if credentials is None or not secrets_match(credentials.credentials, services.admin_token):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid API token",

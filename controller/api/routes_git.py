@@ -3,23 +3,23 @@ pre-receive hook call with the hook token (`/api/v1/git/...`).
 """
 
 import asyncio
-import hmac
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep, require_token
 from controller.api.follow import deploy_log_lines
 from controller.api.schemas_git import (
     GitInfoPublic,
     KeyCreate,
     KeyPublic,
+    PushDeployRequest,
     PushPlanPublic,
     PushPlanRequest,
     RefUpdateBody,
@@ -27,6 +27,7 @@ from controller.api.schemas_git import (
     RepoAccessRequest,
     SourceUpdate,
 )
+from controller.domain.credentials import secrets_match
 from controller.domain.errors import InvalidInput
 from controller.domain.git_refs import GitService, RefUpdate, parse_ref_updates
 from controller.domain.models import Deploy
@@ -80,10 +81,8 @@ async def require_hook_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """The token git-shell and the hooks read from hook.json (the admin token works too)."""
-    given = credentials.credentials.encode() if credentials else b""
-    hook_ok = hmac.compare_digest(given, services.git.hook_token.encode())
-    admin_ok = hmac.compare_digest(given, services.admin_token.encode())
-    if not (hook_ok or admin_ok):
+    given = credentials.credentials if credentials else None
+    if not (secrets_match(given, services.git.hook_token) or secrets_match(given, services.admin_token)):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid hook token",
@@ -101,7 +100,11 @@ def open_repo(name: str, body: RepoAccessRequest, services: ServicesDep) -> Repo
         service = GitService(body.service)
     except ValueError:
         raise InvalidInput(f"unknown git service {body.service!r}") from None
-    return RepoAccessPublic(path=str(services.git.push.open_repo(name, service=service)))
+    path = services.git.push.open_repo(name, service=service)
+    ticket = None
+    if service is GitService.RECEIVE_PACK and body.key is not None:
+        ticket = services.git.push.ssh_push_ticket(name, body.key)
+    return RepoAccessPublic(path=str(path), ticket=ticket)
 
 
 @hooks.post("/apps/{name}/pushes", response_model=PushPlanPublic)
@@ -119,26 +122,21 @@ def plan_push(name: str, body: PushPlanRequest, services: ServicesDep) -> PushPl
 
 
 @hooks.post("/apps/{name}/deploys")
-async def deploy_push(
-    name: str,
-    request: Request,
-    services: ServicesDep,
-    old: Annotated[str, Query(max_length=64)],
-    new: Annotated[str, Query(max_length=64)],
-    ref: Annotated[str, Query(max_length=300)],
-    pusher: Annotated[str, Query(max_length=64)] = "unknown",
-) -> StreamingResponse:
-    """Deploy a pushed commit (the body: a tar of its tree) and stream the deploy as NDJSON.
+async def deploy_push(name: str, body: PushDeployRequest, services: ServicesDep) -> StreamingResponse:
+    """Deploy a pushed commit, which the controller reads from the app's repo itself, and stream
+    the deploy as NDJSON.
 
-    Lines: `{"deploy": id}`, then `{"log": line}` as the deploy runs, then
-    `{"status": ..., "error": ..., "urls": [...]}`.
+    The hook only names the ref update, the push's ticket (from the authenticated git-shell or
+    smart-HTTP session) and git's quarantine dir. Lines: `{"deploy": id}`, then `{"log": line}`
+    as the deploy runs, then `{"status": ..., "error": ..., "urls": [...]}`.
     """
     validate_app_name(name)
-    (update,) = _one_update(old, new, ref)
+    (update,) = _one_update(body.old, body.new, body.ref)
     await run_in_threadpool(services.apps.get, name)
-    data = await read_limited(request, services.settings.max_upload_mb * 1024 * 1024)
     deploy = await run_in_threadpool(
-        services.git.push.deploy_push, name, update=update, tar=data, pusher=pusher
+        partial(
+            services.git.push.deploy_push, name, update=update, ticket=body.ticket, quarantine=body.quarantine
+        )
     )
 
     async def events() -> AsyncIterator[bytes]:

@@ -4,7 +4,6 @@ then `git http-backend` streams its answer (the build log of a push included) as
 
 import base64
 import binascii
-import hmac
 import re
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep
+from controller.domain.credentials import secrets_match
 from controller.domain.errors import DockyardError
 from controller.domain.git_refs import GitService
 from controller.domain.names import validate_app_name
@@ -46,9 +46,7 @@ def _service_of(method: str, rest: str, request: Request) -> GitService | None:
 @router.api_route("/git/{repo}/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
 async def smart_http(repo: str, rest: str, request: Request, services: ServicesDep) -> Response:
     credentials = _basic_credentials(request)
-    token_ok = credentials is not None and hmac.compare_digest(
-        credentials[1].encode(), services.admin_token.encode()
-    )
+    token_ok = credentials is not None and secrets_match(credentials[1], services.admin_token)
     if credentials is None or not token_ok:
         return PlainTextResponse(
             "Dockyard: give an API token as the password (https://user:TOKEN@host/git/app.git)\n",
@@ -66,6 +64,10 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
         # git shows a text/plain error body to the user as `remote: ...` lines.
         return PlainTextResponse(f"{exc}\n", status_code=exc.status_code)
     user = credentials[0] if _USER_RE.fullmatch(credentials[0]) else "http"
+    # The push's hook gets a ticket naming who the token says pushed (not the Basic user name).
+    extra_env = {}
+    if service is GitService.RECEIVE_PACK and request.method == "POST":
+        extra_env["DOCKYARD_PUSH_TICKET"] = services.git.push.http_push_ticket(app)
     answer = await services.git.http_backend.run(
         method=request.method,
         path_info=f"/{app}.git/{rest}",
@@ -74,6 +76,6 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
         body=request.stream(),
         remote_user=user,
         remote_addr=request.client.host if request.client else "",
-        extra_env={"DOCKYARD_PUSHER": user},
+        extra_env=extra_env,
     )
     return StreamingResponse(answer.body, status_code=answer.status, headers=dict(answer.headers))

@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 from controller.domain.models import App, ContainerInfo, Deploy, Release
 from controller.services.apps import AppDetails
 
+MAX_RELEASE_NUMBER = 2**31 - 1  # what every database stores as an integer
+
 
 class AppCreate(BaseModel):
     name: str = Field(max_length=200)
@@ -146,7 +148,7 @@ class ScaleRequest(BaseModel):
 
 
 class RollbackRequest(BaseModel):
-    to: int | None = None
+    to: int | None = Field(default=None, ge=1, le=MAX_RELEASE_NUMBER)
 
 
 class Health(BaseModel):

@@ -103,7 +103,19 @@ class PushPlanPublic(BaseModel):
 
 class RepoAccessRequest(BaseModel):
     service: str = Field(max_length=32)
+    key: str | None = Field(default=None, max_length=64)  # git-shell: the key sshd authenticated
 
 
 class RepoAccessPublic(BaseModel):
     path: str
+    ticket: str | None = None  # for a push: hands the authenticated pusher to the pre-receive hook
+
+
+class PushDeployRequest(BaseModel):
+    """What the pre-receive hook says about a push: the ref update, its ticket, git's quarantine."""
+
+    old: str = Field(max_length=64)
+    new: str = Field(max_length=64)
+    ref: str = Field(max_length=300)
+    ticket: str | None = Field(default=None, max_length=200)
+    quarantine: str | None = Field(default=None, max_length=200)

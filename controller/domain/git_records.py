@@ -44,12 +44,21 @@ class SshKey:
 
 
 class DeliveryStatus(StrEnum):
-    """What became of a webhook delivery that asked for a deploy."""
+    """What became of a webhook delivery that asked for a deploy.
 
-    PENDING = "pending"  # recorded; its commit is not fetched yet
-    SUPERSEDED = "superseded"  # a newer delivery for the same app came before it was fetched
-    QUEUED = "queued"  # fetched; its deploy is queued (deploy_id)
-    FAILED = "failed"  # the fetch or the build context was refused (error)
+    Stored: pending (recorded, its job not made yet: only if the controller died in between),
+    queued (its build job is `deploy_id`), failed (no job could be made), superseded (older
+    controllers). Shown: the status of the delivery's job once it has one.
+    """
+
+    PENDING = "pending"
+    SUPERSEDED = "superseded"
+    QUEUED = "queued"
+    FAILED = "failed"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)

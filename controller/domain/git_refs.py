@@ -2,10 +2,11 @@
 repository URLs and the remotes users are shown. Pure: no git, no filesystem.
 """
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from controller.domain.errors import DockyardError, InvalidInput
 from controller.domain.names import validate_app_name
@@ -16,6 +17,8 @@ BRANCH_MAX = 200
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
 REPO_URL_MAX = 2000
+MAX_PORT = 65535
+PRIVATE_SOURCES_HINT = "loopback, link-local and private sources need DOCKYARD_GIT_ALLOW_PRIVATE_SOURCES=true"
 _SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # `git check-ref-format` rules, and a little stricter: no shell or nginx syntax either.
 _BRANCH_RE = re.compile(r"^[A-Za-z0-9._/+-]{1,200}$")
@@ -150,21 +153,30 @@ class RepoUrl:
         return self.url.startswith("ssh://") or _SCP_LIKE_RE.fullmatch(self.url) is not None
 
 
-def validate_repo_url(url: str, *, allow_local: bool) -> RepoUrl:
+def validate_repo_url(url: str, *, allow_local: bool, allow_private: bool = False) -> RepoUrl:
     """Check a source repository URL and split off its credentials.
 
     https:// (optionally `https://user:token@host/...`), ssh:// and `user@host:path`
     always pass; file://, git:// and http:// only when local sources are allowed.
-    Transports that run commands (`ext::`, `fd::`), options (`-...`) and control
-    characters never pass.
+    Transports that run commands (`ext::`, `fd::`), options (`-...`, also as the user or
+    host), control characters and ports outside 1-65535 never pass; loopback, link-local,
+    private and other non-public addresses only with `allow_private` (the literal is checked
+    here, the resolved addresses again at every fetch).
     """
     if not isinstance(url, str) or not url or len(url) > REPO_URL_MAX:
         raise InvalidInput("the repository URL must be 1-2000 characters")
     if not url.isprintable() or any(c.isspace() for c in url) or url.startswith("-"):
         raise InvalidInput("the repository URL must not contain spaces or control characters")
-    if _SCP_LIKE_RE.fullmatch(url):
+    scp = _SCP_LIKE_RE.fullmatch(url)
+    if scp:
+        if scp["user"].startswith("-"):
+            raise InvalidInput(f"the repository URL {url!r} has a user name starting with '-'")
+        check_source_host(scp["host"], allow_private=allow_private)
         return RepoUrl(url=url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [IPv6] literal
+        raise InvalidInput(f"the repository URL is malformed: {exc}") from None
     scheme = parts.scheme.lower()
     allowed = _REMOTE_SCHEMES | (_LOCAL_SCHEMES if allow_local else frozenset())
     if scheme not in allowed:
@@ -173,20 +185,82 @@ def validate_repo_url(url: str, *, allow_local: bool) -> RepoUrl:
             f"unsupported repository URL {urlunsplit(parts._replace(netloc=parts.hostname or ''))!r}: "
             f"use https://, ssh:// or user@host:path{'' if allow_local else local}"
         )
-    if scheme != "file" and not parts.hostname:
-        raise InvalidInput(f"the repository URL {url!r} has no host")
-    if scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
-        raise InvalidInput("a file:// repository URL needs an absolute path: file:///path/to/repo.git")
+    if scheme == "file":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise InvalidInput("a file:// repository URL needs an absolute path: file:///path/to/repo.git")
+        return RepoUrl(url=urlunsplit((scheme, "", parts.path, parts.query, "")))
+    try:
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, or out of range; a bad [IPv6] literal
+        raise InvalidInput(f"the repository URL {_without_password(parts)!r} is malformed: {exc}") from None
+    if not host:
+        raise InvalidInput(f"the repository URL {_without_password(parts)!r} has no host")
+    if port is not None and not 1 <= port <= MAX_PORT:
+        raise InvalidInput(f"the repository URL's port {port} is not in 1-{MAX_PORT}")
+    check_source_host(host, allow_private=allow_private)
     username = parts.username
     token = parts.password
     if token is not None and scheme not in ("https", "http"):
         raise InvalidInput("only https:// repository URLs may carry a token")
-    host = parts.hostname or ""
-    netloc = (f"{username}@" if username and token is None else "") + host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    if username is not None and username.startswith("-"):
+        raise InvalidInput("the repository URL has a user name starting with '-'")
+    netloc = (f"{username}@" if username and token is None else "") + (f"[{host}]" if ":" in host else host)
+    if port is not None:
+        netloc += f":{port}"
     clean = urlunsplit((scheme, netloc, parts.path, parts.query, ""))
     return RepoUrl(url=clean, username=username if token is not None else None, token=token)
+
+
+def _without_password(parts: SplitResult) -> str:
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def source_host_port(url: str) -> tuple[str, int | None] | None:
+    """The host (and port) git will connect to for a checked repository URL; None for file://."""
+    scp = _SCP_LIKE_RE.fullmatch(url)
+    if scp:
+        return scp["host"], None
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "file" or not parts.hostname:
+        return None
+    return parts.hostname, parts.port
+
+
+def check_source_host(host: str, *, allow_private: bool) -> str:
+    """Refuse a host name that is an option, or a literal address that is not public.
+
+    Names are checked again once resolved (`check_source_address`) at every fetch.
+    """
+    if not host or host.startswith("-") or host.startswith("."):
+        raise InvalidInput(f"invalid repository host {host!r}")
+    name = host.rstrip(".").lower()
+    if not allow_private and (name == "localhost" or name.endswith(".localhost")):
+        raise InvalidInput(f"repository host {host!r} is this machine: {PRIVATE_SOURCES_HINT}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name
+    return check_source_address(host, allow_private=allow_private)
+
+
+def check_source_address(address: str, *, allow_private: bool) -> str:
+    """Refuse an address a source may not be fetched from: loopback, link-local, private, etc.
+
+    Everything that is not a public unicast address counts as private here (also carrier-grade
+    NAT, documentation and reserved ranges, and IPv4 addresses mapped into IPv6).
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        raise InvalidInput(f"invalid address {address!r}") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified or ip.is_multicast:
+        raise InvalidInput(f"repository address {address} is not a host")
+    if not allow_private and not ip.is_global:
+        raise InvalidInput(f"repository address {address} is not public: {PRIVATE_SOURCES_HINT}")
+    return address
 
 
 def ssh_remote(*, user: str, host: str, port: int, app: str) -> str:

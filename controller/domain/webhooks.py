@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs
 
+from controller.domain.credentials import secrets_match
 from controller.domain.errors import DockyardError, InvalidInput, NotFound
 from controller.domain.git_refs import HEADS, TAGS, is_zero_sha, validate_commit_sha
 
@@ -47,6 +48,8 @@ class PushedRef:
     kind: str  # "branch" | "tag" | "other"
     name: str
     commit: str | None
+    before: str | None = None  # where the ref was before the push (None: new, or not said)
+    forced: bool = False  # the provider marks the push as a force push (non-fast-forward)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class Verdict:
 
     commit: str | None
     reason: str
+    before: str | None = None
+    forced: bool = False
 
 
 def parse_provider(name: str) -> Provider:
@@ -94,6 +99,10 @@ def verify_signature(provider: Provider, headers: Mapping[str, str], signed: byt
     Raises:
         WebhookUnauthorized: the header is missing, malformed or does not match.
     """
+    if not secret:
+        raise WebhookUnauthorized(
+            "this app has no webhook secret: make one with `dockyard apps source APP --new-webhook-secret`"
+        )
     key = secret.encode()
     if provider is Provider.GITLAB:
         _require_equal(headers.get("x-gitlab-token"), secret, "X-Gitlab-Token")
@@ -117,7 +126,7 @@ def _strip_prefix(value: str | None) -> str | None:
 def _require_equal(given: str | None, expected: str, header: str) -> None:
     if not given:
         raise WebhookUnauthorized(f"missing {header} header: set the webhook secret at the provider")
-    if not hmac.compare_digest(given.encode("latin-1", "replace"), expected.encode()):
+    if not secrets_match(given.encode("latin-1", "replace"), expected):
         raise WebhookUnauthorized(f"{header} does not match this app's webhook secret")
 
 
@@ -214,7 +223,14 @@ def _bitbucket(event: str, payload: dict[str, Any], delivery: str) -> WebhookEve
         commit = None
         if isinstance(new, dict):
             commit = validate_commit_sha(_field(new, "target", dict).get("hash", ""))
-        refs.append(PushedRef(kind=str(kind), name=name, commit=commit))
+        before = None
+        if isinstance(old, dict) and isinstance(old.get("target"), dict):
+            before = _optional_sha(old["target"].get("hash"))
+        refs.append(
+            PushedRef(
+                kind=str(kind), name=name, commit=commit, before=before, forced=change.get("forced") is True
+            )
+        )
     return WebhookEvent(EventKind.PUSH, delivery, event, tuple(refs))
 
 
@@ -225,11 +241,23 @@ def _pushed_ref(ref: Any, after: Any, payload: dict[str, Any]) -> PushedRef:
         payload.get("deleted") is True or after is None or (isinstance(after, str) and is_zero_sha(after))
     )
     commit = None if deleted else validate_commit_sha(after if isinstance(after, str) else "")
+    before = _optional_sha(payload.get("before"))
+    forced = payload.get("forced") is True
     if ref.startswith(HEADS):
-        return PushedRef("branch", ref[len(HEADS) :], commit)
+        return PushedRef("branch", ref[len(HEADS) :], commit, before, forced)
     if ref.startswith(TAGS):
-        return PushedRef("tag", ref[len(TAGS) :], commit)
-    return PushedRef("other", ref, commit)
+        return PushedRef("tag", ref[len(TAGS) :], commit, before, forced)
+    return PushedRef("other", ref, commit, before, forced)
+
+
+def _optional_sha(value: Any) -> str | None:
+    """A commit id the payload gives as context (`before`): None when absent, zero or malformed."""
+    if not isinstance(value, str) or is_zero_sha(value):
+        return None
+    try:
+        return validate_commit_sha(value)
+    except InvalidInput:
+        return None
 
 
 def _field(payload: dict[str, Any], name: str, kind: type) -> Any:
@@ -250,7 +278,12 @@ def decide(event: WebhookEvent, branch: str) -> Verdict:
         if ref.kind == "branch" and ref.name == branch:
             if ref.commit is None:
                 return Verdict(None, f"branch {branch} was deleted: nothing to deploy")
-            return Verdict(ref.commit, f"deploying {ref.commit[:12]} of branch {branch}")
+            return Verdict(
+                ref.commit,
+                f"deploying {ref.commit[:12]} of branch {branch}",
+                before=ref.before,
+                forced=ref.forced,
+            )
         others.append(f"{ref.kind} {ref.name}" + (" (deleted)" if ref.commit is None else ""))
     pushed = ", ".join(others) or "no refs"
     return Verdict(None, f"push of {pushed}: only pushes to branch {branch} deploy")

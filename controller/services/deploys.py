@@ -82,6 +82,9 @@ class _Context:
 
 
 SUPERSEDING = (DeployKind.BUILD, DeployKind.ROLLBACK)
+# Fills an empty build context for a build queued with `request_fetched_build` (a webhook push
+# fetched from its source repository) and returns its digest: (app, source, dest, log) -> digest.
+SourceFetcher = Callable[[str, dict[str, Any], Path, Callable[[str], None]], str]
 
 
 # Deploy ids name jobs and their log files; they are unique, not secret (every API call
@@ -135,6 +138,7 @@ class DeployService:
         self._deadlines: dict[str, float] = {}  # running deploy -> when its job timeout ends
         self._stopping = threading.Event()
         self._handlers: dict[DeployKind, JobHandler] = {}
+        self._fetcher: SourceFetcher | None = None
         self._finished = threading.Condition()
         self._dispatcher = Dispatcher(
             store=store, workers=settings.workers, other_workers=settings.other_workers, execute=self._execute
@@ -225,6 +229,18 @@ class DeployService:
             description or f"build {digest[:12]}",
             deploy_id=deploy_id,
         )
+
+    def fetch_sources_with(self, fetcher: SourceFetcher) -> None:
+        """How builds queued by `request_fetched_build` get their context when they run."""
+        self._fetcher = fetcher
+
+    def request_fetched_build(self, app: str, *, source: dict[str, Any], description: str) -> Deploy:
+        """Queue a build whose context the job itself fetches (with the fetcher) when it runs.
+
+        The job exists from now on: a source that cannot be fetched fails it, with the reason
+        in its log and error, like any other failed build.
+        """
+        return self._queue(app, DeployKind.BUILD, {"source": source}, description)
 
     def request_rollback(self, app: str, *, to: int | None = None) -> Deploy:
         current = self._store.get_app(app).current_release
@@ -322,24 +338,38 @@ class DeployService:
                 self._refused(deploy.id)
             raise
         outcomes: list[Deploy | DockyardError] = []
+        accepted: list[Deploy] = []
         for (deploy, _), error in zip(batch, errors, strict=True):
             if error is not None:
                 self._refused(deploy.id)
                 outcomes.append(error)
                 continue
-            try:
-                self._accepted(deploy)
-            except Exception:
-                logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            accepted.append(deploy)
             outcomes.append(deploy)
+        self._accepted(accepted)
         return outcomes
 
-    def _accepted(self, deploy: Deploy) -> None:
-        """A new deploy is stored: announce it and let it run."""
-        self._publish(deploy)
-        if deploy.kind in SUPERSEDING:
-            self._supersede_older(deploy)
-        self._dispatcher.queued(deploy.app)
+    def _accepted(self, batch: list[Deploy]) -> None:
+        """New deploys are stored: announce them and let them run.
+
+        Superseding looks at all of an app's queued builds at once, so once per app and batch
+        is enough (a burst of webhook deliveries makes one job each).
+        """
+        superseding: dict[str, Deploy] = {}
+        for deploy in batch:
+            try:
+                self._publish(deploy)
+            except Exception:
+                logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            if deploy.kind in SUPERSEDING:
+                superseding[deploy.app] = deploy
+        for app in dict.fromkeys(deploy.app for deploy in batch):
+            try:
+                if app in superseding:
+                    self._supersede_older(superseding[app])
+                self._dispatcher.queued(app)
+            except Exception:
+                logger.exception("deploys of %s are stored, but announcing them failed", app)
 
     def _supersede_older(self, newer: Deploy) -> None:
         """Of an app's queued builds and rollbacks only the newest will run.
@@ -355,15 +385,15 @@ class DeployService:
         if not candidates:
             return
         newest = max(candidates, key=lambda d: (d.created_at, d.id))
-        for older in queued:
-            if older.id == newest.id:
-                continue
-            reason = f"superseded by deploy {newest.id}"
-            if self._store.claim_deploy(older.id, DeployStatus.SUPERSEDED, error=reason):
-                self._logs.append(older.id, ARROW + reason)
-                self._logs.finish(older.id)
-                self._discard_context(older.id)
-                self._publish(older.id)
+        older = {d.id: d for d in queued if d.id != newest.id}
+        if not older:
+            return
+        reason = f"superseded by deploy {newest.id}"
+        for claimed in self._store.claim_deploys(list(older), DeployStatus.SUPERSEDED, error=reason):
+            self._logs.append(claimed, ARROW + reason)
+            self._logs.finish(claimed)
+            self._discard_context(claimed)
+            self._publish(replace(older[claimed], status=DeployStatus.SUPERSEDED, error=reason))
 
     def _publish(self, deploy_or_id: Deploy | str) -> None:
         deploy = deploy_or_id if isinstance(deploy_or_id, Deploy) else self._store.get_deploy(deploy_or_id)
@@ -399,7 +429,8 @@ class DeployService:
                 continue
             retry_id = new_deploy_id()
             old_context = self._settings.builds_dir / deploy.id
-            if deploy.kind is DeployKind.BUILD:
+            fetched = "source" in self._store.get_deploy_params(deploy.id)  # fetches it again
+            if deploy.kind is DeployKind.BUILD and not fetched:
                 if not old_context.is_dir():
                     continue
                 old_context.rename(self._settings.builds_dir / retry_id)
@@ -441,6 +472,8 @@ class DeployService:
     def _action(self, deploy: Deploy, params: dict[str, Any]) -> Callable[[_Context], None]:
         if deploy.kind is DeployKind.BUILD:
             context_dir = self._settings.builds_dir / deploy.id
+            if "source" in params:
+                return lambda ctx: self._fetch_and_build(ctx, context_dir, dict(params["source"]))
             return lambda ctx: self._build(ctx, context_dir, str(params["digest"]))
         if deploy.kind is DeployKind.ROLLBACK:
             return lambda ctx: self._rollback(ctx, self._store.get_release(deploy.app, int(params["to"])))
@@ -531,6 +564,16 @@ class DeployService:
             description=ctx.deploy.description,
         )
         self._roll_out(ctx, release, record=True)
+
+    def _fetch_and_build(self, ctx: _Context, context_dir: Path, source: dict[str, Any]) -> None:
+        if self._fetcher is None:
+            raise InvalidInput("this controller cannot fetch sources")
+        shutil.rmtree(context_dir, ignore_errors=True)  # a retry after a Docker outage starts afresh
+        context_dir.mkdir(parents=True)
+        self._check_cancel(ctx)
+        digest = self._fetcher(ctx.deploy.app, source, context_dir, ctx.log)
+        self._check_cancel(ctx)
+        self._build(ctx, context_dir, digest)
 
     def _rollback(self, ctx: _Context, target: Release) -> None:
         self._roll_out(ctx, target, record=False)

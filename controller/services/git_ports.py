@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from controller.domain.git_records import AppSource, DeliveryStatus, SshKey, WebhookDelivery
+from controller.domain.git_refs import RefUpdate
 
 # Extracts an (untrusted) tar into an empty dir and returns the context's digest.
 UnpackTar = Callable[[bytes, Path], str]
@@ -48,7 +49,18 @@ class GitStore(Protocol):
     ) -> None: ...
 
     def list_webhook_deliveries(self, app: str, limit: int = 20) -> list[WebhookDelivery]:
-        """Newest first."""
+        """Newest first; a delivery with a job shows its job's status and error."""
+
+    def find_webhook_delivery(self, app: str, provider: str, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def webhook_commit_seen(self, app: str, branch: str, commit: str) -> bool:
+        """Whether a delivery (from any provider) for `branch` named `commit` before."""
+
+    def last_webhook_delivery(self, app: str, branch: str) -> WebhookDelivery | None:
+        """The newest delivery recorded for the app (from any provider) for `branch`."""
+
+    def webhook_delivery_of_deploy(self, app: str, deploy_id: str) -> WebhookDelivery | None:
+        """The delivery whose build job `deploy_id` is, if it was one."""
 
 
 class RepoHost(Protocol):
@@ -60,6 +72,14 @@ class RepoHost(Protocol):
         """Create the repo, or bring its hook, HEAD and settings up to date."""
 
     def delete(self, app: str) -> None: ...
+
+    def archive_pushed(self, app: str, *, update: RefUpdate, quarantine: str | None) -> bytes:
+        """A tar of the tree of `update.new`, read from the app's repo (with the push's quarantine).
+
+        Raises:
+            InvalidInput: the quarantine is not one of this repo's, the ref is not at
+                `update.old`, or `update.new` is not a commit there.
+        """
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,9 @@ class Mirrors(Protocol):
 
     def archive(self, app: str, commit: str) -> bytes:
         """A tar of the tree at a fetched commit."""
+
+    def is_ancestor(self, app: str, older: str, newer: str) -> bool | None:
+        """Whether `older` is an ancestor of `newer` in the mirror; None when either is not there."""
 
     def delete(self, app: str) -> None: ...
 

@@ -4,20 +4,75 @@ to the deploy pipeline. SSH (git-shell) and smart HTTP both end up here.
 
 import contextlib
 import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.domain.errors import Conflict, InvalidInput, NotFound
+from controller.domain.errors import Conflict, DockyardError, InvalidInput, NotFound
 from controller.domain.git_refs import GitService, RefUpdate
 from controller.domain.models import App, Deploy
 from controller.domain.names import validate_app_name
 from controller.services.deploys import DeployService
-from controller.services.git_ports import UnpackTar
+from controller.services.git_ports import RepoHost, UnpackTar
 from controller.services.git_sources import GitSourceService
 from controller.services.ports import Store
 
 _PUSHER_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+HTTP_PUSHER = "admin"  # the principal of the admin token, which is what smart HTTP authenticates
+TICKET_TTL = 6 * 3600.0  # a push may upload for a long time before its hook runs
+MAX_TICKETS = 10_000
+
+
+class PushForbidden(DockyardError):
+    """A deploy of a push that no authenticated git-shell or smart-HTTP session announced."""
+
+    status_code = 403
+
+
+class PushTickets:
+    """One-use tickets that tie a push's hook to the session that authenticated it.
+
+    git-shell (after sshd checked the key) and the smart-HTTP route (after checking the
+    token) get a ticket naming the app and the pusher; it reaches the pre-receive hook in
+    git's environment, and the deploy of the push must present it: the pusher recorded is
+    the ticket's, never what the hook says.
+    """
+
+    def __init__(self, *, ttl: float = TICKET_TTL, limit: int = MAX_TICKETS) -> None:
+        self._ttl = ttl
+        self._limit = limit
+        self._tickets: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def issue(self, app: str, pusher: str) -> str:
+        ticket = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            while self._tickets and (
+                len(self._tickets) >= self._limit or next(iter(self._tickets.values()))[2] < now
+            ):
+                self._tickets.popitem(last=False)
+            self._tickets[ticket] = (app, pusher, now + self._ttl)
+        return ticket
+
+    def redeem(self, app: str, ticket: str | None) -> str:
+        """The pusher of a valid ticket for `app` (used up now).
+
+        Raises:
+            PushForbidden: no ticket, an unknown or expired one, or one for another app.
+        """
+        with self._lock:  # looked up by the (random, 256-bit) ticket itself; used once either way
+            entry = self._tickets.pop(ticket, None) if ticket else None
+        if entry is None or entry[0] != app or entry[2] < time.monotonic():
+            raise PushForbidden(
+                "this push was not announced by an authenticated git session (git-shell or smart "
+                "HTTP), or the controller restarted during it: push again"
+            )
+        return entry[1]
 
 
 @dataclass(frozen=True)
@@ -36,6 +91,7 @@ class GitPushService:
         *,
         store: Store,
         sources: GitSourceService,
+        repos: RepoHost,
         deploys: DeployService,
         create_app: Callable[[str], App],
         unpack: UnpackTar,
@@ -44,7 +100,9 @@ class GitPushService:
     ) -> None:
         self._store = store
         self._sources = sources
+        self._repos = repos
         self._deploys = deploys
+        self.tickets = PushTickets()
         self._create_app = create_app
         self._unpack = unpack
         self._public_urls = public_urls
@@ -86,16 +144,40 @@ class GitPushService:
                 messages.append(f"{name} pushed: not deployed ({app} deploys branch {branch})")
         return PushPlan(deploy=deploy, messages=tuple(messages))
 
-    def deploy_push(self, app: str, *, update: RefUpdate, tar: bytes, pusher: str) -> Deploy:
-        """Queue the build of the pushed commit, given as a tar of its tree.
+    def ssh_push_ticket(self, app: str, key_name: str) -> str:
+        """A ticket for a push over SSH by the key `key_name` (sshd authenticated it; it must exist).
 
         Raises:
-            InvalidInput: the update is not of the deploy branch, or the tree has no Dockerfile.
+            PushForbidden: no key of that name is allowed to push.
+        """
+        if not any(key.name == key_name for key in self._store.list_ssh_keys()):
+            raise PushForbidden(f"no SSH key named {key_name!r} may push")
+        return self.tickets.issue(app, key_name)
+
+    def http_push_ticket(self, app: str) -> str:
+        """A ticket for a push over smart HTTP, which the admin token authenticated."""
+        return self.tickets.issue(app, HTTP_PUSHER)
+
+    def deploy_push(
+        self, app: str, *, update: RefUpdate, ticket: str | None, quarantine: str | None
+    ) -> Deploy:
+        """Queue the build of the pushed commit, taken by the controller from the app's own repo.
+
+        The hook only names the ref update (and git's quarantine of the objects being pushed):
+        the commit must be there, the ref must still be at `old`, and the pusher is the one
+        the push's ticket was issued to.
+
+        Raises:
+            PushForbidden: no valid ticket for this app.
+            InvalidInput: the update is not of the deploy branch, does not match the repo, or
+                the tree has no Dockerfile.
         """
         if self.plan(app, [update]).deploy != update:
             raise InvalidInput(f"{update.ref} is not the deploy branch of {app}: nothing to deploy")
+        who = self.tickets.redeem(app, ticket)
+        who = who if _PUSHER_RE.fullmatch(who) else "unknown"
         commit = update.new
-        who = pusher if _PUSHER_RE.fullmatch(pusher) else "unknown"
+        tar = self._repos.archive_pushed(app, update=update, quarantine=quarantine)
 
         def unpack(dest: Path) -> str:
             digest = self._unpack(tar, dest)

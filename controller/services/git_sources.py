@@ -26,6 +26,7 @@ class GitSettings:
     public_url: str  # base of the smart-HTTP remotes and webhook URLs
     auto_create: bool = False
     allow_local_sources: bool = False
+    allow_private_sources: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,11 @@ class GitSourceService(AppListener):
         if branch is not None:
             updated = replace(updated, branch=validate_branch_name(branch))
         if repo_url is not None:
-            parsed = validate_repo_url(repo_url, allow_local=self._settings.allow_local_sources)
+            parsed = validate_repo_url(
+                repo_url,
+                allow_local=self._settings.allow_local_sources,
+                allow_private=self._settings.allow_private_sources,
+            )
             updated = replace(
                 updated, repo_url=parsed.url, repo_username=parsed.username, repo_token=parsed.token
             )
@@ -129,7 +134,8 @@ class GitSourceService(AppListener):
                 raise InvalidInput("a token is used with an https:// repository URL only")
             updated = replace(updated, repo_token=token or None)
         wants_key = (
-            updated.repo_url is not None and validate_repo_url(updated.repo_url, allow_local=True).is_ssh
+            updated.repo_url is not None
+            and validate_repo_url(updated.repo_url, allow_local=True, allow_private=True).is_ssh
         )
         if new_deploy_key or (wants_key and updated.deploy_key is None):
             private, public = self._generate_key(f"dockyard-deploy-key-{app}")

@@ -75,6 +75,11 @@ class Store(GitStore, Protocol):
     ) -> bool:
         """Queued -> `status` atomically (running, cancelled, superseded); False if not queued."""
 
+    def claim_deploys(
+        self, deploy_ids: Sequence[str], status: DeployStatus, *, error: str | None = None
+    ) -> list[str]:
+        """Queued -> `status` for many at once (one transaction); the ids that were queued."""
+
     def set_serving(self, app: str, container_ids: Sequence[str]) -> None:
         """Records which containers the proxy routes the app to."""
 

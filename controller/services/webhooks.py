@@ -1,15 +1,22 @@
-"""Push webhooks: verify and record a delivery at once, then fetch its commit and queue its deploy.
+"""Push webhooks: verify a delivery, refuse replays, record it and queue its build job at once.
 
-The request only checks, parses and durably records (the delivery id doubles as replay
-protection); a single background dispatcher fetches commits into the app's mirror and
-queues builds. While an app has a deploy queued or running, its deliveries wait; when it
-is done only the newest waiting one is built, so a burst builds once or twice, not once
-per delivery.
+The request checks and parses the delivery, queues a build job whose context the job itself
+fetches from the source repository when it runs, and durably records the delivery with its
+job (its id guards against a provider's retries): every accepted delivery is a job in `deploys list` from the
+moment it is answered, and a commit that cannot be fetched fails that job with the reason.
+Jobs queued while the app deploys wait; only the newest queued build of an app runs (the
+queue supersedes the others), so a burst builds once or twice.
+
+A delivery id is not enough against replays (a captured body replayed with a new id):
+a push of a commit delivered before that the app already runs, or that is older than the
+branch head last delivered (from any provider: a body signed for one is signed for the others),
+is refused unless the provider marks it as a force push from that head.
 """
 
+import contextlib
 import logging
-import threading
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +26,16 @@ from controller.domain.errors import (
     Conflict,
     DockyardError,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
-    RuntimeUnavailable,
 )
 from controller.domain.git_records import DeliveryStatus, WebhookDelivery
+from controller.domain.git_refs import validate_branch_name, validate_commit_sha
 from controller.domain.webhooks import (
     MAX_BODY_BYTES,
     EventKind,
+    Verdict,
+    WebhookUnauthorized,
     decide,
     parse_event,
     parse_provider,
@@ -39,8 +49,7 @@ from controller.services.git_sources import GitSourceService
 from controller.services.ports import Store
 
 logger = logging.getLogger(__name__)
-RETRY_INTERVAL = 5.0  # Docker unreachable
-BUSY_POLL = 0.25  # an app with waiting deliveries still has a deploy queued or running
+ARROW = "-----> "
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class WebhookAnswer:
 
 
 class WebhookService:
-    """`POST /hooks/{provider}/{app}`: check, record, and (in the background) deploy."""
+    """`POST /hooks/{provider}/{app}`: check, queue the build job, record."""
 
     def __init__(
         self,
@@ -72,23 +81,26 @@ class WebhookService:
         self._recorder: BatchWriter[WebhookDelivery, WebhookDelivery | None] = BatchWriter(
             store.add_webhook_deliveries, name="dockyard-webhook-intake"
         )
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- intake ------------------------------------------------------------------------
 
     def receive(self, provider_name: str, app: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        """Answer one delivery; only an accepted push changes anything (one pending delivery).
+        """Answer one delivery; only an accepted push changes anything (a delivery and its job).
 
-        `headers` must have lowercase names. Raises NotFound (provider or app), PayloadTooLarge,
-        WebhookUnauthorized, InvalidInput (malformed JSON) and Conflict (no source repo).
+        `headers` must have lowercase names. Raises NotFound (provider), PayloadTooLarge,
+        WebhookUnauthorized (also for an app that does not exist), InvalidInput (malformed
+        JSON) and Conflict (no source repo, or a replayed or stale push).
         """
         provider = parse_provider(provider_name)
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"webhook bodies are limited to {MAX_BODY_BYTES} bytes")
-        source = self._sources.source(app)
         signed, document = signed_document(provider, headers, body)
+        try:
+            source = self._sources.source(app)
+        except NotFound:
+            # The same 401 as a wrong signature: the endpoint does not tell which apps exist.
+            verify_signature(provider, headers, signed, secrets.token_hex(32))
+            raise WebhookUnauthorized("the signature does not match") from None
         verify_signature(provider, headers, signed, source.webhook_secret)
         event = parse_event(provider, headers, document)
         if event.kind is EventKind.PING:
@@ -100,6 +112,14 @@ class WebhookService:
             raise Conflict(
                 f"app {app!r} has no source repository: set it with `dockyard apps source {app} --repo URL`"
             )
+        if self._store.find_webhook_delivery(app, provider.value, event.delivery_id) is not None:
+            return _already_received(event.delivery_id)
+        self._refuse_replay(app, source.branch, verdict)
+        deploy = self._deploys.request_fetched_build(
+            app,
+            source={"commit": verdict.commit, "branch": source.branch, "delivery": event.delivery_id},
+            description=f"{provider.value} push {verdict.commit[:12]} ({source.branch})",
+        )
         recorded = self._recorder.submit(
             WebhookDelivery(
                 app=app,
@@ -108,12 +128,14 @@ class WebhookService:
                 branch=source.branch,
                 commit=verdict.commit,
                 received_at=datetime.now(UTC),
+                status=DeliveryStatus.QUEUED,
+                deploy_id=deploy.id,
             )
         ).result()
-        if recorded is None:
-            reason = f"delivery {event.delivery_id} was already received"
-            return WebhookAnswer(202, {"status": "ignored", "reason": reason})
-        self._wake.set()
+        if recorded is None:  # the same delivery arrived at the same moment (or the app went away)
+            with contextlib.suppress(DockyardError):
+                self._deploys.cancel(deploy.id)
+            return _already_received(event.delivery_id)
         return WebhookAnswer(
             202,
             {
@@ -121,27 +143,87 @@ class WebhookService:
                 "reason": verdict.reason,
                 "commit": verdict.commit,
                 "delivery": event.delivery_id,
+                "deploy": deploy.id,
             },
         )
 
-    # -- the dispatcher ------------------------------------------------------------------
+    def _refuse_replay(self, app: str, branch: str, verdict: Verdict) -> None:
+        """Refuse the app's running commit, and one older than the branch head last seen.
+
+        A force push the provider marks as such passes, if it moves the head last seen (a
+        replayed old force push names an older `before`).
+
+        Raises:
+            Conflict: the push looks like a replay of an older delivery.
+        """
+        commit = verdict.commit
+        assert commit is not None
+        # From any provider: a body captured from one is validly signed for the others (the same
+        # HMAC of the same secret).
+        if not self._store.webhook_commit_seen(app, branch, commit):
+            return  # a replayed body names a commit delivered before; a new one is no replay
+        last = self._store.last_webhook_delivery(app, branch)
+        real_force = verdict.forced and (last is None or verdict.before in (None, last.commit))
+        if real_force:
+            return
+        if commit == self._deployed_commit(app):
+            raise Conflict(
+                f"{app} already runs {commit[:12]}: a push of it again is a replay "
+                "(a force push is not refused)"
+            )
+        if last is None or last.commit == commit:
+            return
+        if self._mirrors.is_ancestor(app, commit, last.commit):
+            raise Conflict(
+                f"{commit[:12]} is older than {last.commit[:12]}, the head of {branch} last pushed "
+                f"(from {last.provider}): a replayed delivery is not deployed (a force push is not refused)"
+            )
+
+    def _deployed_commit(self, app: str) -> str | None:
+        """The commit of the webhook build whose image the app runs now, if a webhook built it."""
+        current = self._store.get_app(app).current_release
+        if current is None:
+            return None
+        image = self._store.get_release(app, current).image_id
+        builds = [r for r in self._store.list_releases(app) if r.image_id == image]
+        first = min(builds, key=lambda r: r.number)  # config releases reuse the built image
+        delivery = self._store.webhook_delivery_of_deploy(app, first.deploy_id)
+        return delivery.commit if delivery is not None else None
+
+    def _queue_job(self, delivery: WebhookDelivery) -> None:
+        """Queue the build job of a delivery a dead controller recorded without one."""
+        assert delivery.seq is not None
+        try:
+            deploy = self._deploys.request_fetched_build(
+                delivery.app,
+                source={
+                    "commit": delivery.commit,
+                    "branch": delivery.branch,
+                    "delivery": delivery.delivery_id,
+                },
+                description=f"{delivery.provider} push {delivery.commit[:12]} ({delivery.branch})",
+            )
+        except DockyardError as exc:
+            logger.warning("webhook delivery %s of %s: no job: %s", delivery.delivery_id, delivery.app, exc)
+            self._store.finish_webhook_deliveries(
+                [delivery.seq], status=DeliveryStatus.FAILED, error=str(exc)
+            )
+            raise
+        self._store.finish_webhook_deliveries(
+            [delivery.seq], status=DeliveryStatus.QUEUED, deploy_id=deploy.id
+        )
+
+    # -- start-up and the jobs ---------------------------------------------------------
 
     def start(self) -> None:
-        """Start dispatching, beginning with deliveries a previous run left pending."""
-        self._wake.set()
-        self._thread = threading.Thread(target=self._loop, name="dockyard-webhooks", daemon=True)
-        self._thread.start()
+        """Queue the jobs of deliveries a dead controller recorded but left without one."""
+        self.queue_pending()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        pass
 
-    def dispatch_pending(self) -> float | None:
-        """Handle what is pending now; returns when to look again (None: at the next delivery).
-
-        Only each app's newest delivery is built; older ones are superseded. An app with a
-        deploy queued or running keeps its newest delivery waiting until that deploy is done.
-        """
+    def queue_pending(self) -> None:
+        """Each app's newest pending delivery gets its job; older ones are superseded."""
         pending = self._store.pending_webhook_deliveries()
         newest: dict[str, WebhookDelivery] = {}
         for delivery in pending:
@@ -149,71 +231,33 @@ class WebhookService:
         superseded = [d.seq for d in pending if d.seq is not None and newest[d.app] is not d]
         if superseded:
             self._store.finish_webhook_deliveries(superseded, status=DeliveryStatus.SUPERSEDED)
-        busy = {deploy.app for deploy in self._store.unfinished_deploys()} if newest else set()
-        again: float | None = BUSY_POLL if busy & set(newest) else None
         for delivery in newest.values():
-            if self._stopping.is_set():
-                return None
-            if delivery.app not in busy and not self._deploy(delivery):
-                again = RETRY_INTERVAL
-        return again
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
             try:
-                again = self.dispatch_pending()
-            except Exception:
-                logger.exception("webhook dispatch failed")
-                again = RETRY_INTERVAL
-            if again is not None:
-                self._stopping.wait(again)
-                self._wake.set()
+                self._queue_job(delivery)
+            except DockyardError:
+                continue
 
-    def _deploy(self, delivery: WebhookDelivery) -> bool:
-        """Fetch the delivery's commit and queue its build; False when it must wait for Docker."""
-        assert delivery.seq is not None
-        commit = delivery.commit
-        try:
-            source = self._sources.source(delivery.app)
-            if source.repo_url is None:
-                raise InvalidInput(f"app {delivery.app!r} has no source repository any more")
-            self._mirrors.fetch(
-                delivery.app,
-                url=source.repo_url,
-                branch=delivery.branch,
-                commit=commit,
-                auth=self._sources.fetch_auth(source),
-            )
+    def fetch_source(self, app: str, source: dict[str, Any], dest: Path, log: Callable[[str], None]) -> str:
+        """Fill a build job's empty context with the tree of a delivery's commit (the job's fetcher).
 
-            def unpack(dest: Path) -> str:
-                digest = self._unpack(self._mirrors.archive(delivery.app, commit), dest)
-                if not (dest / "Dockerfile").is_file():
-                    raise InvalidInput(f"commit {commit[:12]} has no Dockerfile at the top of the repository")
-                return digest
-
-            deploy = self._deploys.request_build(
-                delivery.app,
-                unpack=unpack,
-                description=f"{delivery.provider} push {commit[:12]} ({delivery.branch})",
-            )
-        except RuntimeUnavailable:
-            return False
-        except DockyardError as exc:
-            logger.warning("webhook delivery %s of %s failed: %s", delivery.delivery_id, delivery.app, exc)
-            self._store.finish_webhook_deliveries(
-                [delivery.seq], status=DeliveryStatus.FAILED, error=str(exc)
-            )
-            return True
-        except Exception as exc:
-            logger.exception("webhook delivery %s of %s crashed", delivery.delivery_id, delivery.app)
-            error = f"internal error: {exc!r}"
-            self._store.finish_webhook_deliveries([delivery.seq], status=DeliveryStatus.FAILED, error=error)
-            return True
-        self._store.finish_webhook_deliveries(
-            [delivery.seq], status=DeliveryStatus.QUEUED, deploy_id=deploy.id
+        Raises:
+            SourceUnavailable: the commit cannot be fetched.
+            InvalidInput: no source repository any more, or no Dockerfile in the tree.
+        """
+        commit = validate_commit_sha(str(source.get("commit", "")))
+        branch = validate_branch_name(str(source.get("branch", "")))
+        settings = self._sources.source(app)
+        if settings.repo_url is None:
+            raise InvalidInput(f"app {app!r} has no source repository any more")
+        log(f"{ARROW}Fetching {commit[:12]} ({branch}) from {settings.repo_url}")
+        self._mirrors.fetch(
+            app, url=settings.repo_url, branch=branch, commit=commit, auth=self._sources.fetch_auth(settings)
         )
-        return True
+        digest = self._unpack(self._mirrors.archive(app, commit), dest)
+        if not (dest / "Dockerfile").is_file():
+            raise InvalidInput(f"commit {commit[:12]} has no Dockerfile at the top of the repository")
+        return digest
+
+
+def _already_received(delivery_id: str) -> WebhookAnswer:
+    return WebhookAnswer(202, {"status": "ignored", "reason": f"delivery {delivery_id} was already received"})

@@ -137,7 +137,7 @@ def test_refused_repo_urls(url: str) -> None:
     "url", ["file:///srv/repo.git", "git://127.0.0.1:9418/repo.git", "http://127.0.0.1/x.git"]
 )
 def test_local_repo_urls_need_the_setting(url: str) -> None:
-    assert validate_repo_url(url, allow_local=True).url == url
+    assert validate_repo_url(url, allow_local=True, allow_private=True).url == url
 
 
 def test_remotes() -> None:

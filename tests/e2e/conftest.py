@@ -21,7 +21,7 @@ import pytest
 
 from controller.settings import Settings
 
-TOKEN = "e2e-test-token-0123456789"
+TOKEN = "e2e-test-token-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"  # 32+ bytes of entropy
 BASE_DOMAIN = "apps.test"
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
 

@@ -14,14 +14,14 @@ import pytest
 from controller.adapters.secrets import Cipher
 from controller.adapters.store import SqlStore, upgrade_database
 from controller.domain.errors import Conflict, InvalidInput, NotFound, RuntimeUnavailable
-from controller.domain.git_records import DeliveryStatus
+from controller.domain.git_records import DeliveryStatus, WebhookDelivery
 from controller.domain.git_refs import ZERO_SHA, GitService, RefUpdate
 from controller.domain.models import Deploy, DeployKind, DeployStatus
 from controller.domain.webhooks import WebhookUnauthorized
 from controller.services.git_ports import FetchAuth
 from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
-from controller.services.webhooks import BUSY_POLL, RETRY_INTERVAL, WebhookService
+from controller.services.webhooks import WebhookService
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -44,6 +44,10 @@ class FakeRepos:
     def delete(self, app: str) -> None:
         self.branches.pop(app, None)
 
+    def archive_pushed(self, app: str, *, update: RefUpdate, quarantine: str | None) -> bytes:
+        """The 'tree' of a pushed commit is its id (see `unpack_with_dockerfile`)."""
+        return update.new.encode()
+
 
 @dataclass
 class FakeMirrors:
@@ -57,8 +61,15 @@ class FakeMirrors:
             raise SourceUnavailable(f"{url} has no commit {commit}")
         self.fetched.append((app, url, commit, auth))
 
+    history: list[str] = field(default_factory=list)  # commits of the branch, oldest first
+
     def archive(self, app: str, commit: str) -> bytes:
         return commit.encode()
+
+    def is_ancestor(self, app: str, older: str, newer: str) -> bool | None:
+        if older not in self.history or newer not in self.history:
+            return None
+        return self.history.index(older) <= self.history.index(newer)
 
     def delete(self, app: str) -> None:
         pass
@@ -78,7 +89,15 @@ class FakeDeploys:
             raise RuntimeUnavailable("Docker is not reachable")
         dest = self.workdir / f"ctx{len(self.builds)}"
         dest.mkdir()
-        digest = unpack(dest)
+        return self._record(app, unpack(dest), description, {})
+
+    def request_fetched_build(self, app: str, *, source: dict[str, Any], description: str) -> Deploy:
+        """Records the job: its commit stands in for the digest (the job fetches when it runs)."""
+        if self.docker_down:
+            raise RuntimeUnavailable("Docker is not reachable")
+        return self._record(app, str(source["commit"]), description, {"source": source})
+
+    def _record(self, app: str, digest: str, description: str, params: dict[str, Any]) -> Deploy:
         deploy = Deploy(
             id=f"d{len(self.builds)}",
             app=app,
@@ -87,7 +106,7 @@ class FakeDeploys:
             created_at=datetime.now(UTC),
             description=description,
         )
-        self.store.create_deploy(deploy)
+        self.store.create_deploy(deploy, params)
         self.builds.append((app, digest, description))
         return deploy
 
@@ -140,6 +159,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     push = GitPushService(
         store=store,
         sources=sources,
+        repos=repos,
         deploys=deploys,  # type: ignore[arg-type]
         create_app=create_app,
         unpack=unpack_with_dockerfile,
@@ -225,14 +245,25 @@ def test_push_plan_deploys_only_the_deploy_branch(world: World) -> None:
 
 def test_deploy_push(world: World) -> None:
     world.store.create_app("web")
+    ticket = world.push.http_push_ticket("web")
     deploy = world.push.deploy_push(
-        "web", update=RefUpdate(A, B, "refs/heads/main"), tar=B.encode(), pusher="laptop"
+        "web", update=RefUpdate(A, B, "refs/heads/main"), ticket=ticket, quarantine=None
     )
-    assert deploy.description == f"git push {B[:12]} (main) by laptop"
+    assert deploy.description == f"git push {B[:12]} (main) by admin"
     with pytest.raises(InvalidInput, match="not the deploy branch"):
-        world.push.deploy_push("web", update=RefUpdate(A, B, "refs/heads/dev"), tar=B.encode(), pusher="x")
+        world.push.deploy_push(
+            "web",
+            update=RefUpdate(A, B, "refs/heads/dev"),
+            ticket=world.push.http_push_ticket("web"),
+            quarantine=None,
+        )
     with pytest.raises(InvalidInput, match="no Dockerfile"):
-        world.push.deploy_push("web", update=RefUpdate(A, C, "refs/heads/main"), tar=C.encode(), pusher="x")
+        world.push.deploy_push(
+            "web",
+            update=RefUpdate(A, C, "refs/heads/main"),
+            ticket=world.push.http_push_ticket("web"),
+            quarantine=None,
+        )
     assert len(world.deploys.builds) == 1
 
 
@@ -255,64 +286,71 @@ def test_intake_records_only_accepted_pushes(world: World) -> None:
     world.sources.set_source("web", repo_url="https://git.example.com/o/r.git")
     ignored = github_delivery(world, "web", A, delivery="2", branch="dev")
     assert ignored.status_code == 202 and ignored.body["status"] == "ignored"
-    assert world.store.pending_webhook_deliveries() == []
+    assert world.store.list_webhook_deliveries("web") == []
     queued = github_delivery(world, "web", A, delivery="3")
     assert queued.status_code == 202 and queued.body["status"] == "queued"
     replay = github_delivery(world, "web", B, delivery="3")
     assert replay.body == {"status": "ignored", "reason": "delivery 3 was already received"}
-    assert [d.commit for d in world.store.pending_webhook_deliveries()] == [A]
+    assert [d.commit for d in world.store.list_webhook_deliveries("web")] == [A]
     with pytest.raises(WebhookUnauthorized):
         world.webhooks.receive("github", "web", {"x-github-event": "push"}, b"{}")
-    with pytest.raises(NotFound):
+    with pytest.raises(WebhookUnauthorized):  # as for a wrong secret: apps' existence stays hidden
         world.webhooks.receive("github", "ghost", {}, b"{}")
 
 
-def test_dispatch_builds_the_newest_delivery_once(world: World) -> None:
+def test_every_accepted_delivery_is_a_job_at_once(world: World) -> None:
     with_source(world)
-    for number, commit in enumerate([A, B, A, B]):
-        github_delivery(world, "web", commit, delivery=str(number))
-    assert world.webhooks.dispatch_pending() is None
-    assert [(app, commit) for app, _, commit, _ in world.mirrors.fetched] == [("web", B)]
-    assert world.mirrors.fetched[0][3] == FetchAuth(username="x", token="tok")
-    assert [b[2] for b in world.deploys.builds] == [f"github push {B[:12]} (main)"]
-    statuses = [d.status for d in world.store.list_webhook_deliveries("web")]
-    assert statuses == [DeliveryStatus.QUEUED] + [DeliveryStatus.SUPERSEDED] * 3
-
-
-def test_deliveries_wait_while_the_app_has_a_deploy_in_flight(world: World) -> None:
-    with_source(world)
-    github_delivery(world, "web", A, delivery="1")
-    world.webhooks.dispatch_pending()
-    github_delivery(world, "web", B, delivery="2")
-    github_delivery(world, "web", A, delivery="3")
-    assert world.webhooks.dispatch_pending() == BUSY_POLL  # d0 is still queued
-    assert len(world.deploys.builds) == 1
-    world.store.update_deploy("d0", status=DeployStatus.SUCCEEDED)
-    assert world.webhooks.dispatch_pending() is None
-    assert [b[2] for b in world.deploys.builds] == [f"github push {A[:12]} (main)"] * 2
-    assert [d.status for d in world.store.list_webhook_deliveries("web")] == [
-        DeliveryStatus.QUEUED,
-        DeliveryStatus.SUPERSEDED,
-        DeliveryStatus.QUEUED,
+    answers = [github_delivery(world, "web", commit, delivery=str(n)) for n, commit in enumerate([A, B])]
+    assert [a.body["deploy"] for a in answers] == ["d0", "d1"]
+    assert [b[1:] for b in world.deploys.builds] == [
+        (A, f"github push {A[:12]} (main)"),
+        (B, f"github push {B[:12]} (main)"),
     ]
+    assert world.store.get_deploy_params("d1") == {"source": {"commit": B, "branch": "main", "delivery": "1"}}
+    listed = world.store.list_webhook_deliveries("web")
+    assert [(d.deploy_id, d.status) for d in listed] == [
+        ("d1", DeliveryStatus.QUEUED),
+        ("d0", DeliveryStatus.QUEUED),
+    ]
+    world.store.update_deploy("d0", status=DeployStatus.SUCCEEDED)
+    world.store.update_deploy("d1", status=DeployStatus.FAILED, error="cannot fetch")
+    shown = {d.deploy_id: (d.status, d.error) for d in world.store.list_webhook_deliveries("web")}
+    assert shown == {"d0": (DeliveryStatus.SUCCEEDED, None), "d1": (DeliveryStatus.FAILED, "cannot fetch")}
 
 
-def test_failures_are_recorded_and_docker_outages_retried(world: World) -> None:
+def test_the_job_fetches_its_commit(world: World, tmp_path: Path) -> None:
+    from controller.domain.git_refs import SourceUnavailable
+
     with_source(world)
-    world.mirrors.missing.add(B)
-    github_delivery(world, "web", B, delivery="1")
-    world.webhooks.dispatch_pending()
-    (failed,) = world.store.list_webhook_deliveries("web")
-    assert failed.status is DeliveryStatus.FAILED and "has no commit" in (failed.error or "")
+    lines: list[str] = []
+    (tmp_path / "b").mkdir()
+    digest = world.webhooks.fetch_source("web", {"commit": B, "branch": "main"}, tmp_path / "b", lines.append)
+    assert digest == hashlib.sha256(B.encode()).hexdigest()
+    assert world.mirrors.fetched == [("web", "https://git.example.com/o/r.git", B, FetchAuth("x", "tok"))]
+    assert lines == [f"-----> Fetching {B[:12]} (main) from https://git.example.com/o/r.git"]
+    world.mirrors.missing.add(A)
+    (tmp_path / "a").mkdir()
+    with pytest.raises(SourceUnavailable, match="has no commit"):
+        world.webhooks.fetch_source("web", {"commit": A, "branch": "main"}, tmp_path / "a", lines.append)
+    (tmp_path / "c").mkdir()
+    with pytest.raises(InvalidInput, match="no Dockerfile"):
+        world.webhooks.fetch_source("web", {"commit": C, "branch": "main"}, tmp_path / "c", lines.append)
 
-    github_delivery(world, "web", C, delivery="2")
-    world.webhooks.dispatch_pending()
-    assert "no Dockerfile" in (world.store.list_webhook_deliveries("web")[0].error or "")
 
-    world.deploys.docker_down = True
-    github_delivery(world, "web", A, delivery="3")
-    assert world.webhooks.dispatch_pending() == RETRY_INTERVAL
-    assert [d.delivery_id for d in world.store.pending_webhook_deliveries()] == ["3"]
+def test_deliveries_a_dead_controller_left_without_a_job_get_one(world: World) -> None:
+    with_source(world)
+    now = datetime.now(UTC)
+    world.store.add_webhook_deliveries(
+        [WebhookDelivery("web", "github", str(n), "main", c, now) for n, c in enumerate([A, B])]
+    )
+    world.deploys.docker_down = True  # a job that cannot be made leaves its delivery failed
+    world.webhooks.queue_pending()
+    assert [d.status for d in world.store.list_webhook_deliveries("web")] == [
+        DeliveryStatus.FAILED,
+        DeliveryStatus.SUPERSEDED,
+    ]
+    world.store.add_webhook_deliveries([WebhookDelivery("web", "github", "2", "main", C, now)])
     world.deploys.docker_down = False
-    assert world.webhooks.dispatch_pending() is None
+    world.webhooks.queue_pending()
+    assert [b[1] for b in world.deploys.builds] == [C]
     assert world.store.pending_webhook_deliveries() == []

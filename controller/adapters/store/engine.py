@@ -1,5 +1,8 @@
 """SQLAlchemy engines for Dockyard's database URLs: SQLite (WAL) or PostgreSQL (psycopg 3)."""
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -8,6 +11,7 @@ from sqlalchemy.engine import URL, make_url
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 20
 WRITE_OPTION = "dockyard_write"
+PRIVATE_FILE_MODE = 0o600
 _POSTGRES_ALIASES = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
 
 
@@ -23,6 +27,25 @@ def normalize_url(url: str) -> URL:
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ValueError("an in-memory SQLite database cannot be shared; use a file path")
     return parsed
+
+
+def make_sqlite_private(url: str) -> None:
+    """Create a SQLite database file 0600 (SQLite gives its WAL and shm files the same mode)
+    and take group and other access off an existing one and its WAL, shm and journal.
+
+    App names, domains, config keys and repository URLs are in there: no other local user
+    may read them. Nothing to do for PostgreSQL.
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    database = Path(parsed.database)
+    fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    os.close(fd)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = database.with_name(database.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path, PRIVATE_FILE_MODE, follow_symlinks=False)
 
 
 def create_database_engine(url: str) -> Engine:

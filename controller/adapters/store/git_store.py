@@ -9,7 +9,7 @@ from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
-from controller.adapters.store.tables import app_sources, apps, ssh_keys, webhook_deliveries
+from controller.adapters.store.tables import app_sources, apps, deploys, ssh_keys, webhook_deliveries
 from controller.domain.errors import Conflict, NotFound
 from controller.domain.git_records import AppSource, DeliveryStatus, SshKey, WebhookDelivery
 
@@ -151,15 +151,77 @@ class GitStoreRows:
             )
 
     def list_webhook_deliveries(self, app: str, limit: int = 20) -> list[WebhookDelivery]:
+        """Newest first; a delivery with a job shows its job's status and error."""
         query = (
-            select(webhook_deliveries)
+            select(
+                webhook_deliveries,
+                deploys.c.status.label("job_status"),
+                deploys.c.error.label("job_error"),
+            )
+            .select_from(
+                webhook_deliveries.outerjoin(deploys, deploys.c.id == webhook_deliveries.c.deploy_id)
+            )
             .where(webhook_deliveries.c.app == app)
             .order_by(webhook_deliveries.c.seq.desc())
             .limit(limit)
         )
         with self._reading() as conn:
             _require_app(conn, app)
-            return [_load_delivery(row) for row in conn.execute(query).mappings().all()]
+            rows = conn.execute(query).mappings().all()
+        results = []
+        for row in rows:
+            values = dict(row)
+            job_status, job_error = values.pop("job_status"), values.pop("job_error")
+            delivery = _load_delivery(values)
+            if job_status is not None:
+                delivery = replace(delivery, status=DeliveryStatus(job_status), error=job_error)
+            results.append(delivery)
+        return results
+
+    def find_webhook_delivery(self, app: str, provider: str, delivery_id: str) -> WebhookDelivery | None:
+        query = select(webhook_deliveries).where(
+            (webhook_deliveries.c.app == app)
+            & (webhook_deliveries.c.provider == provider)
+            & (webhook_deliveries.c.delivery_id == delivery_id)
+        )
+        with self._reading() as conn:
+            row = conn.execute(query).mappings().first()
+        return _load_delivery(row) if row is not None else None
+
+    def webhook_commit_seen(self, app: str, branch: str, commit: str) -> bool:
+        """Whether a delivery (from any provider) for `branch` named `commit` before."""
+        query = (
+            select(webhook_deliveries.c.seq)
+            .where(
+                (webhook_deliveries.c.app == app)
+                & (webhook_deliveries.c.branch == branch)
+                & (webhook_deliveries.c.commit_sha == commit)
+            )
+            .limit(1)
+        )
+        with self._reading() as conn:
+            return conn.execute(query).first() is not None
+
+    def last_webhook_delivery(self, app: str, branch: str) -> WebhookDelivery | None:
+        """The newest delivery recorded for the app (from any provider) for `branch`."""
+        query = (
+            select(webhook_deliveries)
+            .where((webhook_deliveries.c.app == app) & (webhook_deliveries.c.branch == branch))
+            .order_by(webhook_deliveries.c.seq.desc())
+            .limit(1)
+        )
+        with self._reading() as conn:
+            row = conn.execute(query).mappings().first()
+        return _load_delivery(row) if row is not None else None
+
+    def webhook_delivery_of_deploy(self, app: str, deploy_id: str) -> WebhookDelivery | None:
+        """The delivery whose build job `deploy_id` is, if it was one."""
+        query = select(webhook_deliveries).where(
+            (webhook_deliveries.c.app == app) & (webhook_deliveries.c.deploy_id == deploy_id)
+        )
+        with self._reading() as conn:
+            row = conn.execute(query).mappings().first()
+        return _load_delivery(row) if row is not None else None
 
 
 def _require_app(conn: Connection, name: str, *, lock: bool = False) -> None:
@@ -182,7 +244,7 @@ def _delivery_row(delivery: WebhookDelivery) -> dict[str, Any]:
     }
 
 
-def _load_delivery(row: RowMapping) -> WebhookDelivery:
+def _load_delivery(row: RowMapping | dict[str, Any]) -> WebhookDelivery:
     values = dict(row)
     values["commit"] = values.pop("commit_sha")
     values["status"] = DeliveryStatus(values["status"])

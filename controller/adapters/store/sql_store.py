@@ -273,6 +273,25 @@ class SqlStore(GitStoreRows):
             )
             return result.rowcount == 1
 
+    def claim_deploys(
+        self, deploy_ids: Sequence[str], status: DeployStatus, *, error: str | None = None
+    ) -> list[str]:
+        """Queued -> `status` for many at once (one transaction); the ids that were queued."""
+        if not deploy_ids:
+            return []
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"status": status.value, "error": error}
+        if status.is_final:
+            values["finished_at"] = now
+        with self._writing() as conn:
+            rows = conn.execute(
+                update(deploys)
+                .where(deploys.c.id.in_(list(deploy_ids)), deploys.c.status == DeployStatus.QUEUED.value)
+                .values(**values)
+                .returning(deploys.c.id)
+            )
+            return [str(row[0]) for row in rows]
+
     def claim_next(self, app: str, *, builds: bool = True) -> tuple[Deploy, dict[str, Any]] | None:
         """Move the app's oldest queued deploy to running, in one statement; it and its params.
 

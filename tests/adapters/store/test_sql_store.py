@@ -376,3 +376,23 @@ def test_claim_next_takes_the_apps_oldest_queued_deploy_with_its_params(store: S
     second = store.claim_next("web", builds=False)
     assert second is not None and second[0].id == "eeee0001"
     assert store.claim_next("web") is None and store.claim_next("nobody") is None
+
+
+def test_claim_deploys_moves_only_the_queued_ones_in_one_go(store: SqlStore) -> None:
+    store.create_app("web")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for deploy_id in ("eeee0001", "eeee0002", "eeee0003"):
+        store.create_deploy(Deploy(deploy_id, "web", DeployKind.BUILD, DeployStatus.QUEUED, created_at=at))
+    assert store.claim_deploy("eeee0002")  # running now: not to be superseded
+    claimed = store.claim_deploys(
+        ["eeee0001", "eeee0002", "eeee0003", "nope"], DeployStatus.SUPERSEDED, error="superseded by x"
+    )
+    assert sorted(claimed) == ["eeee0001", "eeee0003"]
+    first = store.get_deploy("eeee0001")
+    assert (first.status, first.error, first.finished_at is not None) == (
+        DeployStatus.SUPERSEDED,
+        "superseded by x",
+        True,
+    )
+    assert store.get_deploy("eeee0002").status is DeployStatus.RUNNING
+    assert store.claim_deploys([], DeployStatus.SUPERSEDED) == []
