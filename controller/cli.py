@@ -71,17 +71,19 @@ apps.add_command(apps_source)
 
 @apps.command("create")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_create(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Create the app NAME (it gets NAME.<base domain> when one is set)."""
     app = client_of(ctx).request("POST", "/apps", json={"name": name})
     print_json(app) if as_json else click.echo(f"created {app['name']} {' '.join(app['domains'])}".rstrip())
 
 
 @apps.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_list(ctx: click.Context, as_json: bool) -> None:
+    """List the apps with their current release and domains."""
     items = client_of(ctx).request("GET", "/apps")
     if as_json:
         print_json(items)
@@ -93,9 +95,10 @@ def apps_list(ctx: click.Context, as_json: bool) -> None:
 
 @apps.command("info")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show NAME's status, release, containers, URLs and git settings."""
     info = client_of(ctx).request("GET", f"/apps/{name}")
     info["git"] = fetch_git_info(ctx, name)
     if as_json:
@@ -118,6 +121,7 @@ def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
+    """Delete NAME with its containers, images, releases and routes."""
     if not force:
         click.confirm(f"Destroy {name} with its containers, images and releases?", abort=True)
     client_of(ctx).request("DELETE", f"/apps/{name}")
@@ -126,9 +130,15 @@ def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--path", "path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--path",
+    "path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=".",
+    help="The directory to build (default: the current one).",
+)
 @click.option("--follow/--no-follow", default=True, help="Stream the build log (default).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: bool) -> None:
     """Build the directory PATH (it needs a Dockerfile) and deploy it to NAME."""
@@ -148,7 +158,7 @@ def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: boo
 
 @main.command()
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def releases(ctx: click.Context, name: str, as_json: bool) -> None:
     """List the releases of NAME, newest first."""
@@ -168,8 +178,8 @@ def releases(ctx: click.Context, name: str, as_json: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("--to", "to", type=int, default=None, help="Release number (default: the previous one).")
-@click.option("--follow/--no-follow", default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def rollback(ctx: click.Context, name: str, to: int | None, follow: bool, as_json: bool) -> None:
     """Run an earlier release of NAME again, with its own config."""
@@ -190,9 +200,10 @@ def config() -> None:
 @config.command("set")
 @click.argument("name")
 @click.argument("pairs", nargs=-1, required=True)
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bool) -> None:
+    """Set KEY=VALUE pairs in NAME's environment (a new release when it has one)."""
     values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -211,9 +222,10 @@ def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bo
 @config.command("unset")
 @click.argument("name")
 @click.argument("keys", nargs=-1, required=True)
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: bool) -> None:
+    """Remove KEYS from NAME's environment (a new release when it has one)."""
     client = client_of(ctx)
     _follow(
         client,
@@ -226,9 +238,10 @@ def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: b
 @config.command("show")
 @click.argument("name")
 @click.option("--reveal", is_flag=True, help="Show the values, not masks.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def config_show(ctx: click.Context, name: str, reveal: bool, as_json: bool) -> None:
+    """Show NAME's environment variables, values masked unless --reveal."""
     values = client_of(ctx).request("GET", f"/apps/{name}/config", params={"reveal": str(reveal).lower()})
     if as_json:
         print_json(values)
@@ -247,6 +260,7 @@ def domains() -> None:
 @click.argument("domain")
 @click.pass_context
 def domains_add(ctx: click.Context, name: str, domain: str) -> None:
+    """Route DOMAIN to NAME (and order its certificate when ACME is on)."""
     app = client_of(ctx).request("POST", f"/apps/{name}/domains", json={"domain": domain})
     click.echo(f"{name}: {' '.join(app['domains'])}")
 
@@ -256,6 +270,7 @@ def domains_add(ctx: click.Context, name: str, domain: str) -> None:
 @click.argument("domain")
 @click.pass_context
 def domains_remove(ctx: click.Context, name: str, domain: str) -> None:
+    """Stop routing DOMAIN to NAME."""
     app = client_of(ctx).request("DELETE", f"/apps/{name}/domains/{domain}")
     click.echo(f"{name}: {' '.join(app['domains']) or '(no domains)'}")
 
@@ -268,7 +283,7 @@ def ps() -> None:
 @ps.command("scale")
 @click.argument("name")
 @click.argument("formation", nargs=-1, required=True)
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: bool) -> None:
     """Set the number of containers: `dockyard ps scale NAME web=3`."""
@@ -291,7 +306,7 @@ def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: 
 
 @ps.command("restart")
 @click.argument("name")
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
     """Replace the web containers one by one, without downtime."""
@@ -302,7 +317,7 @@ def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
-@click.option("-n", "--tail", type=int, default=100, show_default=True)
+@click.option("-n", "--tail", type=int, default=100, show_default=True, help="Lines of past output to show.")
 @click.pass_context
 def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
     """Show the output of NAME's web containers."""
@@ -317,7 +332,7 @@ def deploys() -> None:
 
 @deploys.command("list")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """List deploys, newest first (of one app, or of all)."""
@@ -354,9 +369,10 @@ def deploys_cancel(ctx: click.Context, deploy_id: str) -> None:
 
 @deploys.command("show")
 @click.argument("deploy_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def deploys_show(ctx: click.Context, deploy_id: str, as_json: bool) -> None:
+    """Show a deploy job's status and its stored log."""
     client = client_of(ctx)
     item = client.request("GET", f"/deploys/{deploy_id}")
     if as_json:
@@ -373,7 +389,7 @@ def system() -> None:
 
 
 @system.command("df")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def system_df(ctx: click.Context, as_json: bool) -> None:
     """What Dockyard's images, containers and data dir use on disk."""

@@ -88,7 +88,7 @@ def certs() -> None:
 
 @certs.command("status")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Certificate, and per domain: HTTPS, valid until, last attempt, the CA's last error."""
@@ -101,7 +101,7 @@ def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @certs.command("issue")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
     """Order a certificate now for every domain that lacks one (exit 1 if a domain failed)."""
@@ -111,7 +111,7 @@ def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
 @certs.command("renew")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Renew even if the certificate is far from expiry.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def certs_renew(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
     """Renew the certificate if it is due (or always with --force)."""
