@@ -88,9 +88,13 @@ def apps_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo("no apps yet: dockyard apps create NAME")
+        return
+    click.echo(f"{'NAME':<30} {'RELEASE':<7} DOMAINS")
     for app in items:
         release = f"v{app['current_release']}" if app["current_release"] else "-"
-        click.echo(f"{app['name']:<30} {release:<6} {' '.join(app['domains'])}")
+        click.echo(f"{app['name']:<30} {release:<7} {' '.join(app['domains'])}")
 
 
 @apps.command("info")
@@ -166,6 +170,10 @@ def releases(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo(f"{name} has no releases yet: dockyard deploy {name}")
+        return
+    click.echo(f"  {'REL':<5} {'CREATED':<19} {'IMAGE':<12} DESCRIPTION   (* = current)")
     for release in items:
         marker = "*" if release["current"] else " "
         pruned = "  (image pruned: no rollback)" if release.get("image_available") is False else ""
@@ -340,9 +348,13 @@ def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo(f"no deploys of {name} yet" if name else "no deploys yet")
+        return
+    click.echo(f"{'ID':<16} {'CREATED':<19} {'APP':<20} {'KIND':<8} {'STATUS':<11} DESCRIPTION")
     for item in items:
         click.echo(
-            f"{item['id']} {item['created_at'][:19]} {item['app']:<20} {item['kind']:<8} "
+            f"{item['id']:<16} {item['created_at'][:19]} {item['app']:<20} {item['kind']:<8} "
             f"{item['status']:<11} {item['description']}"
         )
 

@@ -58,6 +58,10 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo("no SSH keys yet: dockyard keys add NAME ~/.ssh/id_ed25519.pub")
+        return
+    click.echo(f"{'NAME':<24} {'TYPE':<12} FINGERPRINT")
     for item in items:
         click.echo(f"{item['name']:<24} {item['key_type']:<12} {item['fingerprint']}")
 
