@@ -1,12 +1,15 @@
 """What the CLI prints to a user, against a real controller: listings, `ps`, `domains`, logs."""
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_static_app
-from tests.e2e.conftest import Controller
+from tests.e2e.conftest import DOCKYARD, Controller
+from tests.e2e.git_support import GIT_USER, git_executable, traversable_dir
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +39,39 @@ def test_listings_have_a_header_and_say_when_empty(controller: Controller, tmp_p
     assert " lst " in deploys[1] and " succeeded " in deploys[1]
     listed = json.loads(ctl.cli("apps", "list", "--json").stdout)
     assert [app["name"] for app in listed] == ["lst"]
+
+
+def test_a_401_says_where_the_cli_looked_for_a_token(shared_controller: Controller) -> None:
+    """A user who is not root cannot read the admin token file: the error says what to do."""
+    if os.geteuid() != 0:
+        pytest.skip("runs the CLI as another user")
+    executable = git_executable()
+    with traversable_dir("dockyard-cli-token-") as data_dir:
+        token_file = data_dir / "admin.token"
+        token_file.write_text("secret\n")
+        token_file.chmod(0o600)
+        env = {"PATH": os.environ["PATH"], "DOCKYARD_URL": shared_controller.url}
+        env["DOCKYARD_DATA_DIR"] = str(data_dir)
+        result = subprocess.run(
+            ["runuser", "-u", GIT_USER, "--", executable, "apps", "list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    message = result.stderr
+    assert "(HTTP 401)" in message
+    assert "DOCKYARD_TOKEN is not set" in message
+    assert f"{token_file} could not be read (Permission denied)" in message
+    assert "export DOCKYARD_TOKEN=" in message and "run the CLI as root" in message
+
+    refused = subprocess.run(
+        [DOCKYARD, "apps", "list"],
+        env={**shared_controller.env, "DOCKYARD_TOKEN": "wrong"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "the token in DOCKYARD_TOKEN was refused" in refused.stderr
