@@ -1,12 +1,14 @@
 """`dockyard`: a thin HTTP client of the controller's API, plus `serve` to run the controller."""
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from controller.cli_certs import certs
-from controller.cli_client import Client, client_of, fail, print_json
+from controller.cli_client import AppOrReport, Client, client_of, fail, print_json
 from controller.cli_git import apps_source, fetch_git_info, git_hook, git_info_lines, git_shell, keys
 
 FINAL_OK = "succeeded"
@@ -115,7 +117,12 @@ def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
     click.echo(f"web scale:  {info['web_scale']}")
     click.echo(f"urls:       {' '.join(info['urls']) or '-'}")
     for container in info["containers"]:
-        click.echo(f"container:  {container['name']} {container['state']} {container['address'] or ''}")
+        click.echo(
+            f"container:  {container['name']} {container['state']} {container['address'] or ''}".rstrip()
+        )
+        click.echo(f"            restarts {container['restarts']}{_exit_text(container['exit_code'])}")
+    for line in _crash_lines(info["crashes"]):
+        click.echo(line)
     for line in git_info_lines(info["git"]):
         click.echo(line)
 
@@ -258,9 +265,33 @@ def config_show(ctx: click.Context, name: str, reveal: bool, as_json: bool) -> N
         click.echo(f"{key}={values[key]}")
 
 
-@main.group()
+@main.group(cls=AppOrReport)
 def domains() -> None:
-    """Domains an app answers on."""
+    """Domains an app answers on (`dockyard domains APP` lists them)."""
+
+
+@domains.command("report")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@click.pass_context
+def domains_report(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List NAME's domains with their URL and certificate state."""
+    items = client_of(ctx).request("GET", f"/apps/{name}/domains")
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        click.echo(f"{name} has no domains yet: dockyard domains add {name} DOMAIN")
+        return
+    rows = [("DOMAIN", "CERTIFICATE", "URL")]
+    for item in items:
+        state = item["certificate"]
+        if state == "valid" and item["valid_until"]:
+            state += f" until {item['valid_until'][:10]}"
+        elif state == "failing" and item["last_error"]:
+            state += f": {item['last_error']}"
+        rows.append((item["domain"], state, item["url"]))
+    _print_rows(rows)
 
 
 @domains.command("add")
@@ -283,9 +314,82 @@ def domains_remove(ctx: click.Context, name: str, domain: str) -> None:
     click.echo(f"{name}: {' '.join(app['domains']) or '(no domains)'}")
 
 
-@main.group()
+@main.group(cls=AppOrReport)
 def ps() -> None:
-    """The app's running processes."""
+    """The app's containers (`dockyard ps APP` lists them), scale and restart."""
+
+
+@ps.command("report")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@click.pass_context
+def ps_report(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List NAME's containers: type, release, state, health, restarts, last exit, uptime, address."""
+    report = client_of(ctx).request("GET", f"/apps/{name}/ps")
+    if as_json:
+        print_json(report)
+        return
+    release = f"v{report['current_release']}" if report["current_release"] else "-"
+    click.echo(f"{name}: {report['status']}, release {release}, web scale {report['web_scale']}")
+    if not report["containers"]:
+        click.echo("no containers")
+    else:
+        rows = [("TYPE", "RELEASE", "STATE", "HEALTH", "RESTARTS", "EXIT", "UPTIME", "ADDRESS", "NAME")]
+        for c in report["containers"]:
+            running = c["state"] == "running"
+            rows.append(
+                (
+                    c["process"],
+                    f"v{c['release']}",
+                    c["state"],
+                    c["health"] or "-",
+                    str(c["restarts"]),
+                    "-" if c["exit_code"] is None else str(c["exit_code"]),
+                    _uptime(c["started_at"]) if running else "-",
+                    c["address"] or "-",
+                    c["name"],
+                )
+            )
+        _print_rows(rows)
+    for line in _crash_lines(report["crashes"]):
+        click.echo(line)
+
+
+def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
+
+
+def _uptime(started_at: str | None) -> str:
+    if not started_at:
+        return "-"
+    seconds = max(0, int((datetime.now(UTC) - datetime.fromisoformat(started_at)).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _exit_text(code: int | None) -> str:
+    return "" if code is None else f", exited with code {code}"
+
+
+def _crash_lines(crashes: list[dict[str, Any]]) -> list[str]:
+    """What `apps info` and `ps` say about recent crashes (the newest first)."""
+    if not crashes:
+        return []
+    last = crashes[0]
+    return [
+        f"crashes:    {len(crashes)} in the last 2 minutes; last: {last['container']} exited with "
+        f"code {last['exit_code']} at {last['at'][11:19]} UTC (dockyard logs APP shows its output)"
+    ]
 
 
 @ps.command("scale")

@@ -11,17 +11,7 @@ from typing import Any
 
 import click
 
-from controller.cli_client import client_of, print_json
-
-
-class _AppOrCommand(click.Group):
-    """`dockyard certs APP` means `dockyard certs status APP`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        words = [arg for arg in args if not arg.startswith("-")]
-        if words and words[0] not in self.commands:
-            args = ["status", *args]
-        return super().parse_args(ctx, args)
+from controller.cli_client import AppOrCommand, client_of, print_json
 
 
 def _when(value: str | None) -> str:
@@ -81,7 +71,7 @@ def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@click.group(cls=_AppOrCommand)
+@click.group(cls=AppOrCommand)
 def certs() -> None:
     """HTTPS certificates of an app (`dockyard certs APP` shows their status)."""
 

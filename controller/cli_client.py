@@ -49,6 +49,27 @@ class Client:
             fail(f"lost the connection to Dockyard: {exc}")
 
 
+class AppOrCommand(click.Group):
+    """A group whose first word may be an app: `dockyard certs APP` means `certs status APP`.
+
+    Its `default_command` runs when the first word is not one of its commands.
+    """
+
+    default_command = "status"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        words = [arg for arg in args if not arg.startswith("-")]
+        if words and words[0] not in self.commands:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+class AppOrReport(AppOrCommand):
+    """`dockyard ps APP` means `ps report APP` (Dokku's `ps:report`); likewise `domains APP`."""
+
+    default_command = "report"
+
+
 def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)

@@ -14,6 +14,8 @@ from controller.api.schemas import (
     ConfigUpdate,
     DeployPublic,
     DomainCreate,
+    DomainPublic,
+    ProcessesPublic,
     ReleasePublic,
     RollbackRequest,
     ScaleRequest,
@@ -47,6 +49,40 @@ def app_info(name: str, services: ServicesDep) -> AppDetailsPublic:
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def destroy_app(name: str, services: ServicesDep) -> None:
     services.apps.destroy(name)
+
+
+@router.get("/{name}/ps", response_model=ProcessesPublic)
+def app_processes(name: str, services: ServicesDep) -> ProcessesPublic:
+    """The app's containers (state, health, restarts, last exit code, uptime) and recent crashes."""
+    return ProcessesPublic.of(services.apps.details(name))
+
+
+@router.get("/{name}/domains", response_model=list[DomainPublic])
+def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
+    """The app's domains with their URL and the state of their certificate."""
+    report = services.certificates.report(name)
+    app = services.apps.get(name)
+    urls = dict(zip(app.domains, services.apps.urls(app.name), strict=True))
+    statuses = dict(report.domains)
+    items = []
+    for domain in app.domains:
+        record = statuses.get(domain)
+        if domain in report.served:
+            state = "valid"
+        elif record is not None and record.last_error:
+            state = "failing"
+        else:
+            state = "pending" if report.acme_enabled else "none"
+        items.append(
+            DomainPublic(
+                domain=domain,
+                url=urls.get(domain, f"http://{domain}"),
+                certificate=state,
+                valid_until=record.valid_until if record is not None else None,
+                last_error=record.last_error if record is not None else None,
+            )
+        )
+    return items
 
 
 @router.post("/{name}/domains", response_model=AppPublic, status_code=status.HTTP_201_CREATED)

@@ -102,6 +102,22 @@ class ContainerInfo:
     address: str | None
     state: str
     health: str | None = None
+    restart_count: int = 0  # times Docker's restart policy restarted it (inspect only)
+    exit_code: int | None = None  # of its last exit, while it is not running (inspect only)
+    started_at: datetime | None = None  # of its current run (inspect only)
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    """A container of Dockyard's stopped; `crashed` when nobody stopped it (Docker restarts it)."""
+
+    app: str
+    release: int
+    process: str
+    container: str  # its name
+    exit_code: int
+    at: datetime
+    crashed: bool
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 import json
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_static_app
+from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import DOCKYARD, Controller
 from tests.e2e.git_support import GIT_USER, git_executable, traversable_dir
 
@@ -75,3 +77,129 @@ def test_a_401_says_where_the_cli_looked_for_a_token(shared_controller: Controll
     )
     assert refused.returncode == 1
     assert "the token in DOCKYARD_TOKEN was refused" in refused.stderr
+
+
+def busybox_app(directory: Path, instructions: str) -> Path:
+    """A busybox app with /www/index.html, ending with `instructions` (its CMD)."""
+    (directory / "www").mkdir()
+    (directory / "www" / "index.html").write_text("hi")
+    (directory / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nCOPY www /www\n{instructions}\n")
+    return directory
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_ps_and_domains_of_an_app(shared_controller: Controller, tmp_path: Path) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "psapp")
+    assert "psapp: not-deployed" in ctl.cli("ps", "psapp").stdout
+    ctl.cli("deploy", "psapp", "--path", str(write_static_app(tmp_path / "app", body="ps")))
+    ctl.cli("ps", "scale", "psapp", "web=2")
+
+    lines = ctl.cli("ps", "psapp").stdout.splitlines()
+    assert lines[0] == "psapp: running, release v1, web scale 2"
+    assert lines[1].split() == [
+        "TYPE", "RELEASE", "STATE", "HEALTH", "RESTARTS", "EXIT", "UPTIME", "ADDRESS", "NAME"
+    ]  # fmt: skip
+    rows = [line.split() for line in lines[2:]]
+    assert len(rows) == 2
+    for row in rows:
+        assert row[:6] == ["web", "v1", "running", "-", "0", "-"]
+        assert row[6].endswith("s") and row[7].count(".") == 3
+    report = json.loads(ctl.cli("ps", "psapp", "--json").stdout)
+    assert [c["restarts"] for c in report["containers"]] == [0, 0]
+    assert report["status"] == "running" and report["crashes"] == []
+    # The subcommands still work, and `ps report APP` is the long form.
+    ctl.cli("ps", "restart", "psapp")
+    assert ctl.cli("ps", "report", "psapp").stdout.splitlines()[0].startswith("psapp: running")
+
+    domains = ctl.cli("domains", "psapp").stdout.splitlines()
+    assert domains[0].split() == ["DOMAIN", "CERTIFICATE", "URL"]
+    assert domains[1].split()[:2] == ["psapp.apps.test", "none"]
+    ctl.cli("domains", "add", "psapp", "www.ps.test")
+    listed = json.loads(ctl.cli("domains", "psapp", "--json").stdout)
+    assert [(d["domain"], d["certificate"]) for d in listed] == [
+        ("psapp.apps.test", "none"),
+        ("www.ps.test", "none"),
+    ]
+    assert listed[1]["url"].startswith("http://www.ps.test")
+    ctl.cli("domains", "remove", "psapp", "www.ps.test")
+    ctl.cli("domains", "remove", "psapp", "psapp.apps.test")
+    assert (
+        ctl.cli("domains", "psapp").stdout == "psapp has no domains yet: dockyard domains add psapp DOMAIN\n"
+    )
+    missing = ctl.cli("ps", "nosuchapp", check=False)
+    assert missing.returncode == 1 and "nosuchapp" in missing.stderr
+
+
+def test_a_wrong_port_names_the_port_its_source_and_where_the_app_listens(
+    shared_controller: Controller, tmp_path: Path
+) -> None:
+    ctl = shared_controller
+    ctl.cli("apps", "create", "wrongport")
+    # No EXPOSE and no PORT config: Dockyard tries 5000, the app ignores $PORT and uses 8080.
+    busybox_app(tmp_path, 'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]')
+    result = ctl.cli("deploy", "wrongport", "--path", str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert "connection refused on port 5000" in result.stdout
+    assert (
+        "port 5000 came from Dockyard's default (no PORT config and no EXPOSE in the image)" in result.stdout
+    )
+    assert "the container listens on [::]:8080\n" in result.stdout
+    assert "dockyard config set wrongport PORT=<port>" in result.stdout
+
+    # With PORT set to yet another port, the message says it came from the config.
+    ctl.cli("config", "set", "wrongport", "PORT=7000")
+    deploy = ctl.cli("deploy", "wrongport", "--path", str(tmp_path), check=False)
+    assert deploy.returncode == 1
+    assert "port 7000 came from the app's PORT config (7000)" in deploy.stdout
+    assert ":8080" in deploy.stdout
+
+
+def test_a_crash_loop_is_crashed_steadily_with_its_exit_code(
+    shared_controller: Controller, tmp_path: Path
+) -> None:
+    """The app answers long enough to deploy, then exits 3 a second later, again and again."""
+    ctl = shared_controller
+    ctl.cli("apps", "create", "crashy")
+    busybox_app(
+        tmp_path, 'EXPOSE 8080\nCMD ["sh", "-c", "httpd -p 8080 -h /www; sleep 3; echo giving-up; exit 3"]'
+    )
+    ctl.cli("deploy", "crashy", "--path", str(tmp_path))
+
+    def info() -> dict[str, object]:
+        result: dict[str, object] = json.loads(ctl.cli("apps", "info", "crashy", "--json").stdout)
+        return result
+
+    wait_for(lambda: info()["status"] == "crashed", what="the app to be crashed")
+    # From now on every look says crashed, while containers come and go: a few more crashes.
+    seen_states = set()
+    statuses = []
+    crashes_at_start = len(info()["crashes"])  # type: ignore[arg-type]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        current = info()
+        statuses.append(current["status"])
+        seen_states |= {c["state"] for c in current["containers"]}  # type: ignore[attr-defined]
+        if len(current["crashes"]) >= crashes_at_start + 2 and "running" in seen_states:  # type: ignore[arg-type]
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"no further crashes seen: {statuses}")
+    assert set(statuses) == {"crashed"}, statuses
+    assert "running" in seen_states  # a container was up between crashes, and still: crashed
+
+    crash = info()["crashes"][0]  # type: ignore[index]
+    assert crash["exit_code"] == 3 and crash["process"] == "web" and crash["release"] == 1
+    text = ctl.cli("apps", "info", "crashy").stdout
+    assert "status:     crashed" in text
+    assert "exited with code 3" in text and "restarts " in text
+    ps = ctl.cli("ps", "crashy").stdout
+    assert ps.startswith("crashy: crashed") and "exited with code 3" in ps
+    ctl.cli("apps", "destroy", "crashy", "--force")  # stop the repairs: the module's controller goes on
