@@ -430,10 +430,15 @@ def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
 @click.argument("name")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
 @click.option("-n", "--tail", type=int, default=100, show_default=True, help="Lines of past output to show.")
+@click.option("-t", "--timestamps", is_flag=True, help="Start each line with the time Docker received it.")
+@click.option("--proxy", is_flag=True, help="Show the app's nginx access log instead of its output.")
 @click.pass_context
-def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
-    """Show the output of NAME's web containers."""
-    for line in client_of(ctx).stream_lines(f"/apps/{name}/logs", follow=str(follow).lower(), tail=tail):
+def logs(ctx: click.Context, name: str, follow: bool, tail: int, timestamps: bool, proxy: bool) -> None:
+    """Show the output of NAME's web containers (without Dockyard's health-check requests)."""
+    params = {"follow": str(follow).lower(), "tail": tail, "timestamps": str(timestamps).lower()}
+    if proxy:
+        params["proxy"] = "true"
+    for line in client_of(ctx).stream_lines(f"/apps/{name}/logs", **params):
         click.echo(line)
 
 

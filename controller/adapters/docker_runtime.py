@@ -229,7 +229,9 @@ class DockerRuntime:
             output: bytes = self._api().logs(container_id, stdout=True, stderr=True, tail=tail)
             return output.decode("utf-8", errors="replace")
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+    def follow_logs(
+        self, container_ids: Sequence[str], *, tail: int, follow: bool, timestamps: bool = False
+    ) -> Iterator[str]:
         """Merge the containers' output into one iterator of `name | line` strings.
 
         Missing containers raise NotFound here, before iteration starts. Closing the
@@ -241,7 +243,9 @@ class DockerRuntime:
                 api = self._api()
                 for container_id in container_ids:
                     name = api.inspect_container(container_id)["Name"].lstrip("/")
-                    stream = api.logs(container_id, stream=True, follow=follow, tail=tail)
+                    stream = api.logs(
+                        container_id, stream=True, follow=follow, tail=tail, timestamps=timestamps
+                    )
                     streams.append((name, stream))
         except DockyardError:
             _close_streams(streams)

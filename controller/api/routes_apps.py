@@ -21,6 +21,7 @@ from controller.api.schemas import (
     ScaleRequest,
 )
 from controller.domain.errors import InvalidInput
+from controller.domain.models import HEALTH_CHECK_USER_AGENT
 from controller.domain.names import (
     validate_app_name,
     validate_env_key,
@@ -149,9 +150,18 @@ def app_logs(
     services: ServicesDep,
     follow: bool = False,
     tail: int = Query(default=100, ge=0, le=10_000),
+    timestamps: bool = False,
+    proxy: bool = False,
 ) -> StreamingResponse:
-    """The output of the app's web containers, newest `tail` lines first, then followed."""
+    """The output of the app's web containers, newest `tail` lines first, then followed.
+
+    Dockyard's own health-check requests (by their User-Agent) are left out. With `proxy`,
+    the app's nginx access log instead; with `timestamps`, Docker's time of each line.
+    """
     app = services.apps.get(name)
+    if proxy:
+        access = services.proxy.access_log(app.name, tail=tail, follow=follow)
+        return StreamingResponse((line.encode() + b"\n" for line in access), media_type="text/plain")
     containers = [
         c.id
         for c in services.runtime.list_containers(app.name)
@@ -159,7 +169,8 @@ def app_logs(
     ]
 
     def lines() -> Iterator[bytes]:
-        for line in services.runtime.follow_logs(containers, tail=tail, follow=follow):
-            yield (line + "\n").encode()
+        for line in services.runtime.follow_logs(containers, tail=tail, follow=follow, timestamps=timestamps):
+            if HEALTH_CHECK_USER_AGENT not in line:
+                yield (line + "\n").encode()
 
     return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")

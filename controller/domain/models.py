@@ -34,6 +34,10 @@ class DeployKind(StrEnum):
     CERTIFICATE = "certificate"
 
 
+# The User-Agent of Dockyard's own health-check requests, so `dockyard logs` can leave them out.
+HEALTH_CHECK_USER_AGENT = "dockyard-healthcheck"
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     """One HTTP check of a new container, in the app.json `healthchecks.web` shape."""

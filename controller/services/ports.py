@@ -150,7 +150,9 @@ class Runtime(Protocol):
 
     def container_logs(self, container_id: str, *, tail: int = 50) -> str: ...
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+    def follow_logs(
+        self, container_ids: Sequence[str], *, tail: int, follow: bool, timestamps: bool = False
+    ) -> Iterator[str]:
         """Lines of the containers' output, prefixed with the container name."""
 
     def listening_ports(self, container_id: str) -> list[tuple[str, int]]:

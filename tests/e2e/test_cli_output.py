@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -203,3 +204,49 @@ def test_a_crash_loop_is_crashed_steadily_with_its_exit_code(
     ps = ctl.cli("ps", "crashy").stdout
     assert ps.startswith("crashy: crashed") and "exited with code 3" in ps
     ctl.cli("apps", "destroy", "crashy", "--force")  # stop the repairs: the module's controller goes on
+
+
+CGI = """#!/bin/sh
+echo "request ua=$HTTP_USER_AGENT" >&2
+printf 'Content-Type: text/plain\\r\\n\\r\\nhello\\n'
+"""
+
+
+def test_logs_tail_timestamps_no_health_checks_and_the_proxy_log(
+    shared_controller: Controller, tmp_path: Path
+) -> None:
+    """The app logs each request's User-Agent; its health check asks the same CGI."""
+    ctl = shared_controller
+    ctl.cli("apps", "create", "talky")
+    busybox_app(tmp_path, 'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\nEXPOSE 8080')
+    (tmp_path / "www" / "cgi-bin").mkdir()
+    (tmp_path / "www" / "cgi-bin" / "hello").write_text(CGI)
+    (tmp_path / "www" / "cgi-bin" / "hello").chmod(0o755)
+    (tmp_path / "app.json").write_text(json.dumps({"healthchecks": {"web": [{"path": "/cgi-bin/hello"}]}}))
+    ctl.cli("deploy", "talky", "--path", str(tmp_path))
+    response = ctl.get_app("talky", "/cgi-bin/hello?from=test", headers={"User-Agent": "e2e-client/1"})
+    assert response.status_code == 200
+
+    wait_for(lambda: "ua=e2e-client/1" in ctl.cli("logs", "talky").stdout, what="the request in the log")
+    output = ctl.cli("logs", "talky").stdout
+    assert "dockyard-healthcheck" not in output  # the health check did ask (see the raw log below)
+    raw = subprocess.run(
+        ["docker", "logs", json.loads(ctl.cli("ps", "talky", "--json").stdout)["containers"][0]["name"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "ua=dockyard-healthcheck" in raw.stderr + raw.stdout
+
+    last = ctl.cli("logs", "talky", "--tail", "1").stdout.splitlines()
+    assert len(last) == 1 and last[0].endswith("| request ua=e2e-client/1")
+    stamped = ctl.cli("logs", "talky", "-n", "1", "--timestamps").stdout
+    assert re.fullmatch(r"\S+ \| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z request ua=e2e-client/1\n", stamped)
+
+    def proxy_log() -> str:
+        return ctl.cli("logs", "talky", "--proxy").stdout
+
+    wait_for(lambda: "e2e-client/1" in proxy_log(), what="nginx's access log line")  # flushed every second
+    (line,) = proxy_log().splitlines()
+    assert '"GET /cgi-bin/hello?from=test HTTP/1.1" 200' in line and line.endswith('"e2e-client/1"')
+    assert ctl.cli("logs", "talky", "--proxy", "--tail", "0").stdout == ""
