@@ -1,12 +1,14 @@
 """`dockyard`: a thin HTTP client of the controller's API, plus `serve` to run the controller."""
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from controller.cli_certs import certs
-from controller.cli_client import Client, client_of, fail, print_json
+from controller.cli_client import AppOrReport, Client, client_of, fail, print_json
 from controller.cli_git import apps_source, fetch_git_info, git_hook, git_info_lines, git_shell, keys
 from controller.cli_service import service
 
@@ -70,31 +72,38 @@ apps.add_command(apps_source)
 
 @apps.command("create")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_create(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Create the app NAME (it gets NAME.<base domain> when one is set)."""
     app = client_of(ctx).request("POST", "/apps", json={"name": name})
     print_json(app) if as_json else click.echo(f"created {app['name']} {' '.join(app['domains'])}".rstrip())
 
 
 @apps.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_list(ctx: click.Context, as_json: bool) -> None:
+    """List the apps with their current release and domains."""
     items = client_of(ctx).request("GET", "/apps")
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo("no apps yet: dockyard apps create NAME")
+        return
+    click.echo(f"{'NAME':<30} {'RELEASE':<7} DOMAINS")
     for app in items:
         release = f"v{app['current_release']}" if app["current_release"] else "-"
-        click.echo(f"{app['name']:<30} {release:<6} {' '.join(app['domains'])}")
+        click.echo(f"{app['name']:<30} {release:<7} {' '.join(app['domains'])}")
 
 
 @apps.command("info")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show NAME's status, release, containers, URLs and git settings."""
     info = client_of(ctx).request("GET", f"/apps/{name}")
     info["git"] = fetch_git_info(ctx, name)
     if as_json:
@@ -107,7 +116,12 @@ def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
     click.echo(f"web scale:  {info['web_scale']}")
     click.echo(f"urls:       {' '.join(info['urls']) or '-'}")
     for container in info["containers"]:
-        click.echo(f"container:  {container['name']} {container['state']} {container['address'] or ''}")
+        click.echo(
+            f"container:  {container['name']} {container['state']} {container['address'] or ''}".rstrip()
+        )
+        click.echo(f"            restarts {container['restarts']}{_exit_text(container['exit_code'])}")
+    for line in _crash_lines(info["crashes"]):
+        click.echo(line)
     for line in git_info_lines(info["git"]):
         click.echo(line)
 
@@ -117,6 +131,7 @@ def apps_info(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
+    """Delete NAME with its containers, images, releases and routes."""
     if not force:
         click.confirm(f"Destroy {name} with its containers, images and releases?", abort=True)
     client_of(ctx).request("DELETE", f"/apps/{name}")
@@ -125,9 +140,15 @@ def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--path", "path", type=click.Path(exists=True, file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--path",
+    "path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=".",
+    help="The directory to build (default: the current one).",
+)
 @click.option("--follow/--no-follow", default=True, help="Stream the build log (default).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: bool) -> None:
     """Build the directory PATH (it needs a Dockerfile) and deploy it to NAME."""
@@ -147,7 +168,7 @@ def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: boo
 
 @main.command()
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def releases(ctx: click.Context, name: str, as_json: bool) -> None:
     """List the releases of NAME, newest first."""
@@ -155,6 +176,10 @@ def releases(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo(f"{name} has no releases yet: dockyard deploy {name}")
+        return
+    click.echo(f"  {'REL':<5} {'CREATED':<19} {'IMAGE':<12} DESCRIPTION   (* = current)")
     for release in items:
         marker = "*" if release["current"] else " "
         pruned = "  (image pruned: no rollback)" if release.get("image_available") is False else ""
@@ -167,8 +192,8 @@ def releases(ctx: click.Context, name: str, as_json: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("--to", "to", type=int, default=None, help="Release number (default: the previous one).")
-@click.option("--follow/--no-follow", default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def rollback(ctx: click.Context, name: str, to: int | None, follow: bool, as_json: bool) -> None:
     """Run an earlier release of NAME again, with its own config."""
@@ -189,9 +214,10 @@ def config() -> None:
 @config.command("set")
 @click.argument("name")
 @click.argument("pairs", nargs=-1, required=True)
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bool) -> None:
+    """Set KEY=VALUE pairs in NAME's environment (a new release when it has one)."""
     values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -210,9 +236,10 @@ def config_set(ctx: click.Context, name: str, pairs: tuple[str, ...], follow: bo
 @config.command("unset")
 @click.argument("name")
 @click.argument("keys", nargs=-1, required=True)
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: bool) -> None:
+    """Remove KEYS from NAME's environment (a new release when it has one)."""
     client = client_of(ctx)
     _follow(
         client,
@@ -225,9 +252,10 @@ def config_unset(ctx: click.Context, name: str, keys: tuple[str, ...], follow: b
 @config.command("show")
 @click.argument("name")
 @click.option("--reveal", is_flag=True, help="Show the values, not masks.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def config_show(ctx: click.Context, name: str, reveal: bool, as_json: bool) -> None:
+    """Show NAME's environment variables, values masked unless --reveal."""
     values = client_of(ctx).request("GET", f"/apps/{name}/config", params={"reveal": str(reveal).lower()})
     if as_json:
         print_json(values)
@@ -236,9 +264,33 @@ def config_show(ctx: click.Context, name: str, reveal: bool, as_json: bool) -> N
         click.echo(f"{key}={values[key]}")
 
 
-@main.group()
+@main.group(cls=AppOrReport)
 def domains() -> None:
-    """Domains an app answers on."""
+    """Domains an app answers on (`dockyard domains APP` lists them)."""
+
+
+@domains.command("report")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@click.pass_context
+def domains_report(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List NAME's domains with their URL and certificate state."""
+    items = client_of(ctx).request("GET", f"/apps/{name}/domains")
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        click.echo(f"{name} has no domains yet: dockyard domains add {name} DOMAIN")
+        return
+    rows = [("DOMAIN", "CERTIFICATE", "URL")]
+    for item in items:
+        state = item["certificate"]
+        if state == "valid" and item["valid_until"]:
+            state += f" until {item['valid_until'][:10]}"
+        elif state == "failing" and item["last_error"]:
+            state += f": {item['last_error']}"
+        rows.append((item["domain"], state, item["url"]))
+    _print_rows(rows)
 
 
 @domains.command("add")
@@ -246,6 +298,7 @@ def domains() -> None:
 @click.argument("domain")
 @click.pass_context
 def domains_add(ctx: click.Context, name: str, domain: str) -> None:
+    """Route DOMAIN to NAME (and order its certificate when ACME is on)."""
     app = client_of(ctx).request("POST", f"/apps/{name}/domains", json={"domain": domain})
     click.echo(f"{name}: {' '.join(app['domains'])}")
 
@@ -255,19 +308,93 @@ def domains_add(ctx: click.Context, name: str, domain: str) -> None:
 @click.argument("domain")
 @click.pass_context
 def domains_remove(ctx: click.Context, name: str, domain: str) -> None:
+    """Stop routing DOMAIN to NAME."""
     app = client_of(ctx).request("DELETE", f"/apps/{name}/domains/{domain}")
     click.echo(f"{name}: {' '.join(app['domains']) or '(no domains)'}")
 
 
-@main.group()
+@main.group(cls=AppOrReport)
 def ps() -> None:
-    """The app's running processes."""
+    """The app's containers (`dockyard ps APP` lists them), scale and restart."""
+
+
+@ps.command("report")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@click.pass_context
+def ps_report(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List NAME's containers: type, release, state, health, restarts, last exit, uptime, address."""
+    report = client_of(ctx).request("GET", f"/apps/{name}/ps")
+    if as_json:
+        print_json(report)
+        return
+    release = f"v{report['current_release']}" if report["current_release"] else "-"
+    click.echo(f"{name}: {report['status']}, release {release}, web scale {report['web_scale']}")
+    if not report["containers"]:
+        click.echo("no containers")
+    else:
+        rows = [("TYPE", "RELEASE", "STATE", "HEALTH", "RESTARTS", "EXIT", "UPTIME", "ADDRESS", "NAME")]
+        for c in report["containers"]:
+            running = c["state"] == "running"
+            rows.append(
+                (
+                    c["process"],
+                    f"v{c['release']}",
+                    c["state"],
+                    c["health"] or "-",
+                    str(c["restarts"]),
+                    "-" if c["exit_code"] is None else str(c["exit_code"]),
+                    _uptime(c["started_at"]) if running else "-",
+                    c["address"] or "-",
+                    c["name"],
+                )
+            )
+        _print_rows(rows)
+    for line in _crash_lines(report["crashes"]):
+        click.echo(line)
+
+
+def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
+
+
+def _uptime(started_at: str | None) -> str:
+    if not started_at:
+        return "-"
+    seconds = max(0, int((datetime.now(UTC) - datetime.fromisoformat(started_at)).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _exit_text(code: int | None) -> str:
+    return "" if code is None else f", exited with code {code}"
+
+
+def _crash_lines(crashes: list[dict[str, Any]]) -> list[str]:
+    """What `apps info` and `ps` say about recent crashes (the newest first)."""
+    if not crashes:
+        return []
+    last = crashes[0]
+    return [
+        f"crashes:    {len(crashes)} in the last 2 minutes; last: {last['container']} exited with "
+        f"code {last['exit_code']} at {last['at'][11:19]} UTC (dockyard logs APP shows its output)"
+    ]
 
 
 @ps.command("scale")
 @click.argument("name")
 @click.argument("formation", nargs=-1, required=True)
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: bool) -> None:
     """Set the number of containers: `dockyard ps scale NAME web=3`."""
@@ -290,7 +417,7 @@ def ps_scale(ctx: click.Context, name: str, formation: tuple[str, ...], follow: 
 
 @ps.command("restart")
 @click.argument("name")
-@click.option("--follow/--no-follow", default=True)
+@click.option("--follow/--no-follow", default=True, help="Stream the job's log until it ends (default).")
 @click.pass_context
 def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
     """Replace the web containers one by one, without downtime."""
@@ -301,11 +428,16 @@ def ps_restart(ctx: click.Context, name: str, follow: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
-@click.option("-n", "--tail", type=int, default=100, show_default=True)
+@click.option("-n", "--tail", type=int, default=100, show_default=True, help="Lines of past output to show.")
+@click.option("-t", "--timestamps", is_flag=True, help="Start each line with the time Docker received it.")
+@click.option("--proxy", is_flag=True, help="Show the app's nginx access log instead of its output.")
 @click.pass_context
-def logs(ctx: click.Context, name: str, follow: bool, tail: int) -> None:
-    """Show the output of NAME's web containers."""
-    for line in client_of(ctx).stream_lines(f"/apps/{name}/logs", follow=str(follow).lower(), tail=tail):
+def logs(ctx: click.Context, name: str, follow: bool, tail: int, timestamps: bool, proxy: bool) -> None:
+    """Show the output of NAME's web containers (without Dockyard's health-check requests)."""
+    params = {"follow": str(follow).lower(), "tail": tail, "timestamps": str(timestamps).lower()}
+    if proxy:
+        params["proxy"] = "true"
+    for line in client_of(ctx).stream_lines(f"/apps/{name}/logs", **params):
         click.echo(line)
 
 
@@ -316,7 +448,7 @@ def deploys() -> None:
 
 @deploys.command("list")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """List deploys, newest first (of one app, or of all)."""
@@ -324,9 +456,13 @@ def deploys_list(ctx: click.Context, name: str | None, as_json: bool) -> None:
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo(f"no deploys of {name} yet" if name else "no deploys yet")
+        return
+    click.echo(f"{'ID':<16} {'CREATED':<19} {'APP':<20} {'KIND':<8} {'STATUS':<11} DESCRIPTION")
     for item in items:
         click.echo(
-            f"{item['id']} {item['created_at'][:19]} {item['app']:<20} {item['kind']:<8} "
+            f"{item['id']:<16} {item['created_at'][:19]} {item['app']:<20} {item['kind']:<8} "
             f"{item['status']:<11} {item['description']}"
         )
 
@@ -353,9 +489,10 @@ def deploys_cancel(ctx: click.Context, deploy_id: str) -> None:
 
 @deploys.command("show")
 @click.argument("deploy_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def deploys_show(ctx: click.Context, deploy_id: str, as_json: bool) -> None:
+    """Show a deploy job's status and its stored log."""
     client = client_of(ctx)
     item = client.request("GET", f"/deploys/{deploy_id}")
     if as_json:
@@ -372,7 +509,7 @@ def system() -> None:
 
 
 @system.command("df")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def system_df(ctx: click.Context, as_json: bool) -> None:
     """What Dockyard's images, containers and data dir use on disk."""

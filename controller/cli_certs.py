@@ -11,17 +11,7 @@ from typing import Any
 
 import click
 
-from controller.cli_client import client_of, print_json
-
-
-class _AppOrCommand(click.Group):
-    """`dockyard certs APP` means `dockyard certs status APP`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        words = [arg for arg in args if not arg.startswith("-")]
-        if words and words[0] not in self.commands:
-            args = ["status", *args]
-        return super().parse_args(ctx, args)
+from controller.cli_client import AppOrCommand, client_of, print_json
 
 
 def _when(value: str | None) -> str:
@@ -81,14 +71,14 @@ def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@click.group(cls=_AppOrCommand)
+@click.group(cls=AppOrCommand)
 def certs() -> None:
     """HTTPS certificates of an app (`dockyard certs APP` shows their status)."""
 
 
 @certs.command("status")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Certificate, and per domain: HTTPS, valid until, last attempt, the CA's last error."""
@@ -101,7 +91,7 @@ def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @certs.command("issue")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
     """Order a certificate now for every domain that lacks one (exit 1 if a domain failed)."""
@@ -111,7 +101,7 @@ def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
 @certs.command("renew")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Renew even if the certificate is far from expiry.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def certs_renew(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
     """Renew the certificate if it is due (or always with --force)."""

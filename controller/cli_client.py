@@ -16,8 +16,9 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 class Client:
     """Talks to /api/v1 with the bearer token; turns HTTP errors into one-line messages."""
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, token_source: str = "") -> None:
         self.url = url.rstrip("/")
+        self.token_source = token_source
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(60, read=None))
 
@@ -31,6 +32,8 @@ class Client:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
+            if response.status_code == 401:
+                fail(f"{detail} (HTTP 401); {self.token_source}")
             fail(f"{detail} (HTTP {response.status_code})" if not isinstance(detail, list) else str(detail))
         return response.json() if response.content else None
 
@@ -39,10 +42,32 @@ class Client:
             with self._http.stream("GET", "/api/v1" + path, params=params) as response:
                 if response.status_code >= 400:
                     response.read()
-                    fail(f"{response.text} (HTTP {response.status_code})")
+                    hint = f"; {self.token_source}" if response.status_code == 401 else ""
+                    fail(f"{response.text} (HTTP {response.status_code}){hint}")
                 yield from response.iter_lines()
         except httpx.TransportError as exc:
             fail(f"lost the connection to Dockyard: {exc}")
+
+
+class AppOrCommand(click.Group):
+    """A group whose first word may be an app: `dockyard certs APP` means `certs status APP`.
+
+    Its `default_command` runs when the first word is not one of its commands.
+    """
+
+    default_command = "status"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        words = [arg for arg in args if not arg.startswith("-")]
+        if words and words[0] not in self.commands:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+class AppOrReport(AppOrCommand):
+    """`dockyard ps APP` means `ps report APP` (Dokku's `ps:report`); likewise `domains APP`."""
+
+    default_command = "report"
 
 
 def fail(message: str) -> NoReturn:
@@ -50,26 +75,34 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _token() -> str | None:
+def _token() -> tuple[str | None, str]:
+    """The API token and, for a 401, where it came from (or where the CLI looked) and what to do."""
+    set_it = "set DOCKYARD_TOKEN to an API token of this controller (export DOCKYARD_TOKEN=...)"
     token = os.environ.get("DOCKYARD_TOKEN")
     if token:
-        return token
+        return token, f"the token in DOCKYARD_TOKEN was refused: {set_it}"
     # Imported here: pydantic-settings costs ~0.3 s, and git-shell and the pre-receive hook
     # (this CLI, run on every push) never need it.
     from controller.settings import DEFAULT_DATA_DIR
 
-    data_dir = Path(os.environ.get("DOCKYARD_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    path = Path(os.environ.get("DOCKYARD_DATA_DIR", str(DEFAULT_DATA_DIR))) / "admin.token"
     try:
-        return (data_dir / "admin.token").read_text().strip()
-    except OSError:
-        return None
+        return path.read_text().strip(), f"the token in {path} was refused: {set_it}"
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        return None, (
+            f"no token: DOCKYARD_TOKEN is not set and {path} could not be read ({reason}); "
+            f"{set_it}, or run the CLI as root on the server (the admin token is in {path})"
+        )
 
 
 def client_of(ctx: click.Context) -> Client:
     """The API client of this invocation (made once, from DOCKYARD_URL and the token)."""
-    client: Client = ctx.ensure_object(dict).setdefault(
-        "client", Client(os.environ.get("DOCKYARD_URL", DEFAULT_URL), _token())
-    )
+    state = ctx.ensure_object(dict)
+    if "client" not in state:
+        token, source = _token()
+        state["client"] = Client(os.environ.get("DOCKYARD_URL", DEFAULT_URL), token, source)
+    client: Client = state["client"]
     return client
 
 

@@ -49,13 +49,18 @@ def keys_add(ctx: click.Context, name: str, key: str) -> None:
 
 
 @keys.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def keys_list(ctx: click.Context, as_json: bool) -> None:
+    """List the SSH keys that may push, with their fingerprints."""
     items = client_of(ctx).request("GET", "/keys")
     if as_json:
         print_json(items)
         return
+    if not items:
+        click.echo("no SSH keys yet: dockyard keys add NAME ~/.ssh/id_ed25519.pub")
+        return
+    click.echo(f"{'NAME':<24} {'TYPE':<12} FINGERPRINT")
     for item in items:
         click.echo(f"{item['name']:<24} {item['key_type']:<12} {item['fingerprint']}")
 
@@ -64,6 +69,7 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
 @click.argument("name")
 @click.pass_context
 def keys_remove(ctx: click.Context, name: str) -> None:
+    """Stop the key NAME from pushing."""
     client_of(ctx).request("DELETE", f"/keys/{name}")
     click.echo(f"removed {name}")
 
@@ -78,7 +84,7 @@ def keys_remove(ctx: click.Context, name: str) -> None:
 @click.option("--token", help="Token for an https repository (stored encrypted).")
 @click.option("--new-deploy-key", is_flag=True, help="Generate a new SSH deploy key.")
 @click.option("--new-webhook-secret", is_flag=True, help="Generate a new webhook secret.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 @click.pass_context
 def apps_source(
     ctx: click.Context,
@@ -166,7 +172,12 @@ def _detail(response: httpx.Response) -> str:
 
 
 @click.command("git-shell", hidden=True)
-@click.option("--data-dir", type=click.Path(path_type=Path, readable=False), required=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, readable=False),
+    required=True,
+    help="The controller's data dir.",
+)
 @click.argument("key_name")
 def git_shell(data_dir: Path, key_name: str) -> None:
     """sshd's forced command: run git-receive-pack or git-upload-pack on an app's repo, nothing else."""
@@ -208,7 +219,12 @@ def _say(line: str) -> None:
 
 
 @git_hook.command("pre-receive")
-@click.option("--data-dir", type=click.Path(path_type=Path, readable=False), required=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, readable=False),
+    required=True,
+    help="The controller's data dir.",
+)
 @click.argument("app")
 def pre_receive(data_dir: Path, app: str) -> None:
     """Deploy the pushed commit of the deploy branch; a failed deploy rejects the push."""

@@ -21,8 +21,10 @@ from controller.adapters.store.upgrade import upgrade_database_in_child
 from controller.domain.certificates import RenewalPolicy, served_domains
 from controller.domain.credentials import check_secret_strength
 from controller.domain.errors import RuntimeUnavailable
+from controller.domain.models import ContainerExit
 from controller.services.apps import AppService
 from controller.services.certificates import CertificateService, site_tls_lookup
+from controller.services.crashes import CrashLog
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus
@@ -111,6 +113,7 @@ class Services:
     admin_token: str
     certificates: CertificateService
     git: GitComponents
+    crashes: CrashLog
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -141,7 +144,11 @@ class Services:
         if self._stopping.is_set():
             return
         self.reconciler.start()
-        self.runtime.watch_deaths(lambda app: self.reconciler.poke(), self._stopping)
+        self.runtime.watch_deaths(self._on_death, self._stopping)
+
+    def _on_death(self, exit_: ContainerExit) -> None:
+        self.crashes.record(exit_)
+        self.reconciler.poke()
 
     def stop(self) -> None:
         """Stop taking jobs; nginx and the app containers keep serving."""
@@ -239,6 +246,7 @@ def build_services(settings: Settings) -> Services:
         public_urls=public_urls,
         create_app=lambda name: apps.create(name),
     )
+    crashes = CrashLog()
     apps = AppService(
         store=store,
         runtime=runtime,
@@ -246,6 +254,7 @@ def build_services(settings: Settings) -> Services:
         base_domain=settings.base_domain,
         public_urls=public_urls,
         listeners=(certificates, git.sources),
+        crashes=crashes,
     )
     return Services(
         settings=settings,
@@ -262,6 +271,7 @@ def build_services(settings: Settings) -> Services:
         admin_token=load_admin_token(settings),
         certificates=certificates,
         git=git,
+        crashes=crashes,
     )
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +43,7 @@ from controller.domain.errors import (
     NotFound,
     RuntimeUnavailable,
 )
-from controller.domain.models import ContainerInfo
+from controller.domain.models import ContainerExit, ContainerInfo
 from controller.services.ports import BuiltImage, LogSink
 
 ADDRESS_WAIT_SECONDS = 5.0
@@ -51,6 +52,7 @@ WATCHDOG_INTERVAL_SECONDS = 0.2
 LOG_QUEUE_LINES = 1000
 LOG_LINE_MAX_BYTES = 64 * 1024
 LOG_LINE_SEPARATOR = " | "
+DOCKER_DNS = "127.0.0.11"
 
 _VERSION_FETCH_FAILED = "Error while fetching server API version"
 _RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$")
@@ -238,7 +240,9 @@ class DockerRuntime:
             output: bytes = self._api().logs(container_id, stdout=True, stderr=True, tail=tail)
             return output.decode("utf-8", errors="replace")
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> "MergedLogs":
+    def follow_logs(
+        self, container_ids: Sequence[str], *, tail: int, follow: bool, timestamps: bool = False
+    ) -> "MergedLogs":
         """Merge the containers' output into one iterator of `name | line` strings.
 
         Missing containers raise NotFound here, before iteration starts. Closing the
@@ -250,12 +254,38 @@ class DockerRuntime:
                 api = self._api()
                 for container_id in container_ids:
                     name = api.inspect_container(container_id)["Name"].lstrip("/")
-                    stream = api.logs(container_id, stream=True, follow=follow, tail=tail)
+                    stream = api.logs(
+                        container_id, stream=True, follow=follow, tail=tail, timestamps=timestamps
+                    )
                     streams.append((name, stream))
         except DockyardError:
             _close_streams(streams)
             raise
         return MergedLogs(streams)
+
+    def listening_ports(self, container_id: str) -> list[tuple[str, int]]:
+        """The TCP (address, port) pairs the container listens on, from its /proc/net/tcp{,6}.
+
+        Read through the host's /proc/<pid>/net (works for any image, even one without a
+        shell); when that is not readable (Docker on another host), through `docker exec cat`.
+        """
+        with self._docker_calls():
+            api = self._api()
+            pid = int((api.inspect_container(container_id)["State"] or {}).get("Pid") or 0)
+            texts = []
+            for name in ("tcp", "tcp6"):
+                try:
+                    texts.append(Path(f"/proc/{pid}/net/{name}").read_text() if pid else "")
+                except OSError:
+                    texts = []
+                    break
+            if not any(texts):
+                created = api.exec_create(container_id, ["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+                output: bytes = api.exec_start(str(created["Id"]))
+                texts = [output.decode("ascii", errors="replace")]
+        pairs = {pair for text in texts for pair in parse_proc_net_listeners(text)}
+        # Docker's embedded DNS server listens inside every container on a user network.
+        return sorted((pair for pair in pairs if pair[0] != DOCKER_DNS), key=lambda pair: (pair[1], pair[0]))
 
     def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
         """SIGTERM, SIGKILL after `stop_timeout`, then remove with its anonymous volumes."""
@@ -298,8 +328,8 @@ class DockerRuntime:
                 image["Id"] for image in images if image["Id"] not in protected and _remove_image(api, image)
             ]
 
-    def watch_deaths(self, on_death: Callable[[str], None], stop: threading.Event) -> None:
-        """Call `on_death(app)` whenever one of this instance's containers dies, until `stop`.
+    def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
+        """Call `on_death` whenever one of this instance's containers dies, until `stop`.
 
         Blocks; reconnects after Docker restarts (waiting a second between tries).
         """
@@ -320,12 +350,34 @@ class DockerRuntime:
                     ).start()
                     try:
                         for event in events:
-                            on_death(event.get("Actor", {}).get("Attributes", {}).get(LABEL_APP, ""))
+                            on_death(self._exit_of(event))
                     finally:
                         ended.set()
             except (DockyardError, OSError, ValueError):
                 pass
             stop.wait(1.0)
+
+    def _exit_of(self, event: dict[str, Any]) -> ContainerExit:
+        """What a `die` event says; a crash if Docker is restarting the container (nobody stopped it)."""
+        attributes: dict[str, str] = (event.get("Actor") or {}).get("Attributes") or {}
+        container_id = str(event.get("id") or (event.get("Actor") or {}).get("ID") or "")
+        try:
+            state = self.inspect_container(container_id)
+            crashed = state.state == "restarting" or (state.state == "running" and state.restart_count > 0)
+        except DockyardError:
+            crashed = False  # removed already: Dockyard (or someone) stopped it
+        code = attributes.get("exitCode", "")
+        return ContainerExit(
+            app=attributes.get(LABEL_APP, ""),
+            release=_int_label(attributes, LABEL_RELEASE),
+            process=attributes.get(LABEL_PROCESS, ""),
+            container=attributes.get("name", container_id[:12]),
+            exit_code=int(code) if code.lstrip("-").isdigit() else -1,
+            at=datetime.fromtimestamp(event["timeNano"] / 1e9, UTC)
+            if event.get("timeNano")
+            else datetime.now(UTC),
+            crashed=crashed,
+        )
 
     def disk_usage(self) -> dict[str, int]:
         """Bytes and counts of what this instance owns in Docker: images and containers."""
@@ -768,7 +820,50 @@ def _info_from_inspect(attrs: dict[str, Any], network: str) -> ContainerInfo:
         address=_address(attrs["NetworkSettings"].get("Networks") or {}, network),
         state=state["Status"],
         health=(state.get("Health") or {}).get("Status"),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        exit_code=None if state["Status"] in ("running", "created") else int(state.get("ExitCode") or 0),
+        started_at=_docker_time(state.get("StartedAt")),
     )
+
+
+def _docker_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 times (nanoseconds are cut to micro); the zero time means never."""
+    if not value or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+_TCP_LISTEN = "0A"
+
+
+def parse_proc_net_listeners(text: str) -> list[tuple[str, int]]:
+    """The listening (address, port) pairs of a /proc/net/tcp or tcp6 table."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != _TCP_LISTEN or ":" not in fields[1]:
+            continue
+        address_hex, _, port_hex = fields[1].partition(":")
+        try:
+            port = int(port_hex, 16)
+            raw = bytes.fromhex(address_hex)
+        except ValueError:
+            continue
+        found.append((_proc_address(raw), port))
+    return found
+
+
+def _proc_address(raw: bytes) -> str:
+    """/proc/net/tcp{,6} print each 32-bit word of the address in host (little-endian) order."""
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    if len(words) == 4:
+        return socket.inet_ntop(socket.AF_INET, words)
+    if words[:12] == b"\0" * 10 + b"\xff\xff":
+        return socket.inet_ntop(socket.AF_INET, words[12:])
+    return socket.inet_ntop(socket.AF_INET6, words)
 
 
 def _info_from_summary(summary: dict[str, Any], network: str) -> ContainerInfo:

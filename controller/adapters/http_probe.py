@@ -3,7 +3,9 @@
 import http.client
 from urllib.parse import urlsplit
 
-USER_AGENT = "dockyard-healthcheck"
+from controller.domain.models import HEALTH_CHECK_USER_AGENT
+
+USER_AGENT = HEALTH_CHECK_USER_AGENT
 
 
 class NoHttpAnswer(ConnectionError):

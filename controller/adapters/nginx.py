@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from controller.adapters.nginx_render import (
 )
 from controller.domain.errors import ProxyConfigRejected
 from controller.domain.models import Site, SiteTls
+from controller.domain.names import validate_app_name
 
 __all__ = [
     "TEMPLATES_DIR",
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+ACCESS_LOG_POLL = 0.5
+ACCESS_LOG_LINE_GUESS = 4096  # bytes read back per wanted line (nginx's combined lines are shorter)
 
 CONFIG_MODE = 0o600  # read by the master (root) only: app names, domains and addresses are in there
 PRIVATE_DIR_MODE = 0o700
@@ -121,6 +125,46 @@ class NginxProxy:
     @property
     def prefix(self) -> Path:
         return self._prefix
+
+    @property
+    def access_log_dir(self) -> Path:
+        """Where each app's access log is: `<app>.access.log`."""
+        return self._prefix / "logs" / "apps"
+
+    def access_log_path(self, app: str) -> Path:
+        return self.access_log_dir / f"{validate_app_name(app)}.access.log"
+
+    def access_log(self, app: str, *, tail: int, follow: bool) -> Iterator[str]:
+        """The last `tail` lines of the app's access log, then (with `follow`) new ones as they come.
+
+        nginx flushes its buffer every second, so followed lines arrive up to a second late.
+        """
+        path = self.access_log_path(app)
+        try:
+            log = path.open("rb")
+        except FileNotFoundError:
+            if not follow:
+                return
+            while not path.exists():
+                time.sleep(ACCESS_LOG_POLL)
+            log = path.open("rb")
+        with log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - tail * ACCESS_LOG_LINE_GUESS))
+            lines = log.read().splitlines()
+            if size > tail * ACCESS_LOG_LINE_GUESS:
+                lines = lines[1:]  # the first may be cut
+            for raw in lines[-tail:] if tail else []:
+                yield raw.decode("utf-8", errors="replace")
+            pending = b""
+            while follow:
+                chunk = log.read()
+                if not chunk:
+                    time.sleep(ACCESS_LOG_POLL)
+                    continue
+                *complete, pending = (pending + chunk).split(b"\n")
+                for raw in complete:
+                    yield raw.decode("utf-8", errors="replace")
 
     @property
     def conf_path(self) -> Path:
@@ -208,6 +252,7 @@ class NginxProxy:
             https_port=self._https_port,
             acme_webroot=self._acme_webroot,
             reject_unknown_tls=rejects_unknown_tls_names(self._nginx_bin),
+            access_log_dir=self.access_log_dir,
         )
 
     def _install_and_start(self, sites: Sequence[Site] | None) -> None:
@@ -240,6 +285,7 @@ class NginxProxy:
         for config in self._prefix.glob("*.conf*"):  # written by an older version with 0644
             if config.is_file() and not config.is_symlink():
                 config.chmod(CONFIG_MODE)
+        self.access_log_dir.mkdir(exist_ok=True)
         blocked = [str(parent) for parent in self._prefix.parents if not parent.stat().st_mode & 0o001]
         if blocked:
             logger.warning(

@@ -225,6 +225,7 @@ def render_sites(
     https_port: int = 443,
     acme_webroot: Path | None = None,
     reject_unknown_tls: bool = True,
+    access_log_dir: Path | None = None,
 ) -> str:
     """Render sites.conf: an upstream and a server per app; apps without domains are skipped.
 
@@ -236,6 +237,7 @@ def render_sites(
     `acme_webroot`, every HTTP server answers `/.well-known/acme-challenge/` from it first.
     `reject_unknown_tls` adds a default HTTPS server refusing names no certificate covers
     (needs nginx >= 1.19.4; without it, such names get the first app's certificate).
+    With `access_log_dir`, each app's requests are logged to `access_log_dir/<app>.access.log`.
 
     Raises:
         ProxyConfigRejected: a name, domain or backend is unsafe, or an app or domain repeats.
@@ -261,5 +263,6 @@ def render_sites(
         https_port_suffix="" if https_port == HTTPS_DEFAULT_PORT else f":{https_port}",
         acme_webroot=str(check_prefix(acme_webroot)) if acme_webroot else None,
         reject_unknown_tls=reject_unknown_tls,
+        access_log_dir=str(check_prefix(access_log_dir)) if access_log_dir else None,
         **tunables.context(),
     )

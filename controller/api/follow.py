@@ -95,8 +95,10 @@ async def get_followers(request: Request) -> FollowerLimits:
 FollowersDep = Annotated[FollowerLimits, Depends(get_followers)]
 
 
-async def stream_lines(lines: LogLines, slot: FollowerSlot) -> AsyncIterator[bytes]:
-    """`lines` as text, waiting for them on the event loop (no thread held while idle)."""
+async def stream_lines(
+    lines: LogLines, slot: FollowerSlot, keep: Callable[[str], bool] = lambda _line: True
+) -> AsyncIterator[bytes]:
+    """`lines` (those `keep` accepts) as text, waiting on the event loop (no thread held while idle)."""
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
 
@@ -109,8 +111,9 @@ async def stream_lines(lines: LogLines, slot: FollowerSlot) -> AsyncIterator[byt
         while True:
             ready.clear()
             batch, ended = lines.take(TAKE_LINES)
-            if batch:
-                yield ("\n".join(batch) + "\n").encode()
+            kept = [line for line in batch if keep(line)]
+            if kept:
+                yield ("\n".join(kept) + "\n").encode()
             if ended:
                 return
             if not batch:

@@ -15,11 +15,14 @@ from controller.api.schemas import (
     ConfigUpdate,
     DeployPublic,
     DomainCreate,
+    DomainPublic,
+    ProcessesPublic,
     ReleasePublic,
     RollbackRequest,
     ScaleRequest,
 )
 from controller.domain.errors import InvalidInput
+from controller.domain.models import HEALTH_CHECK_USER_AGENT
 from controller.domain.names import (
     validate_app_name,
     validate_env_key,
@@ -49,6 +52,40 @@ def app_info(name: str, services: ServicesDep) -> AppDetailsPublic:
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def destroy_app(name: str, services: ServicesDep) -> None:
     services.apps.destroy(name)
+
+
+@router.get("/{name}/ps", response_model=ProcessesPublic)
+def app_processes(name: str, services: ServicesDep) -> ProcessesPublic:
+    """The app's containers (state, health, restarts, last exit code, uptime) and recent crashes."""
+    return ProcessesPublic.of(services.apps.details(name))
+
+
+@router.get("/{name}/domains", response_model=list[DomainPublic])
+def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
+    """The app's domains with their URL and the state of their certificate."""
+    report = services.certificates.report(name)
+    app = services.apps.get(name)
+    urls = dict(zip(app.domains, services.apps.urls(app.name), strict=True))
+    statuses = dict(report.domains)
+    items = []
+    for domain in app.domains:
+        record = statuses.get(domain)
+        if domain in report.served:
+            state = "valid"
+        elif record is not None and record.last_error:
+            state = "failing"
+        else:
+            state = "pending" if report.acme_enabled else "none"
+        items.append(
+            DomainPublic(
+                domain=domain,
+                url=urls.get(domain, f"http://{domain}"),
+                certificate=state,
+                valid_until=record.valid_until if record is not None else None,
+                last_error=record.last_error if record is not None else None,
+            )
+        )
+    return items
 
 
 @router.post("/{name}/domains", response_model=AppPublic, status_code=status.HTTP_201_CREATED)
@@ -116,8 +153,25 @@ async def app_logs(
     followers: FollowersDep,
     follow: bool = False,
     tail: int = Query(default=100, ge=0, le=10_000),
+    timestamps: bool = False,
+    proxy: bool = False,
 ) -> StreamingResponse:
-    """The output of the app's web containers, newest `tail` lines first, then followed."""
+    """The output of the app's web containers, newest `tail` lines first, then followed.
+
+    Dockyard's own health-check requests (by their User-Agent) are left out. With `proxy`,
+    the app's nginx access log instead; with `timestamps`, Docker's time of each line.
+    """
+    validate_app_name(name)
+    if proxy:
+        app = services.apps.get(name)
+        access = services.proxy.access_log(app.name, tail=tail, follow=follow)
+        # The access log is polled from a thread: a follow of it takes a follower slot too.
+        proxy_slot = followers.acquire(name) if follow else FollowerSlot(lambda: None)
+        return StreamingResponse(
+            (line.encode() + b"\n" for line in access),
+            media_type="text/plain",
+            background=proxy_slot.background(),
+        )
 
     def open_logs() -> LogLines:
         app = services.apps.get(name)
@@ -126,9 +180,8 @@ async def app_logs(
             for c in services.runtime.list_containers(app.name)
             if c.process == "web" and (c.release == app.current_release)
         ]
-        return services.runtime.follow_logs(containers, tail=tail, follow=follow)
+        return services.runtime.follow_logs(containers, tail=tail, follow=follow, timestamps=timestamps)
 
-    validate_app_name(name)
     slot = followers.acquire(name) if follow else FollowerSlot(lambda: None)
     try:
         lines = await run_in_threadpool(open_logs)
@@ -136,5 +189,7 @@ async def app_logs(
         slot.release()
         raise
     return StreamingResponse(
-        stream_lines(lines, slot), media_type="text/plain; charset=utf-8", background=slot.background()
+        stream_lines(lines, slot, keep=lambda line: HEALTH_CHECK_USER_AGENT not in line),
+        media_type="text/plain; charset=utf-8",
+        background=slot.background(),
     )

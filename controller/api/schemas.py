@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from controller.domain.models import App, ContainerInfo, Deploy, Release
+from controller.domain.models import App, ContainerExit, ContainerInfo, Deploy, Release
 from controller.services.apps import AppDetails
 
 MAX_RELEASE_NUMBER = 2**31 - 1  # what every database stores as an integer
@@ -40,6 +40,9 @@ class ContainerPublic(BaseModel):
     address: str | None
     state: str
     health: str | None
+    restarts: int = 0
+    exit_code: int | None = None
+    started_at: datetime | None = None
 
     @classmethod
     def of(cls, c: ContainerInfo) -> "ContainerPublic":
@@ -51,6 +54,23 @@ class ContainerPublic(BaseModel):
             address=c.address,
             state=c.state,
             health=c.health,
+            restarts=c.restart_count,
+            exit_code=c.exit_code,
+            started_at=c.started_at,
+        )
+
+
+class CrashPublic(BaseModel):
+    container: str
+    process: str
+    release: int
+    exit_code: int
+    at: datetime
+
+    @classmethod
+    def of(cls, e: ContainerExit) -> "CrashPublic":
+        return cls(
+            container=e.container, process=e.process, release=e.release, exit_code=e.exit_code, at=e.at
         )
 
 
@@ -91,6 +111,7 @@ class AppDetailsPublic(AppPublic):
     urls: list[str]
     release: ReleasePublic | None
     containers: list[ContainerPublic]
+    crashes: list[CrashPublic] = Field(default_factory=list)
 
     @classmethod
     def of_details(cls, details: AppDetails) -> "AppDetailsPublic":
@@ -103,7 +124,40 @@ class AppDetailsPublic(AppPublic):
             if details.release
             else None,
             containers=[ContainerPublic.of(c) for c in details.containers],
+            crashes=[CrashPublic.of(e) for e in details.crashes],
         )
+
+
+class ProcessesPublic(BaseModel):
+    """`dockyard ps APP`: the app's containers and its recent crashes."""
+
+    app: str
+    status: str
+    web_scale: int
+    current_release: int | None
+    containers: list[ContainerPublic]
+    crashes: list[CrashPublic]
+
+    @classmethod
+    def of(cls, details: AppDetails) -> "ProcessesPublic":
+        return cls(
+            app=details.app.name,
+            status=details.status,
+            web_scale=details.app.web_scale,
+            current_release=details.app.current_release,
+            containers=[ContainerPublic.of(c) for c in details.containers],
+            crashes=[CrashPublic.of(e) for e in details.crashes],
+        )
+
+
+class DomainPublic(BaseModel):
+    """`dockyard domains APP`: one domain, its URL and its certificate's state."""
+
+    domain: str
+    url: str
+    certificate: str  # valid, pending, failing or none (ACME off)
+    valid_until: datetime | None
+    last_error: str | None
 
 
 class DeployPublic(BaseModel):

@@ -77,6 +77,16 @@ def web_container_spec(
 DEFAULT_PORT = 5000
 
 
+def port_source(config: dict[str, str], exposed: tuple[int, ...]) -> str:
+    """Where `choose_port` took the port from, in words a user can act on."""
+    configured = config.get("PORT", "").strip()
+    if configured.isdigit() and 1 <= int(configured) <= 65535:
+        return f"the app's PORT config ({configured})"
+    if exposed:
+        return f"the image's EXPOSE ({', '.join(map(str, exposed))}; the lowest is used)"
+    return "Dockyard's default (no PORT config and no EXPOSE in the image)"
+
+
 def choose_port(config: dict[str, str], exposed: tuple[int, ...]) -> int:
     """The port the app listens on: config PORT, else the lowest EXPOSEd TCP port, else 5000."""
     configured = config.get("PORT", "").strip()

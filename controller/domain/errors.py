@@ -48,6 +48,14 @@ class HealthCheckFailed(DockyardError):
     """New containers exited or never became healthy within the budget."""
 
 
+class ConnectionRefused(HealthCheckFailed):
+    """Nothing listened on the port the health check tried (the app uses another port?)."""
+
+    def __init__(self, message: str, *, port: int = 0) -> None:
+        super().__init__(message)
+        self.port = port
+
+
 class ProxyConfigRejected(DockyardError):
     """nginx refused the rendered config; the previous config was restored."""
 

@@ -34,6 +34,10 @@ class DeployKind(StrEnum):
     CERTIFICATE = "certificate"
 
 
+# The User-Agent of Dockyard's own health-check requests, so `dockyard logs` can leave them out.
+HEALTH_CHECK_USER_AGENT = "dockyard-healthcheck"
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     """One HTTP check of a new container, in the app.json `healthchecks.web` shape."""
@@ -102,6 +106,22 @@ class ContainerInfo:
     address: str | None
     state: str
     health: str | None = None
+    restart_count: int = 0  # times Docker's restart policy restarted it (inspect only)
+    exit_code: int | None = None  # of its last exit, while it is not running (inspect only)
+    started_at: datetime | None = None  # of its current run (inspect only)
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    """A container of Dockyard's stopped; `crashed` when nobody stopped it (Docker restarts it)."""
+
+    app: str
+    release: int
+    process: str
+    container: str  # its name
+    exit_code: int
+    at: datetime
+    crashed: bool
 
 
 @dataclass(frozen=True)

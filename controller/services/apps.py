@@ -5,8 +5,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from controller.domain.errors import Conflict, DockyardError, NotFound
-from controller.domain.models import App, ContainerInfo, Release
+from controller.domain.models import App, ContainerExit, ContainerInfo, Release
 from controller.domain.names import validate_app_name, validate_domain
+from controller.services.crashes import CRASH_LOOP, CrashLog
 from controller.services.ports import Runtime, Store
 from controller.services.routing import Routing
 
@@ -47,16 +48,23 @@ class AppDetails:
     containers: tuple[ContainerInfo, ...]
     urls: tuple[str, ...]
     status: str
+    crashes: tuple[ContainerExit, ...] = ()  # of the current release, lately, newest first
 
 
-def app_status(app: App, containers: Sequence[ContainerInfo]) -> str:
-    """One word for the app's state: not-deployed, stopped, running, degraded or crashed."""
+def app_status(app: App, containers: Sequence[ContainerInfo], crashes: int = 0) -> str:
+    """One word for the app's state: not-deployed, stopped, running, degraded or crashed.
+
+    `crashes` of the current release lately make a crash loop: "crashed" whether or not a
+    container happens to be up between two crashes.
+    """
     if app.current_release is None:
         return "not-deployed"
     web = [c for c in containers if c.process == "web" and c.release == app.current_release]
     running = sum(1 for c in web if c.state == "running")
     if app.web_scale == 0:
         return "stopped"
+    if crashes >= CRASH_LOOP:
+        return "crashed"
     if running >= app.web_scale:
         return "running"
     return "degraded" if running else "crashed"
@@ -74,7 +82,9 @@ class AppService:
         base_domain: str | None,
         public_urls: Callable[[str, Sequence[str]], list[str]],
         listeners: Sequence[AppListener] = (),
+        crashes: CrashLog | None = None,
     ) -> None:
+        self._crashes = crashes or CrashLog()
         self._store = store
         self._runtime = runtime
         self._routing = routing
@@ -106,9 +116,10 @@ class AppService:
     def details(self, name: str) -> AppDetails:
         app = self.get(name)
         release = self._store.get_release(name, app.current_release) if app.current_release else None
+        crashes = tuple(self._crashes.recent(app.name, app.current_release))
         try:
-            containers = tuple(self._runtime.list_containers(name))
-            status = app_status(app, containers)
+            containers = tuple(self._inspected(self._runtime.list_containers(app.name)))
+            status = app_status(app, containers, len(crashes))
         except DockyardError:
             containers, status = (), "unknown"
         return AppDetails(
@@ -117,7 +128,23 @@ class AppService:
             containers=containers,
             urls=tuple(self._public_urls(app.name, app.domains)),
             status=status,
+            crashes=crashes,
         )
+
+    def _inspected(self, containers: Sequence[ContainerInfo]) -> list[ContainerInfo]:
+        """The containers with what only an inspect tells: restarts, exit code, start time."""
+        inspected = []
+        for container in containers:
+            try:
+                inspected.append(self._runtime.inspect_container(container.id))
+            except NotFound:
+                continue  # removed meanwhile
+        return sorted(inspected, key=lambda c: (c.process, c.release, c.name))
+
+    def urls(self, name: str) -> list[str]:
+        """The URLs the app's domains answer on, in the order of its domains."""
+        app = self.get(name)
+        return list(self._public_urls(app.name, app.domains))
 
     def destroy(self, name: str) -> None:
         """Remove the app's routes, containers, images and rows, in that order."""
@@ -125,6 +152,7 @@ class AppService:
         containers = self._runtime.list_containers(app.name)
         self._store.delete_app(app.name)
         self._routing.forget(app.name)
+        self._crashes.forget(app.name)
         for listener in self._listeners:
             listener.post_delete(app.name)
         for container in containers:

@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from controller.domain.appjson import parse_healthchecks
-from controller.domain.containers import LABEL_DEPLOY, base_labels, choose_port, image_tag, web_container_spec
+from controller.domain.containers import (
+    LABEL_DEPLOY,
+    base_labels,
+    choose_port,
+    image_tag,
+    port_source,
+    web_container_spec,
+)
 from controller.domain.errors import (
     Conflict,
+    ConnectionRefused,
     DeployCancelled,
     DockyardError,
     InvalidInput,
@@ -727,6 +735,8 @@ class DeployService:
                 except DockyardError as exc:
                     tail = self._runtime.container_logs(container.id, tail=20).rstrip()
                     message = f"{container.name} failed its health check: {exc}"
+                    if isinstance(exc, ConnectionRefused):
+                        message += "\n" + self._port_diagnosis(release, container, exc.port)
                     if tail:
                         message += "\nlast lines of its output:\n" + "\n".join(
                             INDENT + line for line in tail.splitlines()
@@ -736,6 +746,39 @@ class DeployService:
             self._remove_quietly(ctx, started)
             raise
         return started
+
+    def _port_diagnosis(self, release: Release, container: ContainerInfo, port: int) -> str:
+        """Why nothing answered on `port`: where that port came from, and where the app listens."""
+        try:
+            exposed = self._runtime.image_exposed_ports(release.image_id)
+            source = port_source(release.config, exposed)
+        except DockyardError:
+            source = "the release"
+        lines = [f"{INDENT}port {port} came from {source}"]
+        try:
+            listening = self._runtime.listening_ports(container.id)
+        except DockyardError as exc:
+            lines.append(f"{INDENT}could not read which ports the container listens on: {exc}")
+            return "\n".join(lines)
+        if not listening:
+            lines.append(f"{INDENT}the container listens on no TCP port")
+        else:
+            shown = ", ".join(
+                f"[{address}]:{listen_port}" if ":" in address else f"{address}:{listen_port}"
+                for address, listen_port in listening
+            )
+            lines.append(f"{INDENT}the container listens on {shown}")
+        loopback_only = [a for a, p in listening if p == port and a in ("127.0.0.1", "::1")]
+        if loopback_only and len(loopback_only) == len([a for a, p in listening if p == port]):
+            lines.append(
+                f"{INDENT}it listens on {port} on loopback only: bind to 0.0.0.0 so the proxy reaches it"
+            )
+        else:
+            lines.append(
+                f"{INDENT}listen on $PORT in the app, or set the port: "
+                f"dockyard config set {release.app} PORT=<port>"
+            )
+        return "\n".join(lines)
 
     def _switch(self, ctx: _Context, release: Release, containers: list[ContainerInfo]) -> None:
         backends = backends_of(containers, release.port)

@@ -3,7 +3,7 @@
 import time
 from collections.abc import Callable
 
-from controller.domain.errors import HealthCheckFailed, NotFound
+from controller.domain.errors import ConnectionRefused, HealthCheckFailed, NotFound
 from controller.domain.models import ContainerInfo, HealthCheck
 from controller.services.ports import LogSink, Prober, Runtime
 
@@ -54,22 +54,33 @@ def wait_until_healthy(
     base = f"http://{info.address}:{port}"
     if checks:
         for check in checks:
-            _run_app_json_check(runtime, prober, container, base, check, log, sleep)
+            _run_app_json_check(runtime, prober, container, base, port, check, log, sleep)
         return
     last_error = "no answer"
+    refused = False
     while clock() <= deadline:
         _check_alive(runtime, container.id)
         try:
             status = prober.http_status(base + "/", timeout=min(5.0, max(0.5, deadline - clock())))
         except OSError as exc:
-            last_error = f"no answer on port {port} ({exc.__class__.__name__})"
+            refused = isinstance(exc, ConnectionRefusedError)
+            last_error = _no_answer(port, exc)
         else:
+            refused = False
             if status < 500:
                 log(f"       {container.name}: GET / answered {status}")
                 return
             last_error = f"GET / answered {status}"
         sleep(POLL_INTERVAL)
+    if refused:
+        raise ConnectionRefused(f"not healthy after {budget:.0f} s: {last_error}", port=port)
     raise HealthCheckFailed(f"not healthy after {budget:.0f} s: {last_error}")
+
+
+def _no_answer(port: int, exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused on port {port}"
+    return f"no answer on port {port} ({exc.__class__.__name__})"
 
 
 def _run_app_json_check(
@@ -77,6 +88,7 @@ def _run_app_json_check(
     prober: Prober,
     container: ContainerInfo,
     base: str,
+    port: int,
     check: HealthCheck,
     log: LogSink,
     sleep: Callable[[float], None],
@@ -84,18 +96,22 @@ def _run_app_json_check(
     if check.initial_delay:
         sleep(check.initial_delay)
     last_error = "no answer"
+    refused = False
     for _attempt in range(check.attempts):
         _check_alive(runtime, container.id)
         try:
             status = prober.http_status(base + check.path, timeout=check.timeout)
         except OSError as exc:
-            last_error = f"no answer ({exc.__class__.__name__})"
+            refused = isinstance(exc, ConnectionRefusedError)
+            last_error = _no_answer(port, exc)
         else:
+            refused = False
             if 200 <= status < 400:
                 log(f"       {container.name}: check {check.name!r} GET {check.path} answered {status}")
                 return
             last_error = f"answered {status}"
         sleep(check.wait)
-    raise HealthCheckFailed(
-        f"check {check.name!r} GET {check.path} failed {check.attempts} times: {last_error}"
-    )
+    message = f"check {check.name!r} GET {check.path} failed {check.attempts} times: {last_error}"
+    if refused:
+        raise ConnectionRefused(message, port=port)
+    raise HealthCheckFailed(message)

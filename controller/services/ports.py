@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from controller.domain.containers import ContainerSpec
 from controller.domain.errors import DockyardError
-from controller.domain.models import App, ContainerInfo, Deploy, DeployStatus, Release, Site
+from controller.domain.models import App, ContainerExit, ContainerInfo, Deploy, DeployStatus, Release, Site
 from controller.services.git_ports import GitStore
 
 LogSink = Callable[[str], None]
@@ -176,8 +176,13 @@ class Runtime(Protocol):
 
     def container_logs(self, container_id: str, *, tail: int = 50) -> str: ...
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> "LogLines":
+    def follow_logs(
+        self, container_ids: Sequence[str], *, tail: int, follow: bool, timestamps: bool = False
+    ) -> "LogLines":
         """Lines of the containers' output, prefixed with the container name."""
+
+    def listening_ports(self, container_id: str) -> list[tuple[str, int]]:
+        """The TCP (address, port) pairs a running container listens on."""
 
     def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
         """Stops and removes; a missing container is not an error."""
@@ -201,8 +206,8 @@ class Runtime(Protocol):
     def disk_usage(self) -> dict[str, int]:
         """images, image_bytes, containers, container_bytes of this instance."""
 
-    def watch_deaths(self, on_death: Callable[[str], None], stop: threading.Event) -> None:
-        """Blocks, calling on_death(app) when one of this instance's containers dies."""
+    def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
+        """Blocks, calling on_death(exit) when one of this instance's containers dies."""
 
 
 class Prober(Protocol):

@@ -420,5 +420,9 @@ def test_a_thousand_apps_pass_nginx_t_without_warnings(
     assert not [record for record in caplog.records if "nginx -t" in record.getMessage()]
     assert elapsed < DRAIN_TIMEOUT
     assert proxy.sites_path.read_text() == render_sites(
-        sites, listen_addr="127.0.0.1", http_port=port, overrides_dir=proxy.overrides_dir
+        sites,
+        listen_addr="127.0.0.1",
+        http_port=port,
+        overrides_dir=proxy.overrides_dir,
+        access_log_dir=proxy.access_log_dir,
     )

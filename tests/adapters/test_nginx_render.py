@@ -246,3 +246,12 @@ def test_overrides_dir_is_included_per_app_and_checked() -> None:
     assert "include /srv/ng/apps/web/*.conf;" in text
     with pytest.raises(ValueError):
         render_sites([site], listen_addr="127.0.0.1", http_port=8080, overrides_dir=Path("/a b;/x"))
+
+
+def test_each_app_logs_to_its_own_access_log(tmp_path: Path) -> None:
+    sites = [Site("web", ("web.example.com",), ("10.0.0.5:80",)), Site("api2", ("api.example.com",), ())]
+    config = render_sites(sites, listen_addr=ADDR, http_port=PORT, access_log_dir=tmp_path)
+
+    assert f"access_log {tmp_path}/web.access.log combined" in server_block(config, "web")
+    assert f"access_log {tmp_path}/api2.access.log combined" in server_block(config, "api2")
+    assert "access_log" not in render(*sites)
