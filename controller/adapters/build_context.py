@@ -64,13 +64,17 @@ def labelled_context(context_dir: Path, labels: Mapping[str, str]) -> IO[bytes] 
     """A tar of `context_dir` (as docker-py would send it) plus `LABELLED_DOCKERFILE`.
 
     Returns None when the labels cannot be put into the Dockerfile safely (no readable
-    UTF-8 Dockerfile, see `labelled_dockerfile`, or a file of that name in the context):
+    UTF-8 Dockerfile, see `labelled_dockerfile`, a file of that name in the context, a
+    `.dockerignore` that is not a file):
     the caller then passes them with `labels=` instead. The caller closes the file.
     """
     from docker.utils.build import create_archive, exclude_paths
 
     if (context_dir / LABELLED_DOCKERFILE).exists() or (context_dir / LABELLED_DOCKERFILE).is_symlink():
         return None
+    ignore_file = context_dir / DOCKERIGNORE
+    if ignore_file.exists() and not ignore_file.is_file():
+        return None  # a directory of that name: replacing it with a file would mangle the context
     try:
         dockerfile = (context_dir / DOCKERFILE).read_bytes().decode()
     except (OSError, UnicodeDecodeError):
@@ -79,7 +83,6 @@ def labelled_context(context_dir: Path, labels: Mapping[str, str]) -> IO[bytes] 
     if labelled is None:
         return None
     patterns = dockerignore_patterns(context_dir)
-    ignore_file = context_dir / DOCKERIGNORE
     if ignore_file.is_file():
         original = ignore_file.read_text(errors="replace")
         ignore = original + ("" if original.endswith("\n") or not original else "\n")

@@ -36,3 +36,10 @@ def test_contexts_it_cannot_label_safely_are_left_to_the_builder(tmp_path: Path)
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / LABELLED_DOCKERFILE).write_text("the app's own file")
     assert labelled_context(tmp_path, LABELS) is None  # its name is taken
+    (tmp_path / LABELLED_DOCKERFILE).unlink()
+    (tmp_path / ".dockerignore").mkdir()
+    assert labelled_context(tmp_path, LABELS) is None  # .dockerignore is a directory
+    (tmp_path / ".dockerignore").rmdir()
+    archive = labelled_context(tmp_path, LABELS)
+    assert archive is not None
+    archive.close()
