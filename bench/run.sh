@@ -2,7 +2,7 @@
 # Run the benchmarks of the core deploy pipeline (see bench/README.md). They print figures
 # and ratios against baselines measured in the same run; they assert nothing.
 #
-# Usage: bench/run.sh [NAME...]      NAME in: deploy_overhead zero_downtime footprint proxy_overhead
+# Usage: bench/run.sh [NAME...]      NAME in: deploy_overhead cli_deploy zero_downtime footprint proxy_overhead
 #                                    acme_issuance queue git_push_to_live webhook_intake
 # Needs: root (apt-get), a running dockerd (scripts/setup-testbed.sh starts one), the venv .venv.
 set -euo pipefail
@@ -30,7 +30,7 @@ fi
 
 names=("$@")
 ((${#names[@]})) || names=(
-  deploy_overhead zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake
+  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake
 )
 # Other work on the machine skews every figure: show how busy it was around each benchmark.
 machine() {

@@ -6,6 +6,7 @@ it is written, files are created with O_EXCL|O_NOFOLLOW, symlinks are made last 
 resolved on disk, and a refused archive leaves the destination empty.
 """
 
+import gzip
 import hashlib
 import io
 import json
@@ -19,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 
-from docker.utils.build import exclude_paths
-
+from controller.adapters.build_context import dockerignore_patterns
 from controller.domain.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ TAR_OVERHEAD_FACTOR = 2
 TAR_OVERHEAD_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_CHUNK_BYTES = 1024 * 1024
+PACK_GZIP_LEVEL = 1
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 DIRECTORY_MODE = 0o755
@@ -43,28 +44,33 @@ MAX_PATH_BYTES = 3072  # a member's whole path, leaving room for the build dir b
 # -- pack (client side) ------------------------------------------------------------------
 
 
-def pack_directory(path: Path) -> bytes:
-    """A gzip tar of `path` for upload, honouring its `.dockerignore` and leaving out `.git`.
+def pack_directory(path: Path, *, compress: bool = True) -> bytes:
+    """A tar of `path` for upload, honouring its `.dockerignore` and leaving out `.git`.
 
+    Compressed with a fast gzip level (level 9 took ~14 times as long for ~15% less on a
+    source tree here); `compress=False` gives a plain tar, for a controller on loopback.
     Symlinks are stored as symlinks; sockets, fifos and devices are left out.
     """
     root = path.resolve()
-    included = exclude_paths(root, _dockerignore_patterns(root))
+    included = _included_paths(root)
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for relative in sorted(included):
             if ALWAYS_EXCLUDED not in PurePosixPath(relative).parts:
                 tar.add(root / relative, arcname=relative, recursive=False, filter=_portable_member)
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), compresslevel=PACK_GZIP_LEVEL) if compress else buffer.getvalue()
 
 
-def _dockerignore_patterns(root: Path) -> list[str]:
-    """The patterns of `.dockerignore`, parsed the way docker-py's own build does."""
-    ignore_file = root / ".dockerignore"
-    if not ignore_file.is_file():
-        return []
-    lines = (line.strip() for line in ignore_file.read_text(errors="replace").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+def _included_paths(root: Path) -> set[str]:
+    """Every path below `root` that `.dockerignore` does not exclude, relative."""
+    patterns = dockerignore_patterns(root)
+    if not patterns:
+        return set(_tree_paths(root))  # nothing to match, and no docker import
+    # Imported here: the docker package costs the CLI ~0.1 s of start-up, and is needed
+    # only to match patterns the way docker-py's own build does.
+    from docker.utils.build import exclude_paths
+
+    return set(exclude_paths(root, patterns))
 
 
 def _portable_member(member: tarfile.TarInfo) -> tarfile.TarInfo | None:

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ import urllib3.exceptions
 from docker.types import CancellableStream
 from docker.utils import kwargs_from_env
 
+from controller.adapters.build_context import LABELLED_DOCKERFILE, labelled_context
 from controller.domain.containers import (
     LABEL_APP,
     LABEL_INSTANCE,
@@ -511,10 +512,31 @@ class _WatchedBuild:
                 self._response.close()
 
     def _stream(self, *, context_dir: Path, tag: str, labels: dict[str, str], on_log: LogSink) -> str:
+        with ExitStack() as closing:
+            context = labelled_context(context_dir, labels)
+            if context is None:  # the builder appends one LABEL step per label
+                chunks = self._builder.build(
+                    path=str(context_dir), tag=tag, labels=labels, decode=True, rm=True, forcerm=True
+                )
+            else:
+                closing.enter_context(context)
+                chunks = self._builder.build(
+                    fileobj=context,
+                    custom_context=True,
+                    dockerfile=LABELLED_DOCKERFILE,
+                    tag=tag,
+                    decode=True,
+                    rm=True,
+                    forcerm=True,
+                )
+            image_id = self._follow(chunks, on_log)
+        self._raise_if_stopped()
+        if image_id is None:
+            image_id = str(_inspect_image(self._api, tag)["Id"])
+        return image_id
+
+    def _follow(self, chunks: Iterator[dict[str, Any]], on_log: LogSink) -> str | None:
         image_id: str | None = None
-        chunks = self._builder.build(
-            path=str(context_dir), tag=tag, labels=labels, decode=True, rm=True, forcerm=True
-        )
         for chunk in chunks:
             self._raise_if_stopped()
             if "error" in chunk or "errorDetail" in chunk:
@@ -525,9 +547,6 @@ class _WatchedBuild:
                     self._container = match.group(1)
                 self.layers.feed(line)
                 on_log(line)
-        self._raise_if_stopped()
-        if image_id is None:
-            image_id = str(_inspect_image(self._api, tag)["Id"])
         return image_id
 
     def _capture_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:

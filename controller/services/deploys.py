@@ -693,11 +693,12 @@ class DeployService:
             self._store.add_release(release)
         self._store.set_current_release(app.name, release.number)
         self._store.update_deploy(ctx.deploy.id, release_number=release.number)
+        # Live now: say so before the old containers are retired (that takes a while)
+        urls = self._settings.public_urls(app.name, app.domains)
+        ctx.log(f"=====> {app.name} v{release.number} is live" + (f" at {', '.join(urls)}" if urls else ""))
         new_ids = {c.id for c in new}
         self._retire(ctx, [c for c in self._runtime.list_containers(app.name) if c.id not in new_ids])
         self._prune(ctx, app.name, release)
-        urls = self._settings.public_urls(app.name, app.domains)
-        ctx.log(f"=====> {app.name} v{release.number} is live" + (f" at {', '.join(urls)}" if urls else ""))
 
     def _start_healthy(
         self, ctx: _Context, release: Release, count: int, *, first_index: int

@@ -3,6 +3,8 @@
 import gzip
 import io
 import os
+import subprocess
+import sys
 import tarfile
 import tracemalloc
 from collections.abc import Callable
@@ -90,6 +92,32 @@ def test_a_negated_pattern_cannot_bring_back_git(tmp_path: Path) -> None:
     extract_archive(pack_directory(project), dest, max_bytes=MAX)
 
     assert not (dest / ".git").exists()
+
+
+def test_without_dockerignore_everything_but_git_is_packed_plain_or_gzipped(tmp_path: Path) -> None:
+    project = _make_project(tmp_path / "project")
+    (project / ".dockerignore").unlink()
+    (project / "node_modules" / "linked-dir").symlink_to("left-pad")
+
+    plain = pack_directory(project, compress=False)
+    gzipped = pack_directory(project)
+
+    assert not plain.startswith(b"\x1f\x8b") and gzip.decompress(gzipped) == plain
+    extract_archive(plain, tmp_path / "out", max_bytes=MAX)
+    assert _files(tmp_path / "out") == _files(project) - {".git/HEAD"}
+    assert (tmp_path / "out" / "node_modules" / "linked-dir").is_symlink()
+
+
+def test_packing_without_dockerignore_does_not_import_docker(tmp_path: Path) -> None:
+    """The docker package costs the CLI start-up; only .dockerignore matching needs it."""
+    project = _make_project(tmp_path / "project")
+    (project / ".dockerignore").unlink()
+    script = (
+        "import sys; from pathlib import Path; from controller.adapters.archive import pack_directory; "
+        f"pack_directory(Path({str(project)!r})); print('docker' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_plain_tar_with_root_entry_extracts(tmp_path: Path) -> None:
