@@ -1,11 +1,16 @@
 """Which containers serve which app: one authoritative map, pushed to the proxy under one lock."""
 
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from controller.domain.containers import STATE_RESTARTING
 from controller.domain.models import ContainerInfo, Site
 from controller.services.ports import Proxy, Runtime, Store
+
+RESTART_WAIT = 10.0  # seconds adoption waits for Docker to bring crashed serving containers back
+RESTART_POLL = 0.1
 
 
 class Backend(NamedTuple):
@@ -110,14 +115,14 @@ class Routing:
             self._proxy.ensure_running(sites)
             return True
 
-    def adopt_running(self) -> list[Site]:
+    def adopt_running(self, *, restart_wait: float = RESTART_WAIT) -> list[Site]:
         """Rebuild the map from the store's serving sets and running containers (at start).
 
         A container that was serving and still runs is routed again, at its current
         address. Apps recorded before serving sets existed fall back to every running
         container of their current release. Returns the sites to start the proxy with.
         """
-        containers = {c.id: c for c in self._runtime.list_containers() if c.state == "running"}
+        containers = self._running_after_restarts(restart_wait)
         with self._lock:
             self._backends.clear()
             for app in self._store.list_apps():
@@ -135,3 +140,20 @@ class Routing:
                     chosen = [containers[cid] for cid in serving if cid in containers]
                 self._backends[app.name] = backends_of(sorted(chosen, key=lambda c: c.name), release.port)
             return self._sites()
+
+    def _running_after_restarts(self, wait: float) -> dict[str, ContainerInfo]:
+        """The running containers by id, once Docker brought back the serving ones it restarts.
+
+        Docker restarts a crashed container by itself, at the same address, while nginx
+        keeps routing to that address. Adopting the routes during the restart would drop
+        the container and leave a one-container app without a backend until a repair, so
+        adoption waits for it (at most `wait` seconds: a crash loop is not waited out).
+        """
+        serving = {cid for app in self._store.list_apps() for cid in self._store.get_serving(app.name) or ()}
+        deadline = time.monotonic() + wait
+        while True:
+            containers = self._runtime.list_containers()
+            restarting = any(c.id in serving and c.state == STATE_RESTARTING for c in containers)
+            if not restarting or time.monotonic() >= deadline:
+                return {c.id: c for c in containers if c.state == "running"}
+            time.sleep(RESTART_POLL)

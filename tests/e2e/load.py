@@ -52,6 +52,7 @@ class LoadClient(BackgroundLoad):
         self._url = f"http://127.0.0.1:{port}/"
         self._host = host
         self.bodies: Counter[str] = Counter()
+        self.failure_log: list[tuple[float, str]] = []  # time.monotonic() and what, per failure
 
     def _run(self) -> None:
         deadline = time.monotonic() + self._max_seconds
@@ -61,8 +62,11 @@ class LoadClient(BackgroundLoad):
                     response = self._get(client)
                 except httpx.HTTPError as exc:
                     self.errors.append(repr(exc))
+                    self.failure_log.append((time.monotonic(), type(exc).__name__))
                     continue
                 self.statuses[response.status_code] += 1
+                if not 200 <= response.status_code < 300:
+                    self.failure_log.append((time.monotonic(), str(response.status_code)))
                 self.bodies[response.text.strip()] += 1
 
     def _get(self, client: httpx.Client) -> httpx.Response:
