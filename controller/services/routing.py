@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from controller.domain.containers import STATE_RESTARTING
-from controller.domain.models import ContainerInfo, Site
+from controller.domain.errors import NotFound
+from controller.domain.models import ContainerInfo, Release, Site
 from controller.services.ports import Proxy, Runtime, Store
 
 RESTART_WAIT = 10.0  # seconds adoption waits for Docker to bring crashed serving containers back
@@ -63,7 +64,14 @@ class Routing:
             raise
 
     def switch(self, app: str, backends: tuple[Backend, ...]) -> None:
-        """Route `app` to exactly `backends`; returns once old proxy workers are gone."""
+        """Route `app` to exactly `backends`; returns once old proxy workers are gone.
+
+        The new serving set is recorded before the proxy routes to it: a controller killed
+        in between restarts with containers that run and passed their health checks. The
+        other way round, it would route again to the set the proxy had just left, which
+        the deploy may have stopped by then (or someone else had: a one-container app then
+        had no backend until the interrupted deploy ran again).
+        """
         with self._lock:
             previous = self._backends.get(app)
 
@@ -75,9 +83,10 @@ class Routing:
                     self._backends.pop(app, None)
                 else:
                     self._backends[app] = previous
+                self._store.set_serving(app, [b.container_id for b in previous or ()])
 
-            self._apply_locked(change, undo)
             self._store.set_serving(app, [b.container_id for b in backends])
+            self._apply_locked(change, undo)
 
     def forget(self, app: str) -> None:
         """Drop an app's routes (after its store rows are gone)."""
@@ -138,8 +147,23 @@ class Routing:
                     ]
                 else:
                     chosen = [containers[cid] for cid in serving if cid in containers]
-                self._backends[app.name] = backends_of(sorted(chosen, key=lambda c: c.name), release.port)
+                # A controller killed between recording a deploy's containers and making their
+                # release current left them serving: route them on their own release's port.
+                ports = {c.release: self._release_port(app.name, c.release, release) for c in chosen}
+                self._backends[app.name] = tuple(
+                    Backend(c.id, f"{c.address}:{ports[c.release]}")
+                    for c in sorted(chosen, key=lambda c: c.name)
+                    if c.address
+                )
             return self._sites()
+
+    def _release_port(self, app: str, number: int, current: Release) -> int:
+        if number == current.number:
+            return current.port
+        try:
+            return self._store.get_release(app, number).port
+        except NotFound:  # the release row is gone: the current one's port is the best guess
+            return current.port
 
     def _running_after_restarts(self, wait: float) -> dict[str, ContainerInfo]:
         """The running containers by id, once Docker brought back the serving ones it restarts.

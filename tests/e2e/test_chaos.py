@@ -307,3 +307,53 @@ def test_seeded_chaos_keeps_the_data_plane_serving(tmp_path: Path, busybox_image
     finally:
         ctl.cleanup()
         client.close()
+
+
+def crash_container(client: docker.DockerClient, container_id: str) -> None:
+    """SIGKILL the container's init from the host, once it runs (a crash, as Docker sees it)."""
+    wait_until(
+        lambda: client.containers.get(container_id).attrs["State"]["Status"] == "running",
+        60,
+        "the container did not run again",
+    )
+    os.kill(client.containers.get(container_id).attrs["State"]["Pid"], signal.SIGKILL)
+
+
+def reconciled_after(ctl: Controller, moment: datetime) -> bool:
+    stamp = ctl.api("GET", "/health").json()["reconciled_at"]
+    return stamp is not None and datetime.fromisoformat(stamp.replace("Z", "+00:00")) > moment
+
+
+@pytest.mark.parametrize("controller_alive", [True, False], ids=["controller-alive", "controller-starting"])
+def test_a_crashed_container_is_restarted_by_docker_not_replaced(
+    tmp_path: Path, busybox_image: str, controller_alive: bool
+) -> None:
+    """Docker brings the crashed container back; the controller neither replaces nor unroutes it.
+
+    With the controller down, the container crashes a few times in a row so that Docker's
+    restart backoff keeps it `restarting` while the controller starts and adopts routes.
+    """
+    ctl = make_controller(tmp_path, DOCKYARD_RECONCILE_INTERVAL="1")
+    ctl.start()
+    client = docker.from_env()
+    try:
+        ctl.cli("apps", "create", SOLO)
+        ctl.cli("deploy", SOLO, "--path", str(write_static_app(tmp_path / "v1", body="v1")))
+        (container,) = Chaos(ctl=ctl, rng=random.Random(0), workdir=tmp_path, docker=client).containers(SOLO)
+        if controller_alive:
+            crash_container(client, container.id)
+        else:
+            ctl.kill()
+            for _ in range(5):  # Docker waits 0.1, 0.2, 0.4, 0.8, then 1.6 s before restarting
+                crash_container(client, container.id)
+            ctl.start()
+        wait_until(lambda: ctl.get_app(SOLO).text.strip() == "v1", 60, "the app did not come back")
+        back = datetime.now().astimezone()
+        wait_until(lambda: reconciled_after(ctl, back), 60, "no reconcile pass after the restart")
+        kinds = [d["kind"] for d in ctl.api("GET", f"/apps/{SOLO}/deploys").json()]
+        labels = [f"io.dockyard.instance={ctl.instance}", f"io.dockyard.app={SOLO}"]
+        assert [c.id for c in client.containers.list(all=True, filters={"label": labels})] == [container.id]
+        assert "repair" not in kinds, kinds
+    finally:
+        ctl.cleanup()
+        client.close()
