@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 import docker
+import docker.errors
 import docker.models.containers
 import httpx
 import pytest
@@ -111,10 +112,13 @@ class Chaos:
         victim = self.rng.choice(sorted(settled, key=lambda c: c.name))
         self.note(f"{'docker kill' if docker_kill else 'crash'} {app} {victim.name}")
         self.crashes[app].append(time.monotonic())
-        if docker_kill:
-            victim.kill()
-        else:
-            os.kill(victim.attrs["State"]["Pid"], signal.SIGKILL)
+        try:
+            if docker_kill:
+                victim.kill()
+            else:
+                os.kill(victim.attrs["State"]["Pid"], signal.SIGKILL)
+        except (ProcessLookupError, docker.errors.APIError) as exc:  # a deploy retired it meanwhile
+            self.note(f"  -> already gone: {exc}")
 
     def sigkill_controller(self) -> None:
         down = self.rng.uniform(0.0, 3.0)
@@ -309,14 +313,27 @@ def test_seeded_chaos_keeps_the_data_plane_serving(tmp_path: Path, busybox_image
         client.close()
 
 
-def crash_container(client: docker.DockerClient, container_id: str) -> None:
-    """SIGKILL the container's init from the host, once it runs (a crash, as Docker sees it)."""
-    wait_until(
-        lambda: client.containers.get(container_id).attrs["State"]["Status"] == "running",
-        60,
-        "the container did not run again",
-    )
-    os.kill(client.containers.get(container_id).attrs["State"]["Pid"], signal.SIGKILL)
+# Docker waits 0.1 s before restarting a container that ran less than 10 s, doubling each
+# time: after the 7th crash in a row it waits 6.4 s (less than adoption's RESTART_WAIT).
+CRASHES_IN_A_ROW = 7
+
+
+def crash_container(client: docker.DockerClient, container_id: str, killed: set[int]) -> None:
+    """SIGKILL the container's init from the host, once it runs (a crash, as Docker sees it).
+
+    `killed` holds the pids already killed: Docker reports the old pid as running for a
+    moment after it died.
+    """
+
+    def crash() -> bool:
+        state = client.containers.get(container_id).attrs["State"]
+        if state["Status"] != "running" or state["Pid"] in killed:
+            return False
+        killed.add(state["Pid"])
+        os.kill(state["Pid"], signal.SIGKILL)
+        return True
+
+    wait_until(crash, 60, "the container did not run again")
 
 
 def reconciled_after(ctl: Controller, moment: datetime) -> bool:
@@ -330,8 +347,9 @@ def test_a_crashed_container_is_restarted_by_docker_not_replaced(
 ) -> None:
     """Docker brings the crashed container back; the controller neither replaces nor unroutes it.
 
-    With the controller down, the container crashes a few times in a row so that Docker's
-    restart backoff keeps it `restarting` while the controller starts and adopts routes.
+    The container crashes several times in a row, so that Docker's restart backoff keeps
+    it `restarting` for seconds: while the reconciler looks at it, or while a controller
+    starts and adopts its routes.
     """
     ctl = make_controller(tmp_path, DOCKYARD_RECONCILE_INTERVAL="1")
     ctl.start()
@@ -340,12 +358,17 @@ def test_a_crashed_container_is_restarted_by_docker_not_replaced(
         ctl.cli("apps", "create", SOLO)
         ctl.cli("deploy", SOLO, "--path", str(write_static_app(tmp_path / "v1", body="v1")))
         (container,) = Chaos(ctl=ctl, rng=random.Random(0), workdir=tmp_path, docker=client).containers(SOLO)
-        if controller_alive:
-            crash_container(client, container.id)
-        else:
+        if not controller_alive:
             ctl.kill()
-            for _ in range(5):  # Docker waits 0.1, 0.2, 0.4, 0.8, then 1.6 s before restarting
-                crash_container(client, container.id)
+        killed: set[int] = set()
+        for _ in range(CRASHES_IN_A_ROW):
+            crash_container(client, container.id, killed)
+        if not controller_alive:
+            wait_until(
+                lambda: client.containers.get(container.id).attrs["State"]["Status"] == "restarting",
+                30,
+                "Docker is not restarting the container",
+            )
             ctl.start()
         wait_until(lambda: ctl.get_app(SOLO).text.strip() == "v1", 60, "the app did not come back")
         back = datetime.now().astimezone()
