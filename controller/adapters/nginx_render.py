@@ -46,7 +46,10 @@ class NginxTunables:
     server_names_hash_max_size: int = 16384
     server_names_hash_bucket_size: int = 512  # a 253-character domain needs > 256
     upstream_keepalive: int = 32
-    proxy_connect_timeout: int = 5
+    # Backends are containers on a local bridge: one that has not answered a SYN within a
+    # second is gone (a killed container's address swallows SYNs until ARP gives up), and
+    # nginx then tries the next backend. At 5 s two dead backends outlasted clients' patience.
+    proxy_connect_timeout: int = 1
     proxy_send_timeout: int = 60
     proxy_read_timeout: int = 60
     proxy_buffer_size_k: int = 16
