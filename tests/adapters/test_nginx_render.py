@@ -246,3 +246,14 @@ def test_overrides_dir_is_included_per_app_and_checked() -> None:
     assert "include /srv/ng/apps/web/*.conf;" in text
     with pytest.raises(ValueError):
         render_sites([site], listen_addr="127.0.0.1", http_port=8080, overrides_dir=Path("/a b;/x"))
+
+
+def test_an_app_with_several_backends_fails_over_after_a_short_connect_timeout() -> None:
+    """A dead backend's SYNs go nowhere: with others to try, nginx gives up on it after 1 s."""
+    config = render(
+        Site("solo", ("solo.example.com",), ("10.0.0.5:8080",)),
+        Site("duo", ("duo.example.com",), ("10.0.0.6:8080", "10.0.0.7:8080")),
+    )
+
+    assert "proxy_connect_timeout 5s;" in server_block(config, "solo")
+    assert "proxy_connect_timeout 1s;" in server_block(config, "duo")
