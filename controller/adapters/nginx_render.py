@@ -47,6 +47,12 @@ class NginxTunables:
     server_names_hash_bucket_size: int = 512  # a 253-character domain needs > 256
     upstream_keepalive: int = 32
     proxy_connect_timeout: int = 5
+    # With more than one backend: they are containers on a local bridge, so one that has not
+    # answered a SYN within a second is gone (a killed container's address swallows SYNs
+    # until ARP gives up), and nginx tries the next. At 5 s two dead backends outlasted
+    # clients' patience. A lone backend keeps the longer wait: SYNs retried after 1 s reach
+    # a container that Docker restarted meanwhile, so the request succeeds late, not fails.
+    proxy_failover_connect_timeout: int = 1
     proxy_send_timeout: int = 60
     proxy_read_timeout: int = 60
     proxy_buffer_size_k: int = 16

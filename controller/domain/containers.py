@@ -12,6 +12,9 @@ LABEL_APP = f"{LABEL_PREFIX}.app"
 LABEL_RELEASE = f"{LABEL_PREFIX}.release"
 LABEL_PROCESS = f"{LABEL_PREFIX}.process"
 LABEL_DEPLOY = f"{LABEL_PREFIX}.deploy"
+# Docker's state of a container that its restart policy is bringing back after a crash. It
+# has no address meanwhile and comes back at the same one: leave it to Docker.
+STATE_RESTARTING = "restarting"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from controller.domain.containers import STATE_RESTARTING
 from controller.domain.errors import DockyardError
 from controller.domain.models import DeployStatus
 from controller.services.deploys import DeployService
@@ -116,7 +117,9 @@ class Reconciler:
             by_id = {c.id: c for c in containers}
             alive = [by_id[b.container_id] for b in backends if b.container_id in by_id]
             running = [c for c in alive if c.state == "running"]
-            if len(running) < app.web_scale:
+            # A crashed container that Docker restarts by itself needs no replacement.
+            restarting = [c for c in alive if c.state == STATE_RESTARTING]
+            if len(running) + len(restarting) < app.web_scale:
                 if self._queue_repair(app.name, f"{len(running)} of {app.web_scale} web containers run"):
                     report.repairs_queued.append(app.name)
                 continue

@@ -1,11 +1,17 @@
 """Which containers serve which app: one authoritative map, pushed to the proxy under one lock."""
 
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from controller.domain.models import ContainerInfo, Site
+from controller.domain.containers import STATE_RESTARTING
+from controller.domain.errors import NotFound
+from controller.domain.models import ContainerInfo, Release, Site
 from controller.services.ports import Proxy, Runtime, Store
+
+RESTART_WAIT = 10.0  # seconds adoption waits for Docker to bring crashed serving containers back
+RESTART_POLL = 0.1
 
 
 class Backend(NamedTuple):
@@ -58,7 +64,14 @@ class Routing:
             raise
 
     def switch(self, app: str, backends: tuple[Backend, ...]) -> None:
-        """Route `app` to exactly `backends`; returns once old proxy workers are gone."""
+        """Route `app` to exactly `backends`; returns once old proxy workers are gone.
+
+        The new serving set is recorded before the proxy routes to it: a controller killed
+        in between restarts with containers that run and passed their health checks. The
+        other way round, it would route again to the set the proxy had just left, which
+        the deploy may have stopped by then (or someone else had: a one-container app then
+        had no backend until the interrupted deploy ran again).
+        """
         with self._lock:
             previous = self._backends.get(app)
 
@@ -70,9 +83,10 @@ class Routing:
                     self._backends.pop(app, None)
                 else:
                     self._backends[app] = previous
+                self._store.set_serving(app, [b.container_id for b in previous or ()])
 
-            self._apply_locked(change, undo)
             self._store.set_serving(app, [b.container_id for b in backends])
+            self._apply_locked(change, undo)
 
     def forget(self, app: str) -> None:
         """Drop an app's routes (after its store rows are gone)."""
@@ -110,14 +124,14 @@ class Routing:
             self._proxy.ensure_running(sites)
             return True
 
-    def adopt_running(self) -> list[Site]:
+    def adopt_running(self, *, restart_wait: float = RESTART_WAIT) -> list[Site]:
         """Rebuild the map from the store's serving sets and running containers (at start).
 
         A container that was serving and still runs is routed again, at its current
         address. Apps recorded before serving sets existed fall back to every running
         container of their current release. Returns the sites to start the proxy with.
         """
-        containers = {c.id: c for c in self._runtime.list_containers() if c.state == "running"}
+        containers = self._running_after_restarts(restart_wait)
         with self._lock:
             self._backends.clear()
             for app in self._store.list_apps():
@@ -133,5 +147,37 @@ class Routing:
                     ]
                 else:
                     chosen = [containers[cid] for cid in serving if cid in containers]
-                self._backends[app.name] = backends_of(sorted(chosen, key=lambda c: c.name), release.port)
+                # A controller killed between recording a deploy's containers and making their
+                # release current left them serving: route them on their own release's port.
+                ports = {c.release: self._release_port(app.name, c.release, release) for c in chosen}
+                self._backends[app.name] = tuple(
+                    Backend(c.id, f"{c.address}:{ports[c.release]}")
+                    for c in sorted(chosen, key=lambda c: c.name)
+                    if c.address
+                )
             return self._sites()
+
+    def _release_port(self, app: str, number: int, current: Release) -> int:
+        if number == current.number:
+            return current.port
+        try:
+            return self._store.get_release(app, number).port
+        except NotFound:  # the release row is gone: the current one's port is the best guess
+            return current.port
+
+    def _running_after_restarts(self, wait: float) -> dict[str, ContainerInfo]:
+        """The running containers by id, once Docker brought back the serving ones it restarts.
+
+        Docker restarts a crashed container by itself, at the same address, while nginx
+        keeps routing to that address. Adopting the routes during the restart would drop
+        the container and leave a one-container app without a backend until a repair, so
+        adoption waits for it (at most `wait` seconds: a crash loop is not waited out).
+        """
+        serving = {cid for app in self._store.list_apps() for cid in self._store.get_serving(app.name) or ()}
+        deadline = time.monotonic() + wait
+        while True:
+            containers = self._runtime.list_containers()
+            restarting = any(c.id in serving and c.state == STATE_RESTARTING for c in containers)
+            if not restarting or time.monotonic() >= deadline:
+                return {c.id: c for c in containers if c.state == "running"}
+            time.sleep(RESTART_POLL)

@@ -255,3 +255,14 @@ def test_each_app_logs_to_its_own_access_log(tmp_path: Path) -> None:
     assert f"access_log {tmp_path}/web.access.log combined" in server_block(config, "web")
     assert f"access_log {tmp_path}/api2.access.log combined" in server_block(config, "api2")
     assert "access_log" not in render(*sites)
+
+
+def test_an_app_with_several_backends_fails_over_after_a_short_connect_timeout() -> None:
+    """A dead backend's SYNs go nowhere: with others to try, nginx gives up on it after 1 s."""
+    config = render(
+        Site("solo", ("solo.example.com",), ("10.0.0.5:8080",)),
+        Site("duo", ("duo.example.com",), ("10.0.0.6:8080", "10.0.0.7:8080")),
+    )
+
+    assert "proxy_connect_timeout 5s;" in server_block(config, "solo")
+    assert "proxy_connect_timeout 1s;" in server_block(config, "duo")

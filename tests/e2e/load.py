@@ -52,17 +52,22 @@ class LoadClient(BackgroundLoad):
         self._url = f"http://127.0.0.1:{port}/"
         self._host = host
         self.bodies: Counter[str] = Counter()
+        self.failure_log: list[tuple[float, str]] = []  # when each failed request was sent, and how
 
     def _run(self) -> None:
         deadline = time.monotonic() + self._max_seconds
         with httpx.Client(headers={"Host": self._host}, timeout=10) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
+                sent = time.monotonic()
                 try:
                     response = self._get(client)
                 except httpx.HTTPError as exc:
                     self.errors.append(repr(exc))
+                    self.failure_log.append((sent, type(exc).__name__))
                     continue
                 self.statuses[response.status_code] += 1
+                if not 200 <= response.status_code < 300:
+                    self.failure_log.append((sent, str(response.status_code)))
                 self.bodies[response.text.strip()] += 1
 
     def _get(self, client: httpx.Client) -> httpx.Response:
