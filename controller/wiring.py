@@ -29,6 +29,7 @@ from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus
 from controller.services.hygiene import Hygiene
+from controller.services.ports import Proxy, Runtime, Store
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
 from controller.settings import Settings
@@ -100,9 +101,9 @@ class Services:
     """Everything the API, and nothing else, talks to."""
 
     settings: Settings
-    store: SqlStore
-    runtime: DockerRuntime
-    proxy: NginxProxy
+    store: Store
+    runtime: Runtime
+    proxy: Proxy
     routing: Routing
     logs: DeployLogHub
     events: EventBus
