@@ -237,3 +237,6 @@ class Proxy(Protocol):
         """True when the proxy runs and its config is exactly what `sites` renders to."""
 
     def stop(self) -> None: ...
+
+    def access_log(self, app: str, *, tail: int, follow: bool) -> Iterator[str]:
+        """The last `tail` lines of the app's access log, then (with `follow`) new ones."""

@@ -28,6 +28,7 @@ from controller.api.app import create_app
 from controller.domain.certificates import RenewalPolicy
 from controller.services.apps import AppService
 from controller.services.certificates import CertificateService
+from controller.services.crashes import CrashLog
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus
@@ -198,6 +199,7 @@ def build_test_services(
         listeners=(certificates, git.sources),
     )
     return Services(
+        crashes=CrashLog(),
         settings=settings,
         store=store,
         runtime=runtime,

@@ -19,11 +19,34 @@ from cryptography.x509.oid import NameOID
 from controller.domain.certificates import IssuedCertificate
 from controller.domain.containers import LABEL_APP, LABEL_PROCESS, LABEL_RELEASE, ContainerSpec
 from controller.domain.errors import BuildFailed, NotFound, ProxyConfigRejected, RuntimeUnavailable
-from controller.domain.models import ContainerInfo, Site
+from controller.domain.models import ContainerExit, ContainerInfo, Site
 from controller.services.certificate_ports import CertificateIssuer
 from controller.services.ports import BuiltImage, LogSink, Prober, Proxy, Runtime
 
 FAIL_BUILD = "FAIL_BUILD"  # a build context holding this file fails its build
+
+
+class FakeLogLines:
+    """Container output that is all there at once and then ends."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = list(lines)
+        self.on_ready: Callable[[], None] = lambda: None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if not self._lines:
+            raise StopIteration
+        return self._lines.pop(0)
+
+    def take(self, limit: int) -> tuple[list[str], bool]:
+        batch, self._lines = self._lines[:limit], self._lines[limit:]
+        return batch, not self._lines
+
+    def close(self, *, wait: bool = True) -> None:
+        self._lines = []
 
 
 class FakeRuntime:
@@ -98,10 +121,16 @@ class FakeRuntime:
     def container_logs(self, container_id: str, *, tail: int = 50) -> str:
         return ""
 
-    def follow_logs(self, container_ids: Sequence[str], *, tail: int, follow: bool) -> Iterator[str]:
+    def follow_logs(
+        self, container_ids: Sequence[str], *, tail: int, follow: bool, timestamps: bool = False
+    ) -> "FakeLogLines":
         self._up()
-        for container_id in container_ids:
-            yield f"{self.containers[container_id].name} | hello from {container_id}"
+        names = [(self.containers[container_id].name, container_id) for container_id in container_ids]
+        return FakeLogLines([f"{name} | hello from {container_id}" for name, container_id in names])
+
+    def listening_ports(self, container_id: str) -> list[tuple[str, int]]:
+        self._up()
+        return [("0.0.0.0", 8080)]
 
     def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
         self._up()
@@ -140,12 +169,15 @@ class FakeRuntime:
             "container_bytes": 0,
         }
 
-    def watch_deaths(self, on_death: Callable[[str], None], stop: threading.Event) -> None:
+    def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
         stop.wait()
 
 
 class FakeProxy:
     """nginx as the list of sites it was last given; `refuse` makes the next applies fail."""
+
+    def access_log(self, app: str, *, tail: int, follow: bool) -> Iterator[str]:
+        return iter(())
 
     def __init__(self) -> None:
         self.sites: list[Site] | None = None
