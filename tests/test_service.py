@@ -65,7 +65,7 @@ class Service:
             "DOCKYARD_HTTP_PORT": str(free_port()),
             "DOCKYARD_HTTPS_PORT": str(free_port()),
             "DOCKYARD_PROXY_ADDR": "127.0.0.1",
-            "DOCKYARD_ADMIN_TOKEN": "service-test-token-0123456789",
+            "DOCKYARD_ADMIN_TOKEN": "service-test-token-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEF",
             "DOCKYARD_DOCKER_NETWORK": f"dockyard-svc-{self.root.name}",
             "DOCKYARD_GIT_AUTHORIZED_KEYS": str(self.root / "authorized_keys"),
             "DOCKYARD_GIT_EXECUTABLE": _git_executable(),
