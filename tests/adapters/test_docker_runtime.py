@@ -332,6 +332,9 @@ def test_container_logs_rotate_at_their_size_limit(sandbox: Sandbox) -> None:
     log_path = Path(attrs["LogPath"])
 
     _wait_for(lambda: Path(f"{log_path}.1").exists(), within=30, what="the log to rotate")
+    # Stopped first: a rotation between listing the files and reading their sizes renames them.
+    sandbox.client.api.kill(info.id)
+    sandbox.client.api.wait(info.id, timeout=30)
     sizes = sum(path.stat().st_size for path in log_path.parent.glob(log_path.name + "*"))
     sandbox.runtime.remove_container(info.id, stop_timeout=1)
 
