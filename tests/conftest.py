@@ -1,6 +1,7 @@
 """Shared fixtures: the real Docker Engine and a tiny local base image (no registry here)."""
 
 import io
+import os
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -13,6 +14,12 @@ BUSYBOX_DOCKERFILE = b"""FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 """
+
+
+def docker_socket_path() -> str:
+    """The unix socket of the engine the tests use: the run's private dockerd when DOCKER_HOST names it."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
 
 
 def _busybox_context() -> bytes:

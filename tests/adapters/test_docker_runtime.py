@@ -30,11 +30,10 @@ from controller.domain.containers import (
 )
 from controller.domain.errors import BuildFailed, DeployCancelled, DockyardError, NotFound, RuntimeUnavailable
 from controller.services.ports import BuiltImage
-from tests.conftest import BUSYBOX_IMAGE, write_static_app
+from tests.conftest import BUSYBOX_IMAGE, docker_socket_path, write_static_app
 
 pytestmark = pytest.mark.integration
 
-DOCKER_SOCKET = "/var/run/docker.sock"
 RUNNING_IN = re.compile(r"Running in ([0-9a-f]{12})")
 LOOP_SCRIPT = 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.1; done'
 
@@ -575,7 +574,7 @@ class _SocketRelay:
             except OSError:
                 return
             upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(DOCKER_SOCKET)
+            upstream.connect(docker_socket_path())
             self._connections += [downstream, upstream]
             for source, sink in ((downstream, upstream), (upstream, downstream)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()

@@ -11,7 +11,7 @@ import docker
 import httpx
 import pytest
 
-from tests.conftest import BUSYBOX_IMAGE, write_static_app
+from tests.conftest import BUSYBOX_IMAGE, docker_socket_path, write_static_app
 from tests.e2e.conftest import Controller, make_controller
 from tests.e2e.load import LoadClient
 
@@ -217,7 +217,7 @@ def test_docker_unreachable_answers_503_and_recovers(tmp_path: Path, busybox_ima
         assert result.returncode != 0
         assert "Docker daemon is not reachable" in result.stderr and "503" in result.stderr
         assert httpx.get(ctl.url + "/api/v1/health").json()["docker"] is False
-        link.symlink_to("/var/run/docker.sock")
+        link.symlink_to(docker_socket_path())
         ctl.cli("deploy", "later", "--path", str(path))
         assert ctl.get_app("later").text.strip() == "later"
         assert ctl.api("GET", "/apps/later").json()["status"] == "running"
