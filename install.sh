@@ -103,7 +103,7 @@ fi
 step "Dockyard in $PREFIX"
 # What is packaged; the stamp of these decides whether to reinstall.
 SOURCES=()
-for item in pyproject.toml setup.cfg setup.py MANIFEST.in README.md LICENSE controller tui proxy_templates; do
+for item in pyproject.toml constraints.txt setup.cfg setup.py MANIFEST.in README.md LICENSE controller tui proxy_templates; do
   [[ -e "$SRC_DIR/$item" ]] && SOURCES+=("$item")
 done
 source_stamp() {
@@ -132,8 +132,9 @@ else
     tar -xf - -C "$build_dir"
   "$PREFIX/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
     --force-reinstall --no-deps "$build_dir" >/dev/null
-  # Dependencies: only what is missing or too old (no forced reinstall of those).
-  "$PREFIX/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q "$build_dir"
+  # Dependencies at the versions of constraints.txt (scripts/lock.sh), the ones the tests ran with.
+  "$PREFIX/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
+    -c "$SRC_DIR/constraints.txt" "$build_dir"
   rm -rf "$build_dir"
   trap - EXIT
   echo "$want_stamp" >"$STAMP_FILE"

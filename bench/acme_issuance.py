@@ -59,7 +59,10 @@ def library_issuance(pebble: Pebble, webroot: Path, domain: str) -> float:
     """One order the way the library's docs do it: answer http-01, then poll_and_finalize."""
     key = ec.generate_private_key(ec.SECP256R1())
     net = client.ClientNetwork(
-        josepy.JWKEC(key=key), alg=josepy.ES256, verify_ssl=str(pebble.ca_bundle), user_agent="bench"
+        josepy.jwk.JWKEC(key=key),
+        alg=josepy.jwa.ES256,
+        verify_ssl=str(pebble.ca_bundle),  # type: ignore[arg-type]  # requests takes a CA bundle path too
+        user_agent="bench",
     )
     acme = client.ClientV2(client.ClientV2.get_directory(pebble.directory_url, net), net)
     acme.new_account(messages.NewRegistration.from_data(terms_of_service_agreed=True))

@@ -71,13 +71,13 @@ if as_git "$ROOT/.venv/bin/dockyard" --version >/dev/null 2>&1; then
 else
   # The git user can read the checkout: an editable install follows the sources. Otherwise
   # copy the project in, again whenever its sources change.
-  if as_git test -r "$ROOT/controller/cli.py"; then
+  if as_git test -r "$ROOT/controller/__init__.py"; then
     mode=editable
-    want_stamp="$( { sha256sum "$ROOT/pyproject.toml"; echo "$ROOT editable"; } | sha256sum | cut -d' ' -f1)"
+    want_stamp="$( { sha256sum "$ROOT/pyproject.toml" "$ROOT/constraints.txt"; echo "$ROOT editable"; } | sha256sum | cut -d' ' -f1)"
   else
     mode=copy
     want_stamp="$(
-      cd "$ROOT" && find pyproject.toml controller proxy_templates -type f \
+      cd "$ROOT" && find pyproject.toml constraints.txt controller proxy_templates -type f \
         \( -name '*.py' -o -name '*.toml' -o -name '*.j2' -o -name '*.mako' \) -print0 \
         | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
     )"
@@ -90,13 +90,14 @@ else
   if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want_stamp" ]]; then
     say "installing dockyard into $GIT_VENV ($mode)"
     if [[ "$mode" == editable ]]; then
-      "$GIT_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q -e "$ROOT"
+      "$GIT_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q -c "$ROOT/constraints.txt" -e "$ROOT"
     else
       build="$(mktemp -d)"
       trap 'rm -rf "$build"' EXIT
       (cd "$ROOT" && tar -c pyproject.toml README.md controller proxy_templates tui) | tar -x -C "$build"
       # Dependencies as needed, then the project itself anew (its version does not change).
-      "$GIT_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q "$build"
+      "$GIT_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
+        -c "$ROOT/constraints.txt" "$build"
       "$GIT_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
         --no-deps --force-reinstall --no-cache-dir "$build"
     fi

@@ -110,14 +110,15 @@ fi
 # Reinstall only when pyproject.toml (or the venv's location or interpreter) changed.
 want_stamp="$(
   {
-    sha256sum pyproject.toml
+    sha256sum pyproject.toml constraints.txt
     echo "$ROOT"
     "$VENV/bin/python" -c 'import sys; print(sys.version)'
   } | sha256sum | cut -d' ' -f1
 )"
 if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want_stamp" ]]; then
-  say "installing the project into the venv (pip install -e '.[dev]')"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
+  say "installing the project into the venv (pip install -c constraints.txt -e '.[test,lint]')"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+    -c constraints.txt -e '.[test,lint]'
   echo "$want_stamp" >"$STAMP"
 else
   say "venv already up to date"

@@ -27,6 +27,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 
 export PYTHONUNBUFFERED=1
+# Tests that need root (sshd, the git user, install.sh) fail rather than skip in this command.
+export DOCKYARD_REQUIRE_ROOT=1
 # What a calling run started is not ours to stop (a nested run, e.g. tests/test_test_sh.py).
 unset DOCKYARD_TEST_PG_STARTED DOCKYARD_TEST_DOCKERD_DIR
 

@@ -16,6 +16,20 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 """
 
 
+REQUIRE_ROOT_ENV = "DOCKYARD_REQUIRE_ROOT"
+
+
+def require_root(what: str) -> None:
+    """Skip a test that needs root (`what` says why) when run as another user; scripts/test.sh
+    runs as root and sets DOCKYARD_REQUIRE_ROOT=1, and then such a test fails instead of
+    silently not running."""
+    if os.geteuid() == 0:
+        return
+    if os.environ.get(REQUIRE_ROOT_ENV) == "1":
+        pytest.fail(f"{what}, but this run is not root and {REQUIRE_ROOT_ENV}=1")
+    pytest.skip(what)
+
+
 def docker_socket_path() -> str:
     """The unix socket of the engine the tests use: the run's private dockerd when DOCKER_HOST names it."""
     host = os.environ.get("DOCKER_HOST", "")

@@ -32,7 +32,7 @@ def run_shell(data_dir: Path, command: str | None) -> tuple[int, str]:
 def test_refusals_never_run_anything(
     tmp_path: Path, command: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_git.os, "execvp", lambda *args: pytest.fail(f"ran {args}"))
+    monkeypatch.setattr(os, "execvp", lambda *args: pytest.fail(f"ran {args}"))
     code, output = run_shell(tmp_path, command)
     assert code == 1 and output.startswith("dockyard: ")
 
@@ -58,7 +58,7 @@ def test_runs_git_on_the_app_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ran: list[tuple[str, list[str], str | None]] = []
     monkeypatch.setenv("DOCKYARD_PUSH_TICKET", "before")  # git-shell sets it for the hook; restored after
     monkeypatch.setattr(
-        cli_git.os,
+        os,
         "execvp",
         lambda program, argv: ran.append((program, argv, os.environ.get("DOCKYARD_PUSH_TICKET"))),
     )
@@ -75,6 +75,6 @@ def test_runs_git_on_the_app_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_an_unknown_app_without_a_controller_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli_git.os, "execvp", lambda *args: pytest.fail(f"ran {args}"))
+    monkeypatch.setattr(os, "execvp", lambda *args: pytest.fail(f"ran {args}"))
     code, output = run_shell(tmp_path, "git-receive-pack 'unknown.git'")
     assert code == 1 and "cannot read the controller's address" in output

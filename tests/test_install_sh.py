@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_root
 from tests.e2e.git_support import traversable_dir
 from tests.service_support import alive, service_command
 
@@ -187,8 +188,7 @@ class Install:
 
 @pytest.fixture
 def install() -> Iterator[Install]:
-    if os.geteuid() != 0:
-        pytest.skip("install.sh runs as root")
+    require_root("install.sh runs as root")
     with traversable_dir("dockyard-install-") as root:
         inst = Install(root)
         try:

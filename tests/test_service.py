@@ -20,6 +20,7 @@ import pytest
 from controller.adapters.git_access import find_git_user, home_of, why_user_cannot_run
 from controller.cli_service import is_controller
 from controller.settings import Settings
+from tests.conftest import require_root
 from tests.e2e.conftest import free_port
 from tests.e2e.git_support import traversable_dir
 from tests.service_support import alive, service_command
@@ -120,8 +121,7 @@ class Service:
 
 @pytest.fixture
 def service() -> Iterator[Service]:
-    if os.geteuid() != 0:
-        pytest.skip("runs the controller as root with the git user")
+    require_root("runs the controller as root with the git user")
     # Outside pytest's 0700 tree: the git user must reach the data dir's repos.
     with traversable_dir("dockyard-svc-") as root:
         svc = Service(root=root, api_port=free_port())

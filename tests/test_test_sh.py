@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_root
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -38,8 +39,7 @@ INHERITED = (
 
 @pytest.fixture
 def run_root() -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("scripts/test.sh runs as root")
+    require_root("scripts/test.sh runs as root")
     root = Path(tempfile.mkdtemp(prefix="dockyard-test-sh-", dir="/tmp"))
     root.chmod(0o711)
     try:

@@ -124,7 +124,7 @@ def test_a_failed_build_leaves_layers_that_prune_removes_and_nothing_else(builds
     cached, ours = step_images(lines)
     assert cached == shared_layer
     assert builds.client.images.get(ours).tags == []  # an untagged intermediate image
-    assert builds.client.api.inspect_image(ours)["Parent"] == builds.full_id(shared_layer)
+    assert builds.client.images.get(ours).attrs["Parent"] == builds.full_id(shared_layer)
     ours_full = builds.full_id(ours)
     assert builds.journalled() == [ours_full]
 

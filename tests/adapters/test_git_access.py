@@ -14,7 +14,11 @@ def test_concurrent_updates_of_authorized_keys_lose_nothing(tmp_path: Path) -> N
     def writer(tag: str) -> None:
         files = GitUserFiles(authorized_keys=keys, hook_config=tmp_path / f"{tag}.json", owner=None)
         for n in range(rounds):
-            files.update_authorized_keys(lambda text, n=n: text + f"{tag} {n}\n")
+
+            def append(text: str, n: int = n) -> str:
+                return text + f"{tag} {n}\n"
+
+            files.update_authorized_keys(append)
 
     threads = [threading.Thread(target=writer, args=(tag,)) for tag in ("a", "b")]
     for thread in threads:

@@ -133,7 +133,7 @@ class Controller:
         for container in client.containers.list(all=True, filters={"label": label}):
             container.remove(force=True)
         for image in client.images.list(filters={"label": label}):
-            client.images.remove(image.id, force=True)
+            client.images.remove(str(image.id), force=True)
         for network in client.networks.list(names=[f"dockyard-e2e-{self.instance}"]):
             network.remove()
         client.close()

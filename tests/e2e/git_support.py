@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_root
 from tests.e2e.conftest import DOCKYARD, Controller, free_port
 
 GIT_USER = "dockyard"
@@ -47,8 +48,7 @@ def git_executable() -> str:
 
 
 def require_git_testbed() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the git push tests run as root (sshd, the git user)")
+    require_root("the git push tests run as root (sshd, the git user)")
     missing = [
         what
         for what, ok in (

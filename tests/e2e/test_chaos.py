@@ -30,9 +30,9 @@ from pathlib import Path
 
 import docker
 import docker.errors
-import docker.models.containers
 import httpx
 import pytest
+from docker.models.containers import Container
 
 from controller.adapters.archive import pack_directory
 from tests.conftest import write_static_app
@@ -68,7 +68,7 @@ class Chaos:
         self.log.append(f"{time.monotonic() - self.started:8.2f}s {text}")
 
     def api(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        response = self.ctl.api(method, path, **kwargs)  # type: ignore[arg-type]
+        response = self.ctl.api(method, path, **kwargs)
         self.note(f"  -> {response.status_code} {response.text[:120]}")
         return response
 
@@ -94,7 +94,7 @@ class Chaos:
                 f"deploy {deploy['id']} did not finish",
             )
 
-    def containers(self, app: str, *, running: bool = True) -> list[docker.models.containers.Container]:
+    def containers(self, app: str, *, running: bool = True) -> list[Container]:
         labels = [f"io.dockyard.instance={self.ctl.instance}", f"io.dockyard.app={app}"]
         return self.docker.containers.list(all=not running, filters={"label": labels})
 
@@ -111,7 +111,7 @@ class Chaos:
         if (app == DUO and len(settled) < 2) or not settled:
             self.note(f"crash {app}: skipped ({len(running)} running, {len(settled)} settled)")
             return
-        victim = self.rng.choice(sorted(settled, key=lambda c: c.name))
+        victim = self.rng.choice(sorted(settled, key=lambda c: str(c.name)))
         self.note(f"{'docker kill' if docker_kill else 'crash'} {app} {victim.name}")
         self.crashes[app].append(time.monotonic())
         try:
@@ -185,7 +185,7 @@ class Chaos:
         return "\n".join([*lines, "action log:", *self.log])
 
 
-def _started_at(container: "docker.models.containers.Container") -> datetime:
+def _started_at(container: Container) -> datetime:
     stamp = container.attrs["State"]["StartedAt"]
     return datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00")
 
@@ -220,7 +220,8 @@ def measure_container_start(chaos: Chaos) -> float:
     network = f"dockyard-e2e-{chaos.ctl.instance}"
     samples = []
     for index in range(START_SAMPLES):
-        probe = chaos.docker.containers.run(
+        assert serving.image is not None
+        probe = chaos.docker.containers.run(  # type: ignore[call-overload]  # stubs lack "unless-stopped"
             serving.image.id,
             detach=True,
             init=True,
@@ -363,11 +364,12 @@ def test_a_crashed_container_is_restarted_by_docker_not_replaced(
         if not controller_alive:
             ctl.kill()
         killed: set[int] = set()
+        container_id = str(container.id)
         for _ in range(CRASHES_IN_A_ROW):
-            crash_container(client, container.id, killed)
+            crash_container(client, container_id, killed)
         if not controller_alive:
             wait_until(
-                lambda: client.containers.get(container.id).attrs["State"]["Status"] == "restarting",
+                lambda: client.containers.get(container_id).attrs["State"]["Status"] == "restarting",
                 30,
                 "Docker is not restarting the container",
             )

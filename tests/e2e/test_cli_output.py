@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BUSYBOX_IMAGE, write_static_app
+from tests.conftest import BUSYBOX_IMAGE, require_root, write_static_app
 from tests.e2e.conftest import DOCKYARD, Controller
 from tests.e2e.git_support import GIT_USER, git_executable, traversable_dir
 
@@ -46,8 +46,7 @@ def test_listings_have_a_header_and_say_when_empty(controller: Controller, tmp_p
 
 def test_a_401_says_where_the_cli_looked_for_a_token(shared_controller: Controller) -> None:
     """A user who is not root cannot read the admin token file: the error says what to do."""
-    if os.geteuid() != 0:
-        pytest.skip("runs the CLI as another user")
+    require_root("runs the CLI as another user")
     executable = git_executable()
     with traversable_dir("dockyard-cli-token-") as data_dir:
         token_file = data_dir / "admin.token"

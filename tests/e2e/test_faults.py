@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def app_containers(ctl: Controller, app: str) -> list[str]:
     client = docker.from_env()
     labels = [f"io.dockyard.instance={ctl.instance}", f"io.dockyard.app={app}"]
-    names = [c.name for c in client.containers.list(all=True, filters={"label": labels})]
+    names = [str(c.name) for c in client.containers.list(all=True, filters={"label": labels})]
     client.close()
     return names
 

@@ -48,7 +48,7 @@ def wait_all_final(ctl: Controller, app: str | None = None, timeout: float = 240
 def app_container_ids(ctl: Controller, app: str, *, running_only: bool = False) -> list[str]:
     client = docker.from_env()
     labels = [f"io.dockyard.instance={ctl.instance}", f"io.dockyard.app={app}"]
-    ids = [c.id for c in client.containers.list(all=not running_only, filters={"label": labels})]
+    ids = [str(c.id) for c in client.containers.list(all=not running_only, filters={"label": labels})]
     client.close()
     return ids
 

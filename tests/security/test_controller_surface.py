@@ -40,8 +40,8 @@ def test_the_database_and_private_dirs_are_the_controllers_only(shared_controlle
     assert mode(ctl.data_dir) & 0o044 == 0  # nobody else may list it (nginx and git only traverse)
     # What another local user could read, knowing the names: only what holds no data.
     readable = set()
-    for root, dirs, files in os.walk(ctl.data_dir):
-        for name in dirs + files:
+    for root, dirnames, filenames in os.walk(ctl.data_dir):
+        for name in dirnames + filenames:
             path = Path(root) / name
             reachable = all(mode(parent) & 0o001 for parent in path.parents if ctl.data_dir in parent.parents)
             if reachable and not path.is_symlink() and path.lstat().st_mode & 0o004:
