@@ -58,14 +58,16 @@ def test_a_failed_batch_fails_its_requests_and_the_writer_goes_on() -> None:
 
 def test_a_request_is_answered_only_once_its_batch_is_written() -> None:
     gate = threading.Event()
+    writing = threading.Event()
 
     def write(items: list[int]) -> list[int | BaseException]:
+        writing.set()
         gate.wait(5)
         return list(items)
 
     writer: BatchWriter[int, int] = BatchWriter(write, name="test-writer")
     future = writer.submit(1)
-    time.sleep(0.05)
-    assert not future.done()
+    assert writing.wait(5)
+    assert not future.done()  # its batch is being written, not written yet
     gate.set()
     assert future.result(5) == 1

@@ -148,6 +148,7 @@ def test_other_jobs_run_next_to_a_build_but_builds_wait_for_a_build_slot() -> No
     store.add("a", 0, kind=DeployKind.BUILD)
     store.add("b", 0, kind=DeployKind.BUILD)
     store.add("c", 0, kind=DeployKind.REPAIR)
+    store.add("d", 0, kind=DeployKind.REPAIR)
     release = threading.Event()
     started: list[str] = []
     lock = threading.Lock()
@@ -162,13 +163,13 @@ def test_other_jobs_run_next_to_a_build_but_builds_wait_for_a_build_slot() -> No
     dispatcher.start()
     try:
         deadline = time.monotonic() + 2
-        while len(started) < 2 and time.monotonic() < deadline:
+        while len(started) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.1)
-        assert sorted(started) == ["a-0", "c-0"]  # b's build waits for a's; c's repair does not
+        # d, queued after b, has started: the dispatcher went past b, whose build waits for a's.
+        assert sorted(started) == ["a-0", "c-0", "d-0"]
         release.set()
         deadline = time.monotonic() + 2
-        while len(started) < 3 and time.monotonic() < deadline:
+        while len(started) < 4 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert started[-1] == "b-0"
     finally:
