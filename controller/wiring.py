@@ -149,6 +149,16 @@ class Services:
 
     def _on_death(self, exit_: ContainerExit) -> None:
         self.crashes.record(exit_)
+        if exit_.app:
+            self.events.publish(
+                "container",
+                app=exit_.app,
+                action="crashed" if exit_.crashed else "stopped",
+                container=exit_.container,
+                release=exit_.release,
+                process=exit_.process,
+                exit_code=exit_.exit_code,
+            )
         self.reconciler.poke()
 
     def stop(self) -> None:

@@ -5,7 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -71,10 +71,21 @@ def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
 
 
 @router.get("/events", responses={503: {"description": "too many open streams"}})
-async def events(services: ServicesDep, followers: FollowersDep) -> StreamingResponse:
-    """Server-Sent Events: deploy state changes (`deploy`) as they happen."""
+async def events(
+    services: ServicesDep,
+    followers: FollowersDep,
+    last_event_id: str | None = Header(default=None, max_length=64),
+    after: str | None = Query(default=None, max_length=64, description="resume after this event id"),
+) -> StreamingResponse:
+    """Server-Sent Events: deploy, certificate and container changes as they happen.
+
+    Every event has an `id:`. Reconnect with `Last-Event-ID` (browsers do it by themselves)
+    or `?after=ID` to get exactly the events missed; when they cannot be replayed (the
+    controller restarted, or too many passed) the stream starts with a `resync` event:
+    refetch the state you show, then follow on.
+    """
     slot = followers.acquire(None)
-    subscription = services.events.subscribe()
+    subscription = services.events.subscribe(after=after or last_event_id)
 
     def end() -> None:
         subscription.close()
@@ -87,7 +98,7 @@ async def events(services: ServicesDep, followers: FollowersDep) -> StreamingRes
             while True:
                 batch = subscription.drain()
                 for event in batch:
-                    yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+                    yield f"event: {event.type}\nid: {event.id}\ndata: {json.dumps(event.data)}\n\n".encode()
                 if batch:
                     idle = 0.0
                 elif idle >= KEEPALIVE:

@@ -1,6 +1,8 @@
 """Routes of deploys: upload a build context, list, inspect, follow, cancel, events."""
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -129,3 +131,33 @@ def test_events_stream_deploy_changes(bed: Bed) -> None:
             if any(e["id"] == deploy["id"] and e["status"] == "succeeded" for e in seen):
                 break
     assert [e["status"] for e in seen if e["id"] == deploy["id"]][-1] == "succeeded"
+
+
+def _sse_events(chunks: Iterator[bytes], count: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The next `count` events of an SSE stream as (event, id, data)."""
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk.decode()
+        *blocks, buffer = buffer.split("\n\n")
+        for block in blocks:
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+            if fields:
+                events.append((fields["event"], fields["id"], json.loads(fields["data"])))
+        if len(events) >= count:
+            return events
+    raise AssertionError(f"the stream ended after {events}")
+
+
+def test_events_resume_after_the_last_event_id_with_exactly_what_was_missed(bed: Bed) -> None:
+    bed.create_app("web")
+    bed.services.events.publish("deploy", n=0)
+    with bed.client.stream("GET", "/api/v1/events", headers=AUTH, params={"after": "x-0"}) as stream:
+        ((kind, last_id, _),) = _sse_events(stream.iter_raw(), 1)
+    assert kind == "resync"  # an id of no event of this controller
+    for n in (1, 2, 3):  # while nobody listens
+        bed.services.events.publish("deploy", n=n)
+    with bed.client.stream("GET", "/api/v1/events", headers={**AUTH, "Last-Event-ID": last_id}) as stream:
+        missed = _sse_events(stream.iter_raw(), 3)
+    assert [data["n"] for _, _, data in missed] == [1, 2, 3]
+    assert len({event_id for _, event_id, _ in missed}) == 3

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import BUSYBOX_IMAGE, require_root, write_static_app
-from tests.e2e.conftest import DOCKYARD, Controller
+from tests.e2e.conftest import DOCKYARD, TOKEN, Controller
 from tests.e2e.git_support import GIT_USER, git_executable, traversable_dir
 
 pytestmark = pytest.mark.integration
@@ -202,6 +203,17 @@ def test_a_crash_loop_is_crashed_steadily_with_its_exit_code(
     assert "exited with code 3" in text and "restarts " in text
     ps = ctl.cli("ps", "crashy").stdout
     assert ps.startswith("crashy: crashed") and "exited with code 3" in ps
+
+    # The event stream says so too, as it happens: the next crash arrives as a container event.
+    with httpx.stream(
+        "GET", f"{ctl.url}/api/v1/events", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+    ) as events:
+        for line in events.iter_lines():
+            if line.startswith("data: ") and '"type": "container"' in line:
+                event = json.loads(line.removeprefix("data: "))
+                if event["app"] == "crashy":
+                    break
+    assert event["action"] == "crashed" and event["exit_code"] == 3 and event["process"] == "web"
     ctl.cli("apps", "destroy", "crashy", "--force")  # stop the repairs: the module's controller goes on
 
 

@@ -390,7 +390,7 @@ def test_issuance_is_a_certificate_job_with_its_own_log_and_event() -> None:
     job = bed.jobs.jobs[result.job]
     assert (job.kind, job.status) == (DeployKind.CERTIFICATE, DeployStatus.SUCCEEDED)
     assert any("ordering a certificate for web.example.com" in line for line in bed.jobs.log[result.job])
-    (event,) = [e for e in subscription.drain() if e["type"] == "certificate"]
+    (event,) = [e.data for e in subscription.drain() if e.type == "certificate"]
     assert (event["app"], event["status"], event["domains"]) == ("web", "issued", [GOOD])
     assert event["not_after"] == (NOW + timedelta(days=90)).isoformat()
 
@@ -407,7 +407,7 @@ def test_a_failed_issuance_fails_its_job_with_the_reason() -> None:
     job = bed.jobs.jobs[result.job]
     assert job.status is DeployStatus.FAILED
     assert job.error == f"no certificate issued: {BROKEN}: connection: connection refused"
-    (event,) = [e for e in subscription.drain() if e["type"] == "certificate"]
+    (event,) = [e.data for e in subscription.drain() if e.type == "certificate"]
     assert (event["status"], event["errors"]) == ("failed", {BROKEN: "connection: connection refused"})
 
 
