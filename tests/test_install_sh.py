@@ -38,6 +38,7 @@ INSTALL_TIMEOUT = 480
 SOURCE_ITEMS = (
     "install.sh",
     "pyproject.toml",
+    "constraints.txt",
     "README.md",
     "LICENSE",
     "controller",
