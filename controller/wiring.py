@@ -11,6 +11,7 @@ from datetime import timedelta
 from controller.adapters.acme_issuer import AcmeIssuer
 from controller.adapters.cert_files import FileCertificateStore
 from controller.adapters.docker_runtime import DockerRuntime
+from controller.adapters.event_journal import FileEventJournal
 from controller.adapters.http_probe import HttpProber
 from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
@@ -206,7 +207,7 @@ def build_services(settings: Settings) -> Services:
     logs = DeployLogHub(
         FileDeployLogStore(settings.logs_dir / "deploys", max_bytes=settings.build_log_max_kb * 1024)
     )
-    events = EventBus()
+    events = EventBus(journal=FileEventJournal(settings.data_dir / "events.jsonl"))
     public_urls = PublicUrls(settings.http_port, settings.https_port, certs)
     deploys = DeployService(
         store=store,

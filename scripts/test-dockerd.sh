@@ -43,7 +43,10 @@ ARGS_FILE="$DIR/args"
 DATA_ROOT="$DIR/data"
 EXEC_ROOT="$DIR/exec"
 
-NAME="dyt$(basename "$DIR" | tr -cd 'a-zA-Z0-9' | tail -c 12)" # <= 15 characters: an interface name
+# Bridge, containerd namespaces and cgroup parent are named after the whole DIR (a hash of it;
+# <= 15 characters, an interface name): two runs side by side (every run's DIR ends in
+# `dockerd`) must never share, or one's `stop` would delete the other's bridge and processes.
+NAME="dyt$(printf '%s' "$DIR" | sha256sum | cut -c1-10)"
 
 alive() { # pid comm: a live (not zombie) process with that name
   [[ "$1" =~ ^[0-9]+$ ]] || return 1

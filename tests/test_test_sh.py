@@ -6,6 +6,7 @@ cluster (on a free port, under a run root of the test's own), the dockerd-restar
 SIGKILLs and restarts that private dockerd, then the teardown must leave nothing behind.
 """
 
+import hashlib
 import os
 import re
 import signal
@@ -96,6 +97,9 @@ def link_exists(name: str) -> bool:
 def test_a_full_run_stops_and_removes_what_it_started_and_nothing_else(run_root: Path) -> None:
     dockerd_before = system_dockerd_pid()
     docker0_before = link_exists("docker0")
+    # Other private dockerds' bridges (the calling run's, a developer's): every such run's dir
+    # ends in `dockerd`, and their bridges must not be taken for this run's.
+    bridges_before = [name for name in os.listdir("/sys/class/net") if name.startswith("dyt")]
     postmasters_before = postmasters()
     pg_port = free_port()
 
@@ -117,8 +121,9 @@ def test_a_full_run_stops_and_removes_what_it_started_and_nothing_else(run_root:
     assert processes_mentioning(run_dir) == []
     mounts = Path("/proc/self/mounts").read_text()
     assert run_dir not in mounts
-    bridge = "dyt" + re.sub(r"[^a-zA-Z0-9]", "", Path(run_dir).name)[-12:]
+    bridge = "dyt" + hashlib.sha256(f"{run_dir}/dockerd".encode()).hexdigest()[:10]
     assert not link_exists(bridge)
+    assert [name for name in bridges_before if not link_exists(name)] == []
     assert not Path(run_dir).exists()
     assert os.listdir(run_root) == []
     # Clusters that ran before (the machine's or another run's) still run.

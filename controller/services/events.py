@@ -3,22 +3,25 @@
 Publishing never blocks: each subscriber has a bounded buffer that drops its oldest events
 when the subscriber does not keep up, so a slow or vanished client cannot slow a deploy.
 
-Every event gets an id `<epoch>-<seq>`: `seq` counts up within this controller process and
-`epoch` names the process. The bus keeps the last HISTORY events, so a client that lost its
-connection resumes after the last id it saw (SSE's Last-Event-ID) and gets exactly what it
-missed. When that is not possible (the controller restarted, or more than HISTORY events
-passed), the client first gets a `resync` event: refetch the state, then follow on.
+Every event gets an id `<epoch>-<seq>`: `seq` counts up and `epoch` names the event history.
+The bus keeps the last HISTORY events, so a client that lost its connection resumes after the
+last id it saw (SSE's Last-Event-ID) and gets exactly what it missed. With a journal (a file
+in the data dir, in production) the history outlives the controller: after a restart the
+epoch and the count go on where they were, and a client resumes across the restart too.
+When resuming is not possible (another history, an id from the future, or more than HISTORY
+events passed), the client first gets a `resync` event: refetch the state, then follow on.
 """
 
 import secrets
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-BUFFER = 1000
-HISTORY = 1000
+HISTORY = 10_000
+BUFFER = HISTORY  # a replay of the whole history fits
 RESYNC = "resync"
 
 
@@ -29,6 +32,29 @@ class Event:
     id: str
     type: str
     data: dict[str, Any]
+
+
+def sequence_of(event_id: str) -> int:
+    """The count part of an event id; -1 when it has none."""
+    text = event_id.rpartition("-")[2]
+    return int(text) if text.isdigit() else -1
+
+
+class EventJournal(Protocol):
+    """Where the event history is kept across restarts (an append-only file, in production).
+
+    Writing never raises: an event that could not be written is only missing after a restart.
+    """
+
+    def load(self) -> tuple[str | None, list[Event]]:
+        """The history's epoch (None when there is no history yet) and its events, oldest first."""
+        ...
+
+    def append(self, event: Event) -> None: ...
+
+    def rewrite(self, epoch: str, events: Sequence[Event]) -> None:
+        """Replace the whole history by `events` (compaction; also starts a new history)."""
+        ...
 
 
 class Subscription:
@@ -57,12 +83,19 @@ class Subscription:
 class EventBus:
     """Thread-safe fan-out of small JSON-able dicts, with the recent past kept for resumes."""
 
-    def __init__(self, epoch: str | None = None) -> None:
+    def __init__(self, epoch: str | None = None, journal: EventJournal | None = None) -> None:
         self.lock = threading.Lock()
-        self.epoch = epoch or secrets.token_hex(4)
-        self._seq = 0
+        self._journal = journal
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._subscribers: set[Subscription] = set()
+        self._since_rewrite = 0
+        kept_epoch, kept = journal.load() if journal else (None, [])
+        self.epoch = epoch or kept_epoch or secrets.token_hex(4)
+        if kept and kept_epoch == self.epoch:
+            self._history.extend(kept[-HISTORY:])
+        self._seq = max((sequence_of(e.id) for e in self._history), default=0)
+        if journal and (kept_epoch != self.epoch or len(kept) > HISTORY):
+            journal.rewrite(self.epoch, list(self._history))
 
     def publish(self, event_type: str, /, **data: Any) -> None:
         body = {"type": event_type, "at": datetime.now(UTC).isoformat(), **data}
@@ -70,6 +103,12 @@ class EventBus:
             self._seq += 1
             event = Event(f"{self.epoch}-{self._seq}", event_type, body)
             self._history.append(event)
+            if self._journal:
+                self._journal.append(event)
+                self._since_rewrite += 1
+                if self._since_rewrite >= HISTORY:  # the file holds at most twice the history
+                    self._journal.rewrite(self.epoch, list(self._history))
+                    self._since_rewrite = 0
             for subscriber in self._subscribers:
                 subscriber._push(event)
 
@@ -81,14 +120,18 @@ class EventBus:
         return subscription
 
     def _backlog(self, after: str) -> list[Event]:
-        epoch, _, seq_text = after.strip().rpartition("-")
-        seq = int(seq_text) if seq_text.isdigit() else -1
-        oldest = self._history[0] if self._history else None
-        first_kept = int(oldest.id.rpartition("-")[2]) if oldest else self._seq + 1
-        # Resumable: this process's id, not from the future, and nothing missed has been dropped.
+        epoch = after.strip().rpartition("-")[0]
+        seq = sequence_of(after.strip())
+        first_kept = sequence_of(self._history[0].id) if self._history else self._seq + 1
+        # Resumable: this history's id, not from the future, and nothing missed has been dropped.
         if epoch == self.epoch and 0 <= seq <= self._seq and seq >= first_kept - 1:
-            return [e for e in self._history if int(e.id.rpartition("-")[2]) > seq]
-        reason = "the controller restarted" if epoch != self.epoch else "too many events were missed"
+            return [e for e in self._history if sequence_of(e.id) > seq]
+        if epoch != self.epoch:
+            reason = "the controller restarted without its event history"
+        elif seq > self._seq:
+            reason = "the event id is newer than any event here"
+        else:
+            reason = "too many events were missed"
         resync = Event(
             f"{self.epoch}-{self._seq}",
             RESYNC,

@@ -1,6 +1,8 @@
 """The event bus: ids, fan-out, and resuming after the last event a client saw."""
 
-from controller.services.events import HISTORY, RESYNC, EventBus
+from collections.abc import Sequence
+
+from controller.services.events import HISTORY, RESYNC, Event, EventBus
 
 
 def test_every_event_has_an_increasing_id_of_this_process() -> None:
@@ -57,3 +59,47 @@ def test_garbage_and_future_ids_resync_instead_of_failing() -> None:
     bus.publish("deploy")
     for after in ("nonsense", "e1-", "e1-99", "-1", "e1--3"):
         assert [e.type for e in bus.subscribe(after=after).drain()] == [RESYNC], after
+
+
+class MemoryJournal:
+    """An EventJournal in memory: what a file would hold across restarts."""
+
+    def __init__(self) -> None:
+        self.epoch: str | None = None
+        self.events: list[Event] = []
+        self.rewrites = 0
+
+    def load(self) -> tuple[str | None, list[Event]]:
+        return self.epoch, list(self.events)
+
+    def append(self, event: Event) -> None:
+        self.events.append(event)
+
+    def rewrite(self, epoch: str, events: Sequence[Event]) -> None:
+        self.epoch, self.events = epoch, list(events)
+        self.rewrites += 1
+
+
+def test_with_a_journal_a_client_resumes_across_a_restart() -> None:
+    journal = MemoryJournal()
+    before = EventBus(journal=journal)
+    before.publish("deploy", n=1)
+    (seen,) = before.subscribe(after=f"{before.epoch}-0").drain()
+    before.publish("deploy", n=2)
+
+    after = EventBus(journal=journal)  # the controller restarted
+    after.publish("deploy", n=3)
+    assert after.epoch == before.epoch
+    assert [e.data["n"] for e in after.subscribe(after=seen.id).drain()] == [2, 3]
+    assert [e.id for e in journal.events] == [f"{before.epoch}-{n}" for n in (1, 2, 3)]
+
+
+def test_the_journal_is_compacted_to_the_history() -> None:
+    journal = MemoryJournal()
+    bus = EventBus(journal=journal)
+    for _ in range(HISTORY + 10):
+        bus.publish("deploy")
+    assert journal.rewrites == 2  # the new history's header, then one compaction
+    assert len(journal.events) <= HISTORY + 10 and journal.events[-1].id == f"{bus.epoch}-{HISTORY + 10}"
+    restarted = EventBus(journal=journal)
+    assert len(restarted.subscribe(after=f"{bus.epoch}-{10}").drain()) == HISTORY
