@@ -1,12 +1,11 @@
-"""Build-context archives: pack a directory (client side), extract an untrusted upload safely
-and fingerprint the result (server side).
+"""Build-context archives on the server: extract an untrusted upload safely and fingerprint
+the result. (Packing a directory for upload is `controller.adapters.docker.context`.)
 
 Extraction trusts nothing in the archive and streams it: every member is checked before
 it is written, files are created with O_EXCL|O_NOFOLLOW, symlinks are made last and then
 resolved on disk, and a refused archive leaves the destination empty.
 """
 
-import gzip
 import hashlib
 import io
 import json
@@ -20,66 +19,23 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 
-from controller.adapters.build_context import dockerignore_patterns
+from controller.adapters.file_tree import tree_paths
 from controller.domain.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-ALWAYS_EXCLUDED = ".git"
 MAX_MEMBERS = 100_000
 # Tar headers and padding are not content; allow for them on top of max_bytes.
 TAR_OVERHEAD_FACTOR = 2
 TAR_OVERHEAD_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_CHUNK_BYTES = 1024 * 1024
-PACK_GZIP_LEVEL = 1
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 DIRECTORY_MODE = 0o755
 NAME_MAX_BYTES = 255  # one path component (Linux NAME_MAX)
 MAX_PATH_BYTES = 3072  # a member's whole path, leaving room for the build dir below PATH_MAX
-
-
-# -- pack (client side) ------------------------------------------------------------------
-
-
-def pack_directory(path: Path, *, compress: bool = True) -> bytes:
-    """A tar of `path` for upload, honouring its `.dockerignore` and leaving out `.git`.
-
-    Compressed with a fast gzip level (level 9 took ~14 times as long for ~15% less on a
-    source tree here); `compress=False` gives a plain tar, for a controller on loopback.
-    Symlinks are stored as symlinks; sockets, fifos and devices are left out.
-    """
-    root = path.resolve()
-    included = _included_paths(root)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for relative in sorted(included):
-            if ALWAYS_EXCLUDED not in PurePosixPath(relative).parts:
-                tar.add(root / relative, arcname=relative, recursive=False, filter=_portable_member)
-    return gzip.compress(buffer.getvalue(), compresslevel=PACK_GZIP_LEVEL) if compress else buffer.getvalue()
-
-
-def _included_paths(root: Path) -> set[str]:
-    """Every path below `root` that `.dockerignore` does not exclude, relative."""
-    patterns = dockerignore_patterns(root)
-    if not patterns:
-        return set(_tree_paths(root))  # nothing to match, and no docker import
-    # Imported here: the docker package costs the CLI ~0.1 s of start-up, and is needed
-    # only to match patterns the way docker-py's own build does.
-    from docker.utils.build import exclude_paths
-
-    return set(exclude_paths(root, patterns))
-
-
-def _portable_member(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    """Drop special files and the packer's user and group names."""
-    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-        return None
-    member.uid = member.gid = 0
-    member.uname = member.gname = ""
-    return member
 
 
 # -- extract (server side) ---------------------------------------------------------------
@@ -426,17 +382,9 @@ def _empty_destination(dest: Path, *, remove: bool) -> None:
 def source_digest(dest: Path) -> str:
     """A sha256 (hex) over the tree's sorted paths, types, modes, contents and link targets."""
     digest = hashlib.sha256()
-    for relative in sorted(_tree_paths(dest)):
+    for relative in sorted(tree_paths(dest)):
         digest.update(json.dumps(_digest_entry(dest / relative, relative)).encode() + b"\n")
     return digest.hexdigest()
-
-
-def _tree_paths(root: Path) -> Iterator[str]:
-    """Every path below `root`, relative, without following symlinks."""
-    for directory, subdirectories, files in os.walk(root):
-        relative_directory = os.path.relpath(directory, root)
-        for name in subdirectories + files:
-            yield os.path.normpath(os.path.join(relative_directory, name))
 
 
 def _digest_entry(path: Path, relative: str) -> list[str | int]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.archive import extract_archive, pack_directory, source_digest
+from controller.adapters.archive import extract_archive, source_digest
+from controller.adapters.docker.context import pack_directory
 from controller.domain.errors import InvalidInput, PayloadTooLarge
 
 MAX = 10 * 1024 * 1024
@@ -113,7 +114,8 @@ def test_packing_without_dockerignore_does_not_import_docker(tmp_path: Path) -> 
     project = _make_project(tmp_path / "project")
     (project / ".dockerignore").unlink()
     script = (
-        "import sys; from pathlib import Path; from controller.adapters.archive import pack_directory; "
+        "import sys; from pathlib import Path; "
+        "from controller.adapters.docker.context import pack_directory; "
         f"pack_directory(Path({str(project)!r})); print('docker' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
