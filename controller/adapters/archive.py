@@ -1,9 +1,17 @@
 """Build-context archives on the server: extract an untrusted upload safely and fingerprint
 the result. (Packing a directory for upload is `controller.adapters.docker.context`.)
 
-Extraction trusts nothing in the archive and streams it: every member is checked before
-it is written, files are created with O_EXCL|O_NOFOLLOW, symlinks are made last and then
-resolved on disk, and a refused archive leaves the destination empty.
+Extraction trusts nothing in the archive and streams it. Every member goes through
+Python's own `data` extraction filter (`tarfile.data_filter`, PEP 706) and then the checks
+it lacks: size, member and header caps, absolute names and `..` refused outright (the filter
+strips or resolves them), name lengths, duplicates, nothing written below a symlink or a
+file, hard links only to earlier files. Files are created with O_EXCL|O_NOFOLLOW,
+symlinks are made last and then resolved on disk, and a refused archive leaves the
+destination empty.
+
+The filter is in Python 3.11.4 and later, not in Debian 12's 3.11.2 (the installer's
+default interpreter): there the project's checks stand alone, and they refuse every
+hostile archive the tests know of by themselves.
 """
 
 import hashlib
@@ -14,7 +22,7 @@ import shutil
 import stat
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
@@ -34,6 +42,10 @@ COPY_CHUNK_BYTES = 1024 * 1024
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 DIRECTORY_MODE = 0o755
+# Python's `data` extraction filter (3.11.4+); None on older interpreters (Debian 12's 3.11.2).
+DATA_FILTER: Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None] | None = getattr(
+    tarfile, "data_filter", None
+)
 NAME_MAX_BYTES = 255  # one path component (Linux NAME_MAX)
 MAX_PATH_BYTES = 3072  # a member's whole path, leaving room for the build dir below PATH_MAX
 
@@ -218,8 +230,8 @@ class _MemberChecks:
         self._count += 1
         if self._count > MAX_MEMBERS:
             raise PayloadTooLarge(f"archive has more than {MAX_MEMBERS} members")
+        _apply_data_filter(info, self._dest)
         _check_member(info, path, self._files)
-        _check_filter(info, self._dest)
         if info.isreg():
             self._total += info.size
             if self._total > self._max_bytes:
@@ -249,13 +261,16 @@ class _MemberChecks:
         self._parents.update(parents)
 
 
-def _check_filter(info: tarfile.TarInfo, dest: str) -> None:
-    """Python's own `data` extraction filter (3.11.4+), as a second opinion on every member."""
-    data_filter = getattr(tarfile, "data_filter", None)
-    if data_filter is None:
+def _apply_data_filter(info: tarfile.TarInfo, dest: str) -> None:
+    """Refuse what Python's `data` filter refuses: special files, paths and links leaving `dest`.
+
+    What it would change instead (ownership, high mode bits) Dockyard normalises itself
+    when writing, the same way on every interpreter.
+    """
+    if DATA_FILTER is None:
         return
     try:
-        data_filter(info, dest)
+        DATA_FILTER(info, dest)
     except tarfile.FilterError as exc:
         raise InvalidInput(f"archive member {info.name!r} is refused: {exc}") from exc
 
