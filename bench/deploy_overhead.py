@@ -34,7 +34,7 @@ from bench.common import (
     running_controller,
     write_static_app,
 )
-from controller.adapters.archive import pack_directory
+from controller.adapters.docker.context import pack_directory
 
 APP = "bench"
 PORT = 8080

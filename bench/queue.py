@@ -31,7 +31,7 @@ from bench.common import (
     wait_until,
     write_static_app,
 )
-from controller.adapters.archive import pack_directory
+from controller.adapters.docker.context import pack_directory
 from tests.e2e.conftest import TOKEN, Controller
 
 FINAL = {"succeeded", "failed", "cancelled", "superseded", "interrupted"}

@@ -154,7 +154,7 @@ def apps_destroy(ctx: click.Context, name: str, force: bool) -> None:
 @click.pass_context
 def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: bool) -> None:
     """Build the directory PATH (it needs a Dockerfile) and deploy it to NAME."""
-    from controller.adapters.archive import pack_directory
+    from controller.adapters.docker.context import pack_directory
 
     if not (path / "Dockerfile").is_file():
         fail(f"{path} has no Dockerfile")

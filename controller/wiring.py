@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from controller.adapters.acme_issuer import AcmeIssuer
 from controller.adapters.cert_files import FileCertificateStore
-from controller.adapters.docker_runtime import DockerRuntime
+from controller.adapters.docker.runtime import DockerRuntime
 from controller.adapters.event_journal import FileEventJournal
 from controller.adapters.http_probe import HttpProber
 from controller.adapters.logstore import FileDeployLogStore

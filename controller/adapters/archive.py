@@ -1,12 +1,19 @@
-"""Build-context archives: pack a directory (client side), extract an untrusted upload safely
-and fingerprint the result (server side).
+"""Build-context archives on the server: extract an untrusted upload safely and fingerprint
+the result. (Packing a directory for upload is `controller.adapters.docker.context`.)
 
-Extraction trusts nothing in the archive and streams it: every member is checked before
-it is written, files are created with O_EXCL|O_NOFOLLOW, symlinks are made last and then
-resolved on disk, and a refused archive leaves the destination empty.
+Extraction trusts nothing in the archive and streams it. Every member goes through
+Python's own `data` extraction filter (`tarfile.data_filter`, PEP 706) and then the checks
+it lacks: size, member and header caps, absolute names and `..` refused outright (the filter
+strips or resolves them), name lengths, duplicates, nothing written below a symlink or a
+file, hard links only to earlier files. Files are created with O_EXCL|O_NOFOLLOW,
+symlinks are made last and then resolved on disk, and a refused archive leaves the
+destination empty.
+
+The filter is in Python 3.11.4 and later, not in Debian 12's 3.11.2 (the installer's
+default interpreter): there the project's checks stand alone, and they refuse every
+hostile archive the tests know of by themselves.
 """
 
-import gzip
 import hashlib
 import io
 import json
@@ -15,71 +22,32 @@ import shutil
 import stat
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 
-from controller.adapters.build_context import dockerignore_patterns
+from controller.adapters.file_tree import tree_paths
 from controller.domain.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-ALWAYS_EXCLUDED = ".git"
 MAX_MEMBERS = 100_000
 # Tar headers and padding are not content; allow for them on top of max_bytes.
 TAR_OVERHEAD_FACTOR = 2
 TAR_OVERHEAD_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_CHUNK_BYTES = 1024 * 1024
-PACK_GZIP_LEVEL = 1
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 DIRECTORY_MODE = 0o755
+# Python's `data` extraction filter (3.11.4+); None on older interpreters (Debian 12's 3.11.2).
+DATA_FILTER: Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None] | None = getattr(
+    tarfile, "data_filter", None
+)
 NAME_MAX_BYTES = 255  # one path component (Linux NAME_MAX)
 MAX_PATH_BYTES = 3072  # a member's whole path, leaving room for the build dir below PATH_MAX
-
-
-# -- pack (client side) ------------------------------------------------------------------
-
-
-def pack_directory(path: Path, *, compress: bool = True) -> bytes:
-    """A tar of `path` for upload, honouring its `.dockerignore` and leaving out `.git`.
-
-    Compressed with a fast gzip level (level 9 took ~14 times as long for ~15% less on a
-    source tree here); `compress=False` gives a plain tar, for a controller on loopback.
-    Symlinks are stored as symlinks; sockets, fifos and devices are left out.
-    """
-    root = path.resolve()
-    included = _included_paths(root)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for relative in sorted(included):
-            if ALWAYS_EXCLUDED not in PurePosixPath(relative).parts:
-                tar.add(root / relative, arcname=relative, recursive=False, filter=_portable_member)
-    return gzip.compress(buffer.getvalue(), compresslevel=PACK_GZIP_LEVEL) if compress else buffer.getvalue()
-
-
-def _included_paths(root: Path) -> set[str]:
-    """Every path below `root` that `.dockerignore` does not exclude, relative."""
-    patterns = dockerignore_patterns(root)
-    if not patterns:
-        return set(_tree_paths(root))  # nothing to match, and no docker import
-    # Imported here: the docker package costs the CLI ~0.1 s of start-up, and is needed
-    # only to match patterns the way docker-py's own build does.
-    from docker.utils.build import exclude_paths
-
-    return set(exclude_paths(root, patterns))
-
-
-def _portable_member(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    """Drop special files and the packer's user and group names."""
-    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-        return None
-    member.uid = member.gid = 0
-    member.uname = member.gname = ""
-    return member
 
 
 # -- extract (server side) ---------------------------------------------------------------
@@ -262,8 +230,8 @@ class _MemberChecks:
         self._count += 1
         if self._count > MAX_MEMBERS:
             raise PayloadTooLarge(f"archive has more than {MAX_MEMBERS} members")
+        _apply_data_filter(info, self._dest)
         _check_member(info, path, self._files)
-        _check_filter(info, self._dest)
         if info.isreg():
             self._total += info.size
             if self._total > self._max_bytes:
@@ -293,13 +261,16 @@ class _MemberChecks:
         self._parents.update(parents)
 
 
-def _check_filter(info: tarfile.TarInfo, dest: str) -> None:
-    """Python's own `data` extraction filter (3.11.4+), as a second opinion on every member."""
-    data_filter = getattr(tarfile, "data_filter", None)
-    if data_filter is None:
+def _apply_data_filter(info: tarfile.TarInfo, dest: str) -> None:
+    """Refuse what Python's `data` filter refuses: special files, paths and links leaving `dest`.
+
+    What it would change instead (ownership, high mode bits) Dockyard normalises itself
+    when writing, the same way on every interpreter.
+    """
+    if DATA_FILTER is None:
         return
     try:
-        data_filter(info, dest)
+        DATA_FILTER(info, dest)
     except tarfile.FilterError as exc:
         raise InvalidInput(f"archive member {info.name!r} is refused: {exc}") from exc
 
@@ -426,17 +397,9 @@ def _empty_destination(dest: Path, *, remove: bool) -> None:
 def source_digest(dest: Path) -> str:
     """A sha256 (hex) over the tree's sorted paths, types, modes, contents and link targets."""
     digest = hashlib.sha256()
-    for relative in sorted(_tree_paths(dest)):
+    for relative in sorted(tree_paths(dest)):
         digest.update(json.dumps(_digest_entry(dest / relative, relative)).encode() + b"\n")
     return digest.hexdigest()
-
-
-def _tree_paths(root: Path) -> Iterator[str]:
-    """Every path below `root`, relative, without following symlinks."""
-    for directory, subdirectories, files in os.walk(root):
-        relative_directory = os.path.relpath(directory, root)
-        for name in subdirectories + files:
-            yield os.path.normpath(os.path.join(relative_directory, name))
 
 
 def _digest_entry(path: Path, relative: str) -> list[str | int]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.domain.errors import DockyardError
+from controller.domain.errors import DockyardError, ErrorKind
 
 NGINX_TIMEOUT = 60.0
 START_TIMEOUT = 10.0
@@ -24,7 +24,7 @@ MASTER_TITLE = "nginx: master process"
 class NginxStartFailed(DockyardError):
     """nginx could not be started (port taken, binary missing, config unreadable)."""
 
-    status_code = 503
+    kind = ErrorKind.UNAVAILABLE
 
 
 def nginx_argv(nginx_bin: str, prefix: Path, *extra: str) -> list[str]:

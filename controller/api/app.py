@@ -5,10 +5,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
@@ -22,6 +21,7 @@ from controller.api import (
     routes_hooks,
     routes_system,
 )
+from controller.api.errors import install_error_handlers
 from controller.api.follow import FollowerLimits
 from controller.api.schemas import Health
 from controller.domain.errors import DockyardError
@@ -113,14 +113,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     _serve_docs(app)
 
-    @app.exception_handler(DockyardError)
-    async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
-        """The client left (or was cut off) mid-body: nobody to answer, nothing to log."""
-        return Response(status_code=400)
+    install_error_handlers(app)
 
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(request: Request) -> Health:

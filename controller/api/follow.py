@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from controller.domain.errors import DockyardError
+from controller.domain.errors import DockyardError, ErrorKind
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.ports import LogLines
 
@@ -28,13 +28,13 @@ WAKE_CHECK = 1.0  # seconds; a missed wake-up costs at most this much delay
 class TooManyFollowers(DockyardError):
     """One app already has as many open streams as it may have."""
 
-    status_code = 429
+    kind = ErrorKind.RATE_LIMITED
 
 
 class FollowersExhausted(DockyardError):
     """The controller already serves as many open streams as it may."""
 
-    status_code = 503
+    kind = ErrorKind.UNAVAILABLE
 
 
 class FollowerSlot:

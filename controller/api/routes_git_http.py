@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep
+from controller.api.errors import http_status
 from controller.domain.credentials import secrets_match
 from controller.domain.errors import DockyardError
 from controller.domain.git_refs import GitService
@@ -62,7 +63,7 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
         await run_in_threadpool(services.git.push.open_repo, app, service=service)
     except DockyardError as exc:
         # git shows a text/plain error body to the user as `remote: ...` lines.
-        return PlainTextResponse(f"{exc}\n", status_code=exc.status_code)
+        return PlainTextResponse(f"{exc}\n", status_code=http_status(exc))
     user = credentials[0] if _USER_RE.fullmatch(credentials[0]) else "http"
     # The push's hook gets a ticket naming who the token says pushed (not the Basic user name).
     extra_env = {}

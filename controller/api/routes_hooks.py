@@ -6,7 +6,7 @@ made with the app's webhook secret.
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,7 @@ from controller.api.bodies import read_limited
 from controller.api.deps import ServicesDep
 from controller.domain.names import validate_app_name
 from controller.domain.webhooks import MAX_BODY_BYTES, parse_provider
+from controller.services.webhooks import WebhookOutcome
 
 router = APIRouter(tags=["webhooks"])
 
@@ -38,4 +39,5 @@ async def receive_webhook(provider: str, app: str, request: Request, services: S
     headers = {name.lower(): value for name, value in request.headers.items()}
     answer = await run_in_threadpool(services.git.webhooks.receive, provider, app, headers, body)
     content: dict[str, Any] = answer.body
-    return JSONResponse(content, status_code=answer.status_code)
+    status_code = status.HTTP_200_OK if answer.outcome is WebhookOutcome.PONG else status.HTTP_202_ACCEPTED
+    return JSONResponse(content, status_code=status_code)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from controller.domain.errors import DockyardError
+from controller.domain.errors import DockyardError, ErrorKind
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ChallengeFailure:
 class CertificateError(DockyardError):
     """The CA refused the order or could not be reached; the message is the CA's detail."""
 
-    status_code = 502
+    kind = ErrorKind.UPSTREAM_FAILED
 
     def __init__(self, message: str, *, code: str = "", failures: Sequence[ChallengeFailure] = ()) -> None:
         super().__init__(message)
@@ -44,13 +44,13 @@ class ChallengeFailed(CertificateError):
 class AttemptsExhausted(DockyardError):
     """Every domain that needs a certificate used up today's attempts."""
 
-    status_code = 429
+    kind = ErrorKind.RATE_LIMITED
 
 
 class AcmeNotConfigured(DockyardError):
     """ACME is off: DOCKYARD_ACME_EMAIL (and a directory) must be set."""
 
-    status_code = 409
+    kind = ErrorKind.CONFLICT
 
 
 @dataclass(frozen=True)

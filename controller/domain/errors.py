@@ -1,43 +1,63 @@
 """The root exception of Dockyard and the named errors every layer raises.
 
-The API maps each class to one HTTP status, so the layers below never think in HTTP.
+Each error has a kind (`ErrorKind`): what went wrong, in the caller's terms. The API maps
+each kind to one HTTP status (`controller.api.errors`), so the layers below never think
+in HTTP.
 """
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorKind(StrEnum):
+    """What kind of failure an error is, whichever interface reports it."""
+
+    INTERNAL = "internal"  # Dockyard or what it drives failed (a build, a health check)
+    INVALID = "invalid"  # the input broke a rule
+    UNAUTHORIZED = "unauthorized"  # no valid credentials
+    FORBIDDEN = "forbidden"  # valid credentials, not allowed
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # clashes with the current state
+    TOO_LARGE = "too_large"  # a body or archive over its limit
+    RATE_LIMITED = "rate_limited"  # too many at once, or too many attempts: retry later
+    UPSTREAM_FAILED = "upstream_failed"  # a server Dockyard asked (a CA, a git remote) failed
+    UNAVAILABLE = "unavailable"  # a part Dockyard needs is down or full: retry later
 
 
 class DockyardError(Exception):
     """Root of every error Dockyard raises on purpose."""
 
-    status_code = 500
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
 
 
 class InvalidInput(DockyardError):
     """Untrusted input broke a rule; nothing was changed."""
 
-    status_code = 400
+    kind = ErrorKind.INVALID
 
 
 class NotFound(DockyardError):
     """The named app, release or deploy does not exist."""
 
-    status_code = 404
+    kind = ErrorKind.NOT_FOUND
 
 
 class Conflict(DockyardError):
     """The request clashes with existing state (a name or domain already taken)."""
 
-    status_code = 409
+    kind = ErrorKind.CONFLICT
 
 
 class PayloadTooLarge(DockyardError):
     """An uploaded body is over its size limit."""
 
-    status_code = 413
+    kind = ErrorKind.TOO_LARGE
 
 
 class RuntimeUnavailable(DockyardError):
     """The Docker daemon cannot be reached; the controller keeps running and retries."""
 
-    status_code = 503
+    kind = ErrorKind.UNAVAILABLE
 
 
 class BuildFailed(DockyardError):

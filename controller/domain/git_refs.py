@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from controller.domain.errors import DockyardError, InvalidInput
+from controller.domain.errors import DockyardError, ErrorKind, InvalidInput
 from controller.domain.names import validate_app_name
 
 ZERO_SHA = "0" * 40
@@ -34,7 +34,7 @@ _REMOTE_SCHEMES = frozenset({"https", "ssh"})
 class SourceUnavailable(DockyardError):
     """A source repository could not be fetched, or lacks the commit asked for."""
 
-    status_code = 502
+    kind = ErrorKind.UPSTREAM_FAILED
 
 
 class GitService(StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from controller.domain.credentials import secrets_match
-from controller.domain.errors import DockyardError, InvalidInput, NotFound
+from controller.domain.errors import DockyardError, ErrorKind, InvalidInput, NotFound
 from controller.domain.git_refs import HEADS, TAGS, is_zero_sha, validate_commit_sha
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -25,7 +25,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 class WebhookUnauthorized(DockyardError):
     """The delivery's signature or token is missing or wrong."""
 
-    status_code = 401
+    kind = ErrorKind.UNAUTHORIZED
 
 
 class Provider(StrEnum):

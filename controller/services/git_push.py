@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.domain.errors import Conflict, DockyardError, InvalidInput, NotFound
+from controller.domain.errors import Conflict, DockyardError, ErrorKind, InvalidInput, NotFound
 from controller.domain.git_refs import GitService, RefUpdate
 from controller.domain.models import App, Deploy
 from controller.domain.names import validate_app_name
@@ -30,7 +30,7 @@ MAX_TICKETS = 10_000
 class PushForbidden(DockyardError):
     """A deploy of a push that no authenticated git-shell or smart-HTTP session announced."""
 
-    status_code = 403
+    kind = ErrorKind.FORBIDDEN
 
 
 class PushTickets:

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,19 @@ logger = logging.getLogger(__name__)
 ARROW = "-----> "
 
 
+class WebhookOutcome(StrEnum):
+    """What became of a delivery: a ping answered, a push queued, or ignored (with the reason)."""
+
+    PONG = "pong"
+    QUEUED = "queued"
+    IGNORED = "ignored"
+
+
 @dataclass(frozen=True)
 class WebhookAnswer:
-    """The HTTP answer to a delivery: 200 for a ping, 202 queued or ignored (with the reason)."""
+    """The answer to a delivery: its outcome and the body to send back."""
 
-    status_code: int
+    outcome: WebhookOutcome
     body: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,10 +113,10 @@ class WebhookService:
         verify_signature(provider, headers, signed, source.webhook_secret)
         event = parse_event(provider, headers, document)
         if event.kind is EventKind.PING:
-            return WebhookAnswer(200, {"status": "pong", "app": app})
+            return WebhookAnswer(WebhookOutcome.PONG, {"status": "pong", "app": app})
         verdict = decide(event, source.branch)
         if verdict.commit is None:
-            return WebhookAnswer(202, {"status": "ignored", "reason": verdict.reason})
+            return WebhookAnswer(WebhookOutcome.IGNORED, {"status": "ignored", "reason": verdict.reason})
         if source.repo_url is None:
             raise Conflict(
                 f"app {app!r} has no source repository: set it with `dockyard apps source {app} --repo URL`"
@@ -137,7 +146,7 @@ class WebhookService:
                 self._deploys.cancel(deploy.id)
             return _already_received(event.delivery_id)
         return WebhookAnswer(
-            202,
+            WebhookOutcome.QUEUED,
             {
                 "status": "queued",
                 "reason": verdict.reason,
@@ -260,4 +269,7 @@ class WebhookService:
 
 
 def _already_received(delivery_id: str) -> WebhookAnswer:
-    return WebhookAnswer(202, {"status": "ignored", "reason": f"delivery {delivery_id} was already received"})
+    return WebhookAnswer(
+        WebhookOutcome.IGNORED,
+        {"status": "ignored", "reason": f"delivery {delivery_id} was already received"},
+    )

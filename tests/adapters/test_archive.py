@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.archive import extract_archive, pack_directory, source_digest
+from controller.adapters import archive
+from controller.adapters.archive import extract_archive, source_digest
+from controller.adapters.docker.context import pack_directory
 from controller.domain.errors import InvalidInput, PayloadTooLarge
 
 MAX = 10 * 1024 * 1024
@@ -113,7 +115,8 @@ def test_packing_without_dockerignore_does_not_import_docker(tmp_path: Path) -> 
     project = _make_project(tmp_path / "project")
     (project / ".dockerignore").unlink()
     script = (
-        "import sys; from pathlib import Path; from controller.adapters.archive import pack_directory; "
+        "import sys; from pathlib import Path; "
+        "from controller.adapters.docker.context import pack_directory; "
         f"pack_directory(Path({str(project)!r})); print('docker' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -187,9 +190,22 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], type[Exception], str]] = {
 }
 
 
+@pytest.fixture(params=["data-filter", "own-checks-only"])
+def data_filter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """With Python's `data` filter, and without it (Debian 12's Python 3.11.2 lacks it)."""
+    if request.param == "data-filter":
+        if archive.DATA_FILTER is None:
+            pytest.skip("this Python has no tarfile.data_filter (3.11.4+)")
+    else:
+        monkeypatch.setattr(archive, "DATA_FILTER", None)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
-def test_hostile_archives_are_refused_and_change_nothing(tmp_path: Path, case: str, compress: bool) -> None:
+def test_hostile_archives_are_refused_and_change_nothing(
+    tmp_path: Path, case: str, compress: bool, data_filter: str
+) -> None:
     make, error, fragment = HOSTILE[case]
     data = make()
     if compress and not data.startswith(b"\x1f\x8b") and data:
@@ -201,6 +217,35 @@ def test_hostile_archives_are_refused_and_change_nothing(tmp_path: Path, case: s
 
     assert fragment in str(raised.value)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(archive.DATA_FILTER is None, reason="this Python has no tarfile.data_filter (3.11.4+)")
+def test_every_member_goes_through_pythons_data_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real = archive.DATA_FILTER
+    assert real is not None
+
+    def spy(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        seen.append(member.name)
+        return real(member, dest)
+
+    monkeypatch.setattr(archive, "DATA_FILTER", spy)
+    extract_archive(pack_directory(_make_project(tmp_path / "project")), tmp_path / "out", max_bytes=MAX)
+    assert sorted(seen) == sorted(_files(tmp_path / "out") | {"src"})
+
+
+@pytest.mark.skipif(archive.DATA_FILTER is None, reason="this Python has no tarfile.data_filter (3.11.4+)")
+def test_what_the_data_filter_refuses_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        raise tarfile.SpecialFileError(member)
+
+    monkeypatch.setattr(archive, "DATA_FILTER", refuse)
+    dest = tmp_path / "out"
+    with pytest.raises(InvalidInput, match=r"'ok\.txt' is refused"):
+        extract_archive(_tar(_file("ok.txt")), dest, max_bytes=MAX)
+    assert not dest.exists()
 
 
 def test_refusal_leaves_an_existing_empty_dest_empty(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from controller.adapters.build_context import LABELLED_DOCKERFILE, labelled_context, labelled_dockerfile
+from controller.adapters.docker.context import LABELLED_DOCKERFILE, labelled_context, labelled_dockerfile
 
 LABELS = {"io.dockyard.managed": "true", "io.dockyard.app": "web", "io.dockyard.deploy": "0a1b2c"}
 

@@ -3,7 +3,7 @@
 import threading
 from pathlib import Path
 
-from controller.adapters.docker_runtime import _LayerJournal, _LayerTracker
+from controller.adapters.docker.layers import LayerJournal, LayerTracker
 
 # What Docker 20.10's classic builder streamed (line by line) for real builds.
 FAILED_BUILD = """Step 1/5 : FROM dockyard-test/busybox:latest
@@ -47,7 +47,7 @@ Step 2/2 : RUN exit 2
 
 
 def _tracked(output: str) -> list[str]:
-    tracker = _LayerTracker()
+    tracker = LayerTracker()
     for line in output.splitlines():
         tracker.feed(line)
     return tracker.new_layers
@@ -66,7 +66,7 @@ def test_a_from_that_ran_onbuild_triggers_created_a_layer() -> None:
 
 
 def test_the_journal_keeps_ids_once_in_order_and_discards(tmp_path: Path) -> None:
-    journal = _LayerJournal(tmp_path / "data" / "build-layers")
+    journal = LayerJournal(tmp_path / "data" / "build-layers")
 
     assert journal.read() == []
     journal.add(["sha256:a", "sha256:b", "sha256:a"])
@@ -75,14 +75,14 @@ def test_the_journal_keeps_ids_once_in_order_and_discards(tmp_path: Path) -> Non
     assert (tmp_path / "data" / "build-layers").read_text() == "sha256:a\nsha256:b\nsha256:c\n"
 
     journal.discard({"sha256:b", "sha256:unknown"})
-    assert _LayerJournal(tmp_path / "data" / "build-layers").read() == ["sha256:a", "sha256:c"]
+    assert LayerJournal(tmp_path / "data" / "build-layers").read() == ["sha256:a", "sha256:c"]
 
 
 def test_concurrent_additions_are_all_kept(tmp_path: Path) -> None:
     path = tmp_path / "build-layers"
 
     def add(worker: int) -> None:
-        journal = _LayerJournal(path)  # one per thread: the lock file must serialise them
+        journal = LayerJournal(path)  # one per thread: the lock file must serialise them
         for index in range(50):
             journal.add([f"sha256:{worker}-{index}"])
             if index % 10 == 0:
@@ -95,4 +95,4 @@ def test_concurrent_additions_are_all_kept(tmp_path: Path) -> None:
         thread.join()
 
     expected = {f"sha256:{w}-{i}" for w in range(4) for i in range(50) if i % 10}
-    assert set(_LayerJournal(path).read()) == expected
+    assert set(LayerJournal(path).read()) == expected

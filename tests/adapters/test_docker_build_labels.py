@@ -12,7 +12,7 @@ import docker
 import docker.errors
 import pytest
 
-from controller.adapters.docker_runtime import DockerRuntime
+from controller.adapters.docker.runtime import DockerRuntime
 from controller.domain.containers import LABEL_DEPLOY, base_labels, image_tag
 from controller.services.ports import BuiltImage
 from tests.conftest import BUSYBOX_IMAGE

@@ -15,7 +15,7 @@ import docker
 import docker.errors
 import pytest
 
-from controller.adapters.docker_runtime import DockerRuntime
+from controller.adapters.docker.runtime import DockerRuntime
 from controller.domain.containers import base_labels, image_tag
 from controller.domain.errors import BuildFailed
 from controller.services.ports import BuiltImage

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 import docker
 import pytest
 
-from controller.adapters.docker_runtime import DockerRuntime, parse_proc_net_listeners
+from controller.adapters.docker.inspection import parse_proc_net_listeners
+from controller.adapters.docker.runtime import DockerRuntime
 from controller.domain.containers import LABEL_INSTANCE, ContainerSpec, web_container_spec
 from controller.domain.models import ContainerExit
 from tests.conftest import BUSYBOX_IMAGE

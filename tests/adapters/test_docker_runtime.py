@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import pytest
 
-from controller.adapters.docker_runtime import DockerRuntime
+from controller.adapters.docker.runtime import DockerRuntime
 from controller.adapters.http_probe import HttpProber
 from controller.domain.containers import (
     LABEL_INSTANCE,

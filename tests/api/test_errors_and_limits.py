@@ -1,10 +1,17 @@
 """Domain errors map to HTTP statuses in one place; bodies over their limits are refused."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from controller.api.errors import HTTP_STATUS
+from controller.api.follow import FollowersExhausted, TooManyFollowers
 from controller.domain import errors
+from controller.domain.certificates import AcmeNotConfigured, AttemptsExhausted, CertificateError
+from controller.domain.git_refs import SourceUnavailable
+from controller.domain.webhooks import WebhookUnauthorized
+from controller.services.git_push import PushForbidden
 from tests.api.conftest import AUTH, Bed, tar_of
 
 
@@ -19,6 +26,14 @@ from tests.api.conftest import AUTH, Bed, tar_of
         (errors.BuildFailed, 500),
         (errors.ProxyConfigRejected, 500),
         (errors.DockyardError, 500),
+        (PushForbidden, 403),
+        (WebhookUnauthorized, 401),
+        (CertificateError, 502),
+        (SourceUnavailable, 502),
+        (AttemptsExhausted, 429),
+        (AcmeNotConfigured, 409),
+        (TooManyFollowers, 429),
+        (FollowersExhausted, 503),
     ],
 )
 def test_each_domain_error_has_its_status_and_message(
@@ -31,6 +46,21 @@ def test_each_domain_error_has_its_status_and_message(
     response = bed.get("/api/v1/apps")
     assert response.status_code == status
     assert response.json() == {"detail": "the reason, for the user"}
+
+
+def test_every_error_kind_has_one_http_status() -> None:
+    assert set(HTTP_STATUS) == set(errors.ErrorKind)
+
+
+def test_the_layers_below_the_api_carry_kinds_not_http_statuses() -> None:
+    below = [Path(errors.__file__).parent, Path(errors.__file__).parent.parent / "services"]
+    offenders = [
+        str(path)
+        for directory in below
+        for path in directory.rglob("*.py")
+        if "status_code" in path.read_text()
+    ]
+    assert offenders == []
 
 
 def test_bad_json_is_a_422(bed: Bed) -> None:

@@ -34,7 +34,7 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
-from controller.adapters.archive import pack_directory
+from controller.adapters.docker.context import pack_directory
 from tests.conftest import write_static_app
 from tests.e2e.conftest import BASE_DOMAIN, Controller, make_controller
 from tests.e2e.load import LoadClient

@@ -13,7 +13,7 @@ import docker
 import httpx
 import pytest
 
-from controller.adapters.archive import pack_directory
+from controller.adapters.docker.context import pack_directory
 from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import BASE_DOMAIN, TOKEN, Controller, make_controller
 from tests.e2e.load import LoadClient

@@ -21,7 +21,7 @@ from controller.domain.webhooks import WebhookUnauthorized
 from controller.services.git_ports import FetchAuth
 from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
-from controller.services.webhooks import WebhookService
+from controller.services.webhooks import WebhookOutcome, WebhookService
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -285,10 +285,10 @@ def test_intake_records_only_accepted_pushes(world: World) -> None:
         github_delivery(world, "web", A, delivery="1")
     world.sources.set_source("web", repo_url="https://git.example.com/o/r.git")
     ignored = github_delivery(world, "web", A, delivery="2", branch="dev")
-    assert ignored.status_code == 202 and ignored.body["status"] == "ignored"
+    assert ignored.outcome is WebhookOutcome.IGNORED and ignored.body["status"] == "ignored"
     assert world.store.list_webhook_deliveries("web") == []
     queued = github_delivery(world, "web", A, delivery="3")
-    assert queued.status_code == 202 and queued.body["status"] == "queued"
+    assert queued.outcome is WebhookOutcome.QUEUED and queued.body["status"] == "queued"
     replay = github_delivery(world, "web", B, delivery="3")
     assert replay.body == {"status": "ignored", "reason": "delivery 3 was already received"}
     assert [d.commit for d in world.store.list_webhook_deliveries("web")] == [A]

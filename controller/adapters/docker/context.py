@@ -1,23 +1,35 @@
-"""The build context sent to the engine, with Dockyard's image labels in one LABEL instruction.
+"""Build contexts: a directory packed for upload, and the context sent to the engine.
 
-The build API's `labels=` parameter makes Docker 20.10's classic builder append one LABEL
+`pack_directory` makes the tar a client uploads (honouring `.dockerignore`, without `.git`).
+
+`labelled_context` puts Dockyard's image labels in one LABEL instruction. The build API's
+`labels=` parameter makes Docker 20.10's classic builder append one LABEL
 step per label, each with its own intermediate container (four labels cost ~0.4 s on
 these machines, more than the rest of a small rebuild). Here the app's Dockerfile is copied
 into the context under `LABELLED_DOCKERFILE` with a single LABEL line appended: one step.
 The copy is listed in the `.dockerignore` the engine reads, so `COPY .` never sees it; the
 app's own Dockerfile is untouched, and `.dockerignore` gets only a line that is the same on
 every build, so the layer cache of `COPY .` steps keeps working.
+
+docker-py is imported inside the functions that need it: it costs the CLI ~0.1 s of start-up.
 """
 
+import gzip
+import io
 import re
+import tarfile
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
+
+from controller.adapters.file_tree import tree_paths
 
 LABELLED_DOCKERFILE = ".dockyard.Dockerfile"
 DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
+ALWAYS_EXCLUDED = ".git"
+PACK_GZIP_LEVEL = 1
 # Label keys and values written without quoting rules to get wrong; others go through labels=.
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 # Parser directives (`# escape=``) come first in a Dockerfile, before any other line.
@@ -31,6 +43,43 @@ def dockerignore_patterns(root: Path) -> list[str]:
         return []
     lines = (line.strip() for line in ignore_file.read_text(errors="replace").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def pack_directory(path: Path, *, compress: bool = True) -> bytes:
+    """A tar of `path` for upload, honouring its `.dockerignore` and leaving out `.git`.
+
+    Compressed with a fast gzip level (level 9 took ~14 times as long for ~15% less on a
+    source tree here); `compress=False` gives a plain tar, for a controller on loopback.
+    Symlinks are stored as symlinks; sockets, fifos and devices are left out.
+    """
+    root = path.resolve()
+    included = _included_paths(root)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for relative in sorted(included):
+            if ALWAYS_EXCLUDED not in PurePosixPath(relative).parts:
+                tar.add(root / relative, arcname=relative, recursive=False, filter=_portable_member)
+    return gzip.compress(buffer.getvalue(), compresslevel=PACK_GZIP_LEVEL) if compress else buffer.getvalue()
+
+
+def _included_paths(root: Path) -> set[str]:
+    """Every path below `root` that `.dockerignore` does not exclude, relative."""
+    patterns = dockerignore_patterns(root)
+    if not patterns:
+        return set(tree_paths(root))  # nothing to match, and no docker import
+    # Matched the way docker-py's own build does.
+    from docker.utils.build import exclude_paths
+
+    return set(exclude_paths(root, patterns))
+
+
+def _portable_member(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Drop special files and the packer's user and group names."""
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        return None
+    member.uid = member.gid = 0
+    member.uname = member.gname = ""
+    return member
 
 
 def labelled_dockerfile(dockerfile: str, labels: Mapping[str, str]) -> str | None:
