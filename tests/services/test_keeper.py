@@ -113,7 +113,7 @@ def test_serving_sets_answer_the_last_set_read_while_the_database_is_down() -> N
     sets = ServingSets(store)  # type: ignore[arg-type]  # only the two methods it calls
     sets.refresh()
     store.down = True
-    assert sets.of("web") == {"c1"}
+    assert sets.of("web") == frozenset({"c1"})
     assert sets.of("never-read") is None
     store.down = False
     assert sets.of("deleted") == frozenset()  # the app is gone: nothing of it serves
