@@ -1,6 +1,7 @@
 """`dockyard`: a thin HTTP client of the controller's API, plus `serve` to run the controller."""
 
 import ipaddress
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,25 @@ def serve() -> None:
         check_admin_token(settings)
     except DockyardError as exc:
         fail(f"refusing to start: {exc}")
-    serve_api(create_app(settings), settings)
+    from controller.wiring_keeper import start_keeper
+
+    # The keeper starts once the services have (a controller that refuses to start leaves none).
+    on_started = (lambda: start_keeper(settings)) if settings.keeper else None
+    serve_api(create_app(settings, on_started=on_started), settings)
+
+
+@main.command()
+def keeper() -> None:
+    """Run the keeper: it starts again serving containers stopped behind Dockyard's back.
+
+    `dockyard serve` starts it (one per data dir); it keeps going while the controller is
+    down, and exits when its data dir is gone.
+    """
+    from controller.settings import Settings
+    from controller.wiring_keeper import configure_keeper_logging, run_keeper
+
+    configure_keeper_logging()
+    sys.exit(run_keeper(Settings()))
 
 
 @main.group()

@@ -23,6 +23,8 @@ import click
 import httpx
 
 from controller.cli_client import fail
+from controller.settings import DEFAULT_DATA_DIR
+from controller.wiring_keeper import stop_keeper
 
 UNIT = "dockyard.service"
 NOT_RUNNING = 3  # LSB status code: "program is not running"
@@ -97,6 +99,11 @@ class PidFileService:
             wait_for(lambda: not is_alive(pid), 10)
         self.pid_file.unlink(missing_ok=True)
         return killed
+
+    def stop_keeper(self, timeout: float) -> int | None:
+        """Stop the keeper of the env file's data dir (`dockyard serve` starts it); its pid or None."""
+        data_dir = env_file_value(self.env_file, "DOCKYARD_DATA_DIR")
+        return stop_keeper(Path(data_dir) if data_dir else DEFAULT_DATA_DIR, timeout)
 
     def log_tail(self) -> str:
         try:
@@ -282,16 +289,18 @@ def service_start(manager: str, pid_file: Path, env_file: Path, log_file: Path, 
 @_manager_options
 @click.option("--timeout", type=float, default=30, show_default=True, help="Seconds before SIGKILL.")
 def service_stop(manager: str, pid_file: Path, env_file: Path, log_file: Path, timeout: float) -> None:
-    """Stop the controller (apps and the proxy keep serving)."""
+    """Stop the controller and its keeper (apps and the proxy keep serving)."""
     if _use_systemd(manager):
         _systemctl("stop", UNIT)
     svc = _pidfile_service(pid_file, env_file, log_file)
     pid = svc.running_pid()
+    keeper = svc.stop_keeper(timeout)
+    stopped_keeper = f"; keeper (pid {keeper}) stopped" if keeper is not None else ""
     if pid is None:
-        click.echo("not running")
+        click.echo(f"not running{stopped_keeper}")
         return
     killed = svc.stop(pid, timeout)
-    click.echo(f"stopped (pid {pid}{', killed after SIGTERM timed out' if killed else ''})")
+    click.echo(f"stopped (pid {pid}{', killed after SIGTERM timed out' if killed else ''}){stopped_keeper}")
 
 
 @service.command("restart")
@@ -308,6 +317,7 @@ def service_restart(
     old = svc.running_pid()
     if old is not None:
         svc.stop(old, timeout)
+    svc.stop_keeper(timeout)  # the new `dockyard serve` starts it again, from the code installed now
     pid = svc.start()
     _wait_healthy(svc, pid, wait)
     click.echo(f"restarted (pid {pid}{f', was {old}' if old else ''}, log {log_file})")

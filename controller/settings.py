@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     job_timeout: float = 30 * 60
     requeue_interrupted: int = Field(default=1, ge=0)
     reconcile_interval: float = Field(default=10.0, gt=0)
+    # `dockyard serve` starts the keeper (controller/wiring_keeper.py) unless this is off.
+    keeper: bool = True
     disk_prune_threshold: float = Field(default=90.0, gt=0, le=100)
 
     # Automatic HTTPS (ACME): on when an email is set (and the directory is not emptied).

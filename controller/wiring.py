@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from controller.adapters.acme_issuer import AcmeIssuer
 from controller.adapters.cert_files import FileCertificateStore
+from controller.adapters.docker.keeper import DockerKeeper
 from controller.adapters.docker.runtime import DockerRuntime
 from controller.adapters.event_journal import FileEventJournal
 from controller.adapters.http_probe import HttpProber
@@ -30,6 +31,7 @@ from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus
 from controller.services.hygiene import Hygiene
+from controller.services.keeper import Keeper, ServingSets
 from controller.services.ports import Proxy, Runtime, Store
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
@@ -116,6 +118,7 @@ class Services:
     certificates: CertificateService
     git: GitComponents
     crashes: CrashLog
+    keeper: Keeper | None = None
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -130,6 +133,9 @@ class Services:
 
     def _adopt(self) -> bool:
         try:
+            if self.keeper is not None:
+                # Serving containers stopped while no keeper ran: a start is quicker than a repair.
+                self.keeper.restart_stopped(self.runtime.list_containers())
             sites = self.routing.adopt_running()
         except RuntimeUnavailable:
             self.proxy.ensure_running(None)
@@ -242,6 +248,7 @@ def build_services(settings: Settings) -> Services:
         keep_releases=settings.keep_releases,
         threshold_percent=settings.disk_prune_threshold,
     )
+    keeper = Keeper(starter=DockerKeeper(instance=settings.instance), serving=ServingSets(store).of)
     reconciler = Reconciler(
         store=store,
         runtime=runtime,
@@ -249,6 +256,7 @@ def build_services(settings: Settings) -> Services:
         deploys=deploys,
         interval=settings.reconcile_interval,
         hygiene=hygiene,
+        keeper=keeper,
     )
     # `apps` is bound below: a push may create an app (auto-create), and apps own their repos.
     git = build_git(
@@ -284,6 +292,7 @@ def build_services(settings: Settings) -> Services:
         certificates=certificates,
         git=git,
         crashes=crashes,
+        keeper=keeper,
     )
 
 

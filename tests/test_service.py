@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from controller.adapters.git_access import find_git_user, home_of, why_user_cannot_run
-from controller.cli_service import is_controller
+from controller.cli_service import is_controller, wait_for
 from controller.settings import Settings
+from controller.wiring_keeper import running_keeper
 from tests.conftest import require_root
 from tests.e2e.conftest import free_port
 from tests.e2e.git_support import traversable_dir
@@ -107,6 +108,10 @@ class Service:
             pid = 0
         if pid and is_controller(pid):
             os.kill(pid, signal.SIGKILL)
+        keeper = running_keeper(self.data_dir)
+        if keeper is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(keeper, signal.SIGKILL)
         with contextlib.suppress(OSError, ValueError):
             os.kill(int((self.data_dir / "nginx" / "nginx.pid").read_text()), signal.SIGQUIT)
         client = docker.from_env()
@@ -143,6 +148,8 @@ def test_service_status_start_stop_restart_with_a_pid_file(service: Service) -> 
     pid = service.pid()
     assert f"started (pid {pid}" in started.stdout
     assert service.healthy()
+    # `dockyard serve` started the keeper, detached: it survives the controller until `stop`.
+    assert wait_for(lambda: running_keeper(service.data_dir) is not None, 30), service.log_file.read_text()
 
     status = service.run("status")
     assert status.returncode == 0, status.stderr
@@ -159,8 +166,12 @@ def test_service_status_start_stop_restart_with_a_pid_file(service: Service) -> 
     assert f"restarted (pid {new_pid}, was {pid}" in restarted.stdout
     assert service.healthy()
 
+    assert wait_for(lambda: running_keeper(service.data_dir) is not None, 30)
+    keeper_pid = running_keeper(service.data_dir)
     stopped = service.run("stop")
     assert stopped.returncode == 0 and f"stopped (pid {new_pid})" in stopped.stdout
+    assert f"keeper (pid {keeper_pid}) stopped" in stopped.stdout
+    assert running_keeper(service.data_dir) is None
     assert not alive(new_pid)
     assert not service.pid_file.exists()
     assert not service.healthy()

@@ -1,6 +1,6 @@
 """The FastAPI application factory: routes, auth, error mapping, body limits, lifespan."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -89,8 +89,16 @@ async def _plain(send: Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
-    """Build the API; the services are created and started in the lifespan unless given."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    on_started: Callable[[], object] | None = None,
+) -> FastAPI:
+    """Build the API; the services are created and started in the lifespan unless given.
+
+    `on_started` runs once they have started (`dockyard serve` starts the keeper there).
+    """
     resolved = settings or Settings()
 
     @asynccontextmanager
@@ -98,6 +106,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         owned = services if services is not None else await run_in_threadpool(build_services, resolved)
         app.state.services = owned
         await run_in_threadpool(owned.start)
+        if on_started is not None:
+            await run_in_threadpool(on_started)
         try:
             yield
         finally:

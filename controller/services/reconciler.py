@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from controller.domain.containers import STATE_RESTARTING
-from controller.domain.errors import DockyardError
-from controller.domain.models import DeployStatus
+from controller.domain.errors import DockyardError, NotFound
+from controller.domain.models import ContainerInfo, DeployStatus
 from controller.services.deploys import DeployService
 from controller.services.hygiene import Hygiene
+from controller.services.keeper import Keeper
 from controller.services.ports import Runtime, Store
 from controller.services.routing import Routing
 
@@ -56,6 +57,7 @@ class Reconciler:
         deploys: DeployService,
         interval: float,
         hygiene: Hygiene | None = None,
+        keeper: Keeper | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
@@ -64,6 +66,7 @@ class Reconciler:
         self._deploys = deploys
         self._interval = interval
         self._hygiene = hygiene
+        self._keeper = keeper
         self._clock = clock
         self._loops: dict[str, _CrashLoop] = {}
         self._poke = threading.Event()
@@ -115,7 +118,7 @@ class Reconciler:
             if app.name in busy or app.current_release is None or app.web_scale == 0:
                 continue
             by_id = {c.id: c for c in containers}
-            alive = [by_id[b.container_id] for b in backends if b.container_id in by_id]
+            alive = self._started_again([by_id[b.container_id] for b in backends if b.container_id in by_id])
             running = [c for c in alive if c.state == "running"]
             # A crashed container that Docker restarts by itself needs no replacement.
             restarting = [c for c in alive if c.state == STATE_RESTARTING]
@@ -139,6 +142,27 @@ class Reconciler:
         if report.repairs_queued or report.removed_containers or report.proxy_rewritten:
             logger.info("reconciled: %s", report)
         return report
+
+    def _started_again(self, serving: list[ContainerInfo]) -> list[ContainerInfo]:
+        """`serving`, after starting again in place those stopped through Docker's API.
+
+        A start takes one container start; a repair deploy takes that plus a health check
+        and a proxy switch. Whatever does not come back is left for the repair.
+        """
+        if self._keeper is None:
+            return serving
+        started = set(self._keeper.restart_stopped(serving))
+        if not started:
+            return serving
+        refreshed = []
+        for container in serving:
+            try:
+                refreshed.append(
+                    self._runtime.inspect_container(container.id) if container.id in started else container
+                )
+            except NotFound:
+                continue  # removed meanwhile
+        return refreshed
 
     def _queue_repair(self, app: str, reason: str) -> bool:
         """Queue a repair unless the app is backing off after failed ones (a crash loop)."""

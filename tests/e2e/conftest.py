@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from controller.settings import Settings
+from controller.wiring_keeper import running_keeper
 
 TOKEN = "e2e-test-token-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"  # 32+ bytes of entropy
 BASE_DOMAIN = "apps.test"
@@ -119,6 +120,10 @@ class Controller:
         headers = {"Host": f"{app}.{BASE_DOMAIN}", **kwargs.pop("headers", {})}
         return httpx.get(f"http://127.0.0.1:{self.http_port}{path}", headers=headers, timeout=10, **kwargs)
 
+    def keeper_pid(self) -> int | None:
+        """The pid of the keeper `dockyard serve` started for this data dir, None if none runs."""
+        return running_keeper(self.data_dir)
+
     def nginx_pid(self) -> int:
         return int((self.data_dir / "nginx" / "nginx.pid").read_text().strip())
 
@@ -126,6 +131,10 @@ class Controller:
         import docker
 
         self.kill()
+        keeper = self.keeper_pid()
+        if keeper is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(keeper, signal.SIGKILL)
         with contextlib.suppress(OSError, ValueError):
             os.kill(self.nginx_pid(), signal.SIGQUIT)
         client = docker.from_env()

@@ -14,8 +14,10 @@ of a shared machine).
 A crash is SIGKILL of the container's init from the host, as the kernel's OOM killer or
 a segfault would end it: Docker's restart policy brings it back by itself. `docker kill`
 is different: Docker 20.10 records it as an operator's stop (for every restart policy)
-and never restarts the container, so only the controller replaces it; the test kills
-`duo` containers that way, which its other container covers.
+and never restarts the container. The keeper (a process of its own, which outlives a
+killed controller) starts a serving container stopped that way again in place, so a
+`docker kill` of `solo`, with the controller up or down, obeys the same outage rule as
+a crash; `duo` containers are killed that way too, which its other container covers.
 """
 
 import os
@@ -102,12 +104,15 @@ class Chaos:
         """SIGKILL one container's init from the host (or `docker kill` it), if the rules allow.
 
         `solo` crashes only once its container ran long enough for Docker to restart it at
-        once; `duo` loses a container only while another one has served for a while.
+        once (`docker kill` needs no wait: the keeper starts it, not Docker's policy); `duo`
+        loses a container only while another one has served for a while.
         """
         now = datetime.now().astimezone()
         running = [c for c in self.containers(app) if c.attrs["State"]["Status"] == "running"]
         uptimes = {c.id: (now - _started_at(c)).total_seconds() for c in running}
-        settled = [c for c in running if uptimes[c.id] >= (CRASH_MIN_UPTIME if app == SOLO else 2)]
+        # Docker's restart backoff slows only its own restarts, not the keeper's start.
+        min_uptime = CRASH_MIN_UPTIME if app == SOLO and not docker_kill else 2
+        settled = [c for c in running if uptimes[c.id] >= min_uptime]
         if (app == DUO and len(settled) < 2) or not settled:
             self.note(f"crash {app}: skipped ({len(running)} running, {len(settled)} settled)")
             return
@@ -127,9 +132,10 @@ class Chaos:
         self.note(f"SIGKILL controller for {down:.2f}s")
         self.ctl.kill()
         crash_while_down = self.rng.random() < 0.5
+        app, docker_kill = self.rng.choice([(SOLO, False), (DUO, False), (SOLO, True)])
         time.sleep(down / 2)
         if crash_while_down:
-            self.crash(self.rng.choice([SOLO, DUO]))
+            self.crash(app, docker_kill=docker_kill)
         time.sleep(down / 2)
         self.ctl.start()
         self.note("controller back")
@@ -145,6 +151,7 @@ class Chaos:
             (2, lambda: self.restart(app)),
             (3, lambda: self.crash(app)),
             (1, lambda: self.crash(DUO, docker_kill=True)),
+            (2, lambda: self.crash(SOLO, docker_kill=True)),
             (2, self.sigkill_controller),
         ]
         (action,) = self.rng.choices([a for _, a in actions], weights=[w for w, _ in actions])

@@ -12,6 +12,7 @@ import pytest
 
 from controller.domain.errors import ProxyConfigRejected
 from controller.domain.models import App, ContainerInfo, Release, Site
+from controller.services.keeper import Keeper
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Backend, Routing
 
@@ -130,6 +131,60 @@ def test_the_reconciler_queues_no_repair_while_docker_restarts_a_container() -> 
 
     assert report.repairs_queued == [] and report.readdressed == []
     assert deploys.repairs == [] and runtime.removed == []
+
+
+class StartingRuntime(Runtime):
+    """A container stopped through Docker's API, which comes back (same address) when started."""
+
+    def __init__(self) -> None:
+        super().__init__(container("exited", None))
+        self.started: list[str] = []
+
+    def start_container(self, container_id: str) -> None:
+        self.started.append(container_id)
+        self._states = [container("running")]
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        return self._states[0]
+
+
+def test_the_reconciler_starts_a_stopped_serving_container_in_place_before_any_repair() -> None:
+    runtime = StartingRuntime()
+    routes = routing(runtime)
+    routes._backends["solo"] = (Backend("c1", "10.0.0.2:8080"),)
+    deploys = Deploys()
+    store = Store()
+    reconciler = Reconciler(
+        store=cast(Any, store),
+        runtime=cast(Any, runtime),
+        routing=routes,
+        deploys=cast(Any, deploys),
+        interval=60,
+        keeper=Keeper(starter=runtime, serving=store.get_serving),
+    )
+
+    report = reconciler.reconcile_once()
+
+    assert runtime.started == ["c1"]
+    assert report.repairs_queued == [] and report.readdressed == []
+    assert deploys.repairs == [] and runtime.removed == []
+
+
+def test_without_a_keeper_the_reconciler_repairs_a_stopped_serving_container() -> None:
+    runtime = StartingRuntime()
+    routes = routing(runtime)
+    routes._backends["solo"] = (Backend("c1", "10.0.0.2:8080"),)
+    deploys = Deploys()
+    reconciler = Reconciler(
+        store=cast(Any, Store()),
+        runtime=cast(Any, runtime),
+        routing=routes,
+        deploys=cast(Any, deploys),
+        interval=60,
+    )
+
+    assert reconciler.reconcile_once().repairs_queued == ["solo"]
+    assert runtime.started == []
 
 
 def test_the_serving_set_is_stored_before_the_proxy_routes_to_it() -> None:
