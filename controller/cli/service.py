@@ -22,7 +22,7 @@ from typing import NoReturn
 import click
 import httpx
 
-from controller.cli_client import fail
+from controller.cli.output import fail
 
 UNIT = "dockyard.service"
 NOT_RUNNING = 3  # LSB status code: "program is not running"
