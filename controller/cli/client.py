@@ -88,10 +88,7 @@ def _detail(response: httpx.Response) -> Any:
 
 def error_detail(response: httpx.Response) -> str:
     """An error answer's `detail` as one line (what the git user's commands print)."""
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return response.text.strip()
+    return str(_detail(response)).strip()
 
 
 def hook_client(data_dir: Path) -> httpx.Client:
