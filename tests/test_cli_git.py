@@ -8,8 +8,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from controller import cli_git
-from controller.cli import main
+from controller.cli import git_user, main
 
 
 def run_shell(data_dir: Path, command: str | None) -> tuple[int, str]:
@@ -49,8 +48,8 @@ def test_runs_git_on_the_app_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         return httpx.Response(200, json={"path": str(repo), "ticket": "t" * 43})
 
     monkeypatch.setattr(
-        cli_git,
-        "_hook_client",
+        git_user,
+        "hook_client",
         lambda data_dir: httpx.Client(
             base_url="http://controller", transport=httpx.MockTransport(controller)
         ),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli_service import PidFileService, env_file_value
+from controller.cli.service import PidFileService, env_file_value
 from tests.service_support import service_command
 
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")

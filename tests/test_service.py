@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from controller.adapters.git_access import find_git_user, home_of, why_user_cannot_run
-from controller.cli_service import is_controller, wait_for
+from controller.cli.service import is_controller, wait_for
 from controller.settings import Settings
 from controller.wiring_keeper import running_keeper
 from tests.conftest import require_root

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from controller.cli_client import AppOrCommand, client_of, print_json
+from controller.cli.client import client_of
+from controller.cli.output import AppOrCommand, json_option, print_error, print_json, print_rows
 
 
 def _when(value: str | None) -> str:
@@ -48,11 +49,7 @@ def _print_status(report: dict[str, Any]) -> None:
                 error,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
-        )
+    print_rows(rows)
 
 
 def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
@@ -67,7 +64,7 @@ def _print_result(result: dict[str, Any], *, as_json: bool) -> None:
         _print_status(result)
     if result["errors"]:
         for domain, error in sorted(result["errors"].items()):
-            click.echo(f"error: {domain}: {error}", err=True)
+            print_error(f"{domain}: {error}")
         raise SystemExit(1)
 
 
@@ -78,7 +75,7 @@ def certs() -> None:
 
 @certs.command("status")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@json_option
 @click.pass_context
 def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Certificate, and per domain: HTTPS, valid until, last attempt, the CA's last error."""
@@ -91,7 +88,7 @@ def certs_status(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @certs.command("issue")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@json_option
 @click.pass_context
 def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
     """Order a certificate now for every domain that lacks one (exit 1 if a domain failed)."""
@@ -101,7 +98,7 @@ def certs_issue(ctx: click.Context, name: str, as_json: bool) -> None:
 @certs.command("renew")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Renew even if the certificate is far from expiry.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+@json_option
 @click.pass_context
 def certs_renew(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
     """Renew the certificate if it is due (or always with --force)."""

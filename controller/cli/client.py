@@ -1,14 +1,15 @@
-"""What every `dockyard` command shares: the API client, the token lookup, one-line errors."""
+"""The one HTTP client of the CLI: the API client with its token lookup, and the git user's client."""
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import httpx
+
+from controller.cli.output import fail
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -28,10 +29,7 @@ class Client:
         except httpx.TransportError as exc:
             fail(f"cannot reach Dockyard at {self.url}: {exc}")
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
+            detail = _detail(response)
             if response.status_code == 401:
                 fail(f"{detail} (HTTP 401); {self.token_source}")
             fail(f"{detail} (HTTP {response.status_code})" if not isinstance(detail, list) else str(detail))
@@ -47,32 +45,6 @@ class Client:
                 yield from response.iter_lines()
         except httpx.TransportError as exc:
             fail(f"lost the connection to Dockyard: {exc}")
-
-
-class AppOrCommand(click.Group):
-    """A group whose first word may be an app: `dockyard certs APP` means `certs status APP`.
-
-    Its `default_command` runs when the first word is not one of its commands.
-    """
-
-    default_command = "status"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        words = [arg for arg in args if not arg.startswith("-")]
-        if words and words[0] not in self.commands:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
-
-
-class AppOrReport(AppOrCommand):
-    """`dockyard ps APP` means `ps report APP` (Dokku's `ps:report`); likewise `domains APP`."""
-
-    default_command = "report"
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 def _token() -> tuple[str | None, str]:
@@ -106,5 +78,33 @@ def client_of(ctx: click.Context) -> Client:
     return client
 
 
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+def _detail(response: httpx.Response) -> Any:
+    """The `detail` of an error answer (a list for a validation error), else its text."""
+    try:
+        return response.json().get("detail", response.text)
+    except ValueError:
+        return response.text
+
+
+def error_detail(response: httpx.Response) -> str:
+    """An error answer's `detail` as one line (what the git user's commands print)."""
+    return str(_detail(response)).strip()
+
+
+def hook_client(data_dir: Path) -> httpx.Client:
+    """A client of the controller with the hook token, from `<data dir>/git/hook.json`.
+
+    git-shell and the pre-receive hook run as the git user without DOCKYARD_* settings.
+    """
+    try:
+        config = json.loads((data_dir / "git" / "hook.json").read_text())
+    except (OSError, ValueError) as exc:
+        fail(
+            f"cannot read the controller's address ({exc}): is the controller installed and started?",
+            prefix="dockyard",
+        )
+    return httpx.Client(
+        base_url=config["url"],
+        headers={"Authorization": f"Bearer {config['token']}"},
+        timeout=httpx.Timeout(30, read=None),
+    )

@@ -22,7 +22,7 @@ from typing import NoReturn
 import click
 import httpx
 
-from controller.cli_client import fail
+from controller.cli.output import fail
 from controller.settings import DEFAULT_DATA_DIR
 from controller.wiring_keeper import stop_keeper
 
