@@ -125,13 +125,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(request: Request) -> Health:
         owned: Services = request.app.state.services
-        try:
-            owned.runtime.ping()
-            docker_ok = True
-        except DockyardError:
-            docker_ok = False
+        report = owned.system.health()
         return Health(
-            status="ok", docker=docker_ok, version=__version__, reconciled_at=owned.reconciler.last_pass
+            status="ok", docker=report.docker, version=__version__, reconciled_at=report.reconciled_at
         )
 
     app.include_router(routes_apps.router)
