@@ -4,7 +4,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -25,16 +25,19 @@ from controller.domain.credentials import check_secret_strength
 from controller.domain.errors import RuntimeUnavailable
 from controller.domain.models import ContainerExit
 from controller.services.apps import AppService
+from controller.services.certificate_ports import CertificateIssuer, CertificateStore
 from controller.services.certificates import CertificateService, site_tls_lookup
 from controller.services.crashes import CrashLog
+from controller.services.deploy_history import DeployHistory
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys import DeployService, PipelineSettings
-from controller.services.events import EventBus
+from controller.services.events import EventBus, EventJournal
 from controller.services.hygiene import Hygiene
-from controller.services.keeper import Keeper, ServingSets
-from controller.services.ports import Proxy, Runtime, Store
+from controller.services.keeper import ContainerStarter, Keeper, ServingSets
+from controller.services.ports import DeployLogStore, Prober, Proxy, Runtime, Store
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
+from controller.services.system import SystemService
 from controller.settings import Settings
 from controller.wiring_git import GitComponents, build_git
 
@@ -88,7 +91,7 @@ class PublicUrls:
 
     http_port: int
     https_port: int
-    certs: FileCertificateStore
+    certs: CertificateStore
 
     def __call__(self, app: str, domains: Sequence[str]) -> list[str]:
         secure = set(served_domains(self.certs.load(app), domains))
@@ -99,9 +102,30 @@ class PublicUrls:
         return f"{scheme}://{domain}" + ("" if port == default else f":{port}")
 
 
+@dataclass(frozen=True)
+class Adapters:
+    """The outside world the services drive, typed by their ports: the real adapters from
+    `build_adapters`, or the fakes a test hands to `build_services`."""
+
+    store: Store
+    runtime: Runtime
+    proxy: Proxy
+    prober: Prober
+    certs: CertificateStore
+    issuer: CertificateIssuer | None  # None: no ACME, only certificates already on disk are served
+    deploy_logs: DeployLogStore
+    disk_used_percent: Callable[[], float] | None = None  # default: the data dir's file system
+    event_journal: EventJournal | None = None  # None: the event history lives in memory only
+    starter: ContainerStarter | None = None  # None: the reconciler repairs, it starts nothing in place
+
+
 @dataclass
 class Services:
-    """Everything the API, and nothing else, talks to."""
+    """Everything the API (and the GUI) talks to: services, and the ports they are built on.
+
+    Routes call service methods only; `store`, `runtime` and `proxy` are here for starting
+    and stopping the controller, and for tests to look at.
+    """
 
     settings: Settings
     store: Store
@@ -112,8 +136,10 @@ class Services:
     events: EventBus
     apps: AppService
     deploys: DeployService
+    history: DeployHistory
     reconciler: Reconciler
     hygiene: Hygiene
+    system: SystemService
     admin_token: str
     certificates: CertificateService
     git: GitComponents
@@ -177,8 +203,8 @@ class Services:
         self.deploys.stop()
 
 
-def build_services(settings: Settings) -> Services:
-    """Create the data dir layout and wire every adapter into the services."""
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data dir layout (idempotent), private where it must be."""
     for directory in (settings.data_dir, settings.logs_dir, settings.builds_dir, settings.nginx_dir):
         directory.mkdir(parents=True, exist_ok=True)
     # Traversable, not listable: nginx workers (nobody) reach nginx/temp and the ACME webroot,
@@ -186,6 +212,11 @@ def build_services(settings: Settings) -> Services:
     os.chmod(settings.data_dir, 0o711)  # noqa: S103
     for private in (settings.logs_dir, settings.builds_dir):
         os.chmod(private, PRIVATE_DIR_MODE)
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """The real outside world: the migrated database, Docker, nginx, HTTP probes, the ACME CA."""
+    prepare_data_dir(settings)
     make_sqlite_private(settings.resolved_database_url)
     upgrade_database_in_child(settings.resolved_database_url)
     store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
@@ -209,16 +240,50 @@ def build_services(settings: Settings) -> Services:
         acme_webroot=settings.acme_webroot if settings.acme_enabled else None,
         site_tls=site_tls_lookup(certs),
     )
-    routing = Routing(store=store, runtime=runtime, proxy=proxy)
-    logs = DeployLogHub(
-        FileDeployLogStore(settings.logs_dir / "deploys", max_bytes=settings.build_log_max_kb * 1024)
+    return Adapters(
+        store=store,
+        runtime=runtime,
+        proxy=proxy,
+        prober=HttpProber(),
+        certs=certs,
+        issuer=build_issuer(settings),
+        deploy_logs=FileDeployLogStore(
+            settings.logs_dir / "deploys", max_bytes=settings.build_log_max_kb * 1024
+        ),
+        event_journal=FileEventJournal(settings.data_dir / "events.jsonl"),
+        starter=DockerKeeper(instance=settings.instance),
     )
-    events = EventBus(journal=FileEventJournal(settings.data_dir / "events.jsonl"))
+
+
+def build_issuer(settings: Settings) -> AcmeIssuer | None:
+    """The ACME client, or None when no CA is configured."""
+    if not settings.acme_enabled:
+        return None
+    issuer = AcmeIssuer(
+        directory_url=settings.acme_directory,
+        email=settings.acme_email,
+        state_dir=settings.acme_dir,
+        webroot=settings.acme_webroot,
+        ca_bundle=settings.acme_ca_bundle,
+        timeout=settings.acme_timeout,
+    )
+    issuer.prepare()
+    return issuer
+
+
+def build_services(settings: Settings, adapters: Adapters | None = None) -> Services:
+    """Create the data dir layout and wire the adapters (the real ones unless given) into the services."""
+    prepare_data_dir(settings)
+    outside = adapters if adapters is not None else build_adapters(settings)
+    store, runtime, proxy, certs = outside.store, outside.runtime, outside.proxy, outside.certs
+    routing = Routing(store=store, runtime=runtime, proxy=proxy)
+    logs = DeployLogHub(outside.deploy_logs)
+    events = EventBus(journal=outside.event_journal)
     public_urls = PublicUrls(settings.http_port, settings.https_port, certs)
     deploys = DeployService(
         store=store,
         runtime=runtime,
-        prober=HttpProber(),
+        prober=outside.prober,
         routing=routing,
         logs=logs,
         events=events,
@@ -239,7 +304,13 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     certificates = build_certificates(
-        settings, store=store, certs=certs, routing=routing, jobs=deploys, events=events
+        settings,
+        store=store,
+        certs=certs,
+        issuer=outside.issuer,
+        routing=routing,
+        jobs=deploys,
+        events=events,
     )
     hygiene = Hygiene(
         store=store,
@@ -247,8 +318,9 @@ def build_services(settings: Settings) -> Services:
         data_dir=settings.data_dir,
         keep_releases=settings.keep_releases,
         threshold_percent=settings.disk_prune_threshold,
+        measure=outside.disk_used_percent,
     )
-    keeper = Keeper(starter=DockerKeeper(instance=settings.instance), serving=ServingSets(store).of)
+    keeper = Keeper(starter=outside.starter, serving=ServingSets(store).of) if outside.starter else None
     reconciler = Reconciler(
         store=store,
         runtime=runtime,
@@ -286,8 +358,10 @@ def build_services(settings: Settings) -> Services:
         events=events,
         apps=apps,
         deploys=deploys,
+        history=DeployHistory(store=store),
         reconciler=reconciler,
         hygiene=hygiene,
+        system=SystemService(runtime=runtime, hygiene=hygiene, reconciler=reconciler),
         admin_token=load_admin_token(settings),
         certificates=certificates,
         git=git,
@@ -299,24 +373,14 @@ def build_services(settings: Settings) -> Services:
 def build_certificates(
     settings: Settings,
     *,
-    store: SqlStore,
-    certs: FileCertificateStore,
+    store: Store,
+    certs: CertificateStore,
+    issuer: CertificateIssuer | None,
     routing: Routing,
     jobs: DeployService,
     events: EventBus,
 ) -> CertificateService:
-    """The certificate service; without ACME settings it only serves certificates already on disk."""
-    issuer = None
-    if settings.acme_enabled:
-        issuer = AcmeIssuer(
-            directory_url=settings.acme_directory,
-            email=settings.acme_email,
-            state_dir=settings.acme_dir,
-            webroot=settings.acme_webroot,
-            ca_bundle=settings.acme_ca_bundle,
-            timeout=settings.acme_timeout,
-        )
-        issuer.prepare()
+    """The certificate service; without an issuer it only serves certificates already on disk."""
     return CertificateService(
         store=store,
         certs=certs,

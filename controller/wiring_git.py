@@ -29,7 +29,9 @@ from controller.adapters.git_cgi import GitHttpBackend
 from controller.adapters.git_repos import BareRepos, SourceMirrors
 from controller.domain.git_records import FileOwner
 from controller.domain.models import App
+from controller.services import git_ports
 from controller.services.deploys import DeployService
+from controller.services.git_http import GitHttpService
 from controller.services.git_ports import UnpackTar
 from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
@@ -75,8 +77,8 @@ class GitComponents:
     keys: SshKeyService
     push: GitPushService
     webhooks: WebhookService
-    http_backend: GitHttpBackend
-    files: GitUserFiles
+    http: GitHttpService
+    files: git_ports.GitUserFiles
     hook_token: str
     controller_url: str
 
@@ -161,24 +163,27 @@ def build_git(
     host = "127.0.0.1" if settings.listen_host in WILDCARD_HOSTS else settings.listen_host
     webhooks = WebhookService(store=store, sources=sources, mirrors=mirrors, deploys=deploys, unpack=unpack)
     deploys.fetch_sources_with(webhooks.fetch_source)
+    push = GitPushService(
+        store=store,
+        sources=sources,
+        repos=repos,
+        deploys=deploys,
+        create_app=create_app,
+        unpack=unpack,
+        public_urls=public_urls,
+        auto_create=settings.git_auto_create,
+    )
     return GitComponents(
         store=store,
         sources=sources,
         keys=SshKeyService(
             store=store, files=files, executable=executable, data_dir=data_dir, instance=settings.instance
         ),
-        push=GitPushService(
-            store=store,
-            sources=sources,
-            repos=repos,
-            deploys=deploys,
-            create_app=create_app,
-            unpack=unpack,
-            public_urls=public_urls,
-            auto_create=settings.git_auto_create,
-        ),
+        push=push,
         webhooks=webhooks,
-        http_backend=GitHttpBackend(project_root=repos_dir, owner=owner, home=home),
+        http=GitHttpService(
+            push=push, backend=GitHttpBackend(project_root=repos_dir, owner=owner, home=home)
+        ),
         files=files,
         hook_token=secrets.token_urlsafe(32),
         controller_url=f"http://{host}:{settings.listen_port}",

@@ -11,26 +11,17 @@ import os
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from anyio import to_thread
 
 from controller.domain.git_records import FileOwner
+from controller.services.git_ports import CgiResponse
 
 CHUNK_BYTES = 64 * 1024
 HEADER_LIMIT = 64 * 1024
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class CgiResponse:
-    """The status and headers git answered with, and the rest of its output as it comes."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: AsyncIterator[bytes]
 
 
 class GitHttpBackend:

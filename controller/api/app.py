@@ -24,7 +24,6 @@ from controller.api import (
 from controller.api.errors import install_error_handlers
 from controller.api.follow import FollowerLimits
 from controller.api.schemas import Health
-from controller.domain.errors import DockyardError
 from controller.settings import Settings
 from controller.wiring import Services, build_services
 
@@ -128,13 +127,9 @@ def create_app(
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(request: Request) -> Health:
         owned: Services = request.app.state.services
-        try:
-            owned.runtime.ping()
-            docker_ok = True
-        except DockyardError:
-            docker_ok = False
+        report = owned.system.health()
         return Health(
-            status="ok", docker=docker_ok, version=__version__, reconciled_at=owned.reconciler.last_pass
+            status="ok", docker=report.docker, version=__version__, reconciled_at=report.reconciled_at
         )
 
     app.include_router(routes_apps.router)

@@ -1,6 +1,7 @@
 """Routes of apps and what hangs off one app: domains, config, releases, scale, logs."""
 
 import asyncio
+from functools import partial
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import StreamingResponse
@@ -29,7 +30,6 @@ from controller.domain.names import (
     validate_env_value,
     validate_process_count,
 )
-from controller.services.ports import LogLines
 
 router = APIRouter(prefix="/api/v1/apps", tags=["apps"], dependencies=[Depends(require_token)])
 
@@ -163,8 +163,7 @@ async def app_logs(
     """
     validate_app_name(name)
     if proxy:
-        app = services.apps.get(name)
-        access = services.proxy.access_log(app.name, tail=tail, follow=follow)
+        access = services.apps.access_log(name, tail=tail, follow=follow)
         # The access log is polled from a thread: a follow of it takes a follower slot too.
         proxy_slot = followers.acquire(name) if follow else FollowerSlot(lambda: None)
         return StreamingResponse(
@@ -173,18 +172,11 @@ async def app_logs(
             background=proxy_slot.background(),
         )
 
-    def open_logs() -> LogLines:
-        app = services.apps.get(name)
-        containers = [
-            c.id
-            for c in services.runtime.list_containers(app.name)
-            if c.process == "web" and (c.release == app.current_release)
-        ]
-        return services.runtime.follow_logs(containers, tail=tail, follow=follow, timestamps=timestamps)
-
     slot = followers.acquire(name) if follow else FollowerSlot(lambda: None)
     try:
-        lines = await run_in_threadpool(open_logs)
+        lines = await run_in_threadpool(
+            partial(services.apps.container_logs, name, tail=tail, follow=follow, timestamps=timestamps)
+        )
     except BaseException:
         slot.release()
         raise

@@ -55,13 +55,12 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
 def list_app_deploys(
     name: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=500)
 ) -> list[DeployPublic]:
-    services.apps.get(name)
-    return [DeployPublic.of(d) for d in services.store.list_deploys(name, limit=limit)]
+    return [DeployPublic.of(d) for d in services.history.of_app(name, limit=limit)]
 
 
 @router.get("/deploys", response_model=list[DeployPublic])
 def list_deploys(services: ServicesDep, limit: int = Query(default=50, ge=1, le=500)) -> list[DeployPublic]:
-    return [DeployPublic.of(d) for d in services.store.list_deploys(None, limit=limit)]
+    return [DeployPublic.of(d) for d in services.history.recent(limit=limit)]
 
 
 @router.post("/deploys/{deploy_id}/cancel", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
@@ -119,7 +118,7 @@ async def events(
 
 @router.get("/deploys/{deploy_id}", response_model=DeployPublic)
 def get_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
-    return DeployPublic.of(services.store.get_deploy(deploy_id))
+    return DeployPublic.of(services.history.get(deploy_id))
 
 
 @router.get("/deploys/{deploy_id}/log", responses={429: {"description": "too many streams of this app"}})
@@ -130,7 +129,7 @@ async def deploy_log(
 
     A long log keeps its head and its tail: a line in between says how much was left out.
     """
-    deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+    deploy = await run_in_threadpool(services.history.get, deploy_id)
     slot = followers.acquire(deploy.app) if follow else FollowerSlot(lambda: None)
 
     async def lines() -> AsyncIterator[bytes]:

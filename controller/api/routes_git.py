@@ -159,12 +159,12 @@ def _one_update(old: str, new: str, ref: str) -> list[RefUpdate]:
 
 async def _final(services: Services, deploy_id: str) -> Deploy:
     """The deploy once its log is complete; it may take a moment more to reach its final status."""
-    deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+    deploy = await run_in_threadpool(services.history.get, deploy_id)
     for _ in range(200):
         if deploy.status.is_final:
             break
         await asyncio.sleep(FOLLOW_POLL)
-        deploy = await run_in_threadpool(services.store.get_deploy, deploy_id)
+        deploy = await run_in_threadpool(services.history.get, deploy_id)
     return deploy
 
 

@@ -5,6 +5,7 @@ then `git http-backend` streams its answer (the build log of a push included) as
 import base64
 import binascii
 import re
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
@@ -16,6 +17,7 @@ from controller.domain.credentials import secrets_match
 from controller.domain.errors import DockyardError
 from controller.domain.git_refs import GitService
 from controller.domain.names import validate_app_name
+from controller.services.git_http import GitHttpRequest
 
 router = APIRouter(tags=["git"])
 REALM = 'Basic realm="Dockyard git", charset="UTF-8"'
@@ -58,25 +60,24 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
     if not repo.endswith(".git") or service is None:
         return PlainTextResponse("Dockyard serves only the smart HTTP protocol at /git/<app>.git\n", 404)
     app = repo[: -len(".git")]
+    pushing = service is GitService.RECEIVE_PACK and request.method == "POST"
     try:
         validate_app_name(app)
-        await run_in_threadpool(services.git.push.open_repo, app, service=service)
+        env = await run_in_threadpool(partial(services.git.http.open, app, service=service, pushing=pushing))
     except DockyardError as exc:
         # git shows a text/plain error body to the user as `remote: ...` lines.
         return PlainTextResponse(f"{exc}\n", status_code=http_status(exc))
     user = credentials[0] if _USER_RE.fullmatch(credentials[0]) else "http"
-    # The push's hook gets a ticket naming who the token says pushed (not the Basic user name).
-    extra_env = {}
-    if service is GitService.RECEIVE_PACK and request.method == "POST":
-        extra_env["DOCKYARD_PUSH_TICKET"] = services.git.push.http_push_ticket(app)
-    answer = await services.git.http_backend.run(
-        method=request.method,
-        path_info=f"/{app}.git/{rest}",
-        query=request.url.query,
-        headers={name.lower(): value for name, value in request.headers.items()},
-        body=request.stream(),
-        remote_user=user,
-        remote_addr=request.client.host if request.client else "",
-        extra_env=extra_env,
+    answer = await services.git.http.serve(
+        GitHttpRequest(
+            method=request.method,
+            path_info=f"/{app}.git/{rest}",
+            query=request.url.query,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=request.stream(),
+            remote_user=user,
+            remote_addr=request.client.host if request.client else "",
+        ),
+        env=env,
     )
     return StreamingResponse(answer.body, status_code=answer.status, headers=dict(answer.headers))

@@ -11,10 +11,10 @@ router = APIRouter(prefix="/api/v1/system", tags=["system"], dependencies=[Depen
 @router.get("/df", response_model=DiskReport)
 def disk_usage(services: ServicesDep) -> DiskReport:
     """What Dockyard's own images, containers and data dir take on disk."""
-    return services.hygiene.disk_usage()
+    return services.system.disk_usage()
 
 
 @router.post("/prune", response_model=PruneReport)
 def prune(services: ServicesDep) -> PruneReport:
     """Remove Dockyard's images beyond each app's retention, of deleted apps, and dangling build layers."""
-    return services.hygiene.prune()
+    return services.system.prune()

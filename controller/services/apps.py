@@ -1,14 +1,14 @@
 """App use cases: create, inspect, destroy, domains and config reads."""
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from controller.domain.errors import Conflict, DockyardError, NotFound
 from controller.domain.models import App, ContainerExit, ContainerInfo, Release
 from controller.domain.names import validate_app_name, validate_domain
 from controller.services.crashes import CRASH_LOOP, CrashLog
-from controller.services.ports import Runtime, Store
+from controller.services.ports import LogLines, Runtime, Store
 from controller.services.routing import Routing
 
 MASK = "********"
@@ -130,6 +130,21 @@ class AppService:
             status=status,
             crashes=crashes,
         )
+
+    def container_logs(self, name: str, *, tail: int, follow: bool, timestamps: bool) -> LogLines:
+        """The output of the current release's web containers: the last `tail` lines, then followed."""
+        app = self.get(name)
+        containers = [
+            c.id
+            for c in self._runtime.list_containers(app.name)
+            if c.process == "web" and c.release == app.current_release
+        ]
+        return self._runtime.follow_logs(containers, tail=tail, follow=follow, timestamps=timestamps)
+
+    def access_log(self, name: str, *, tail: int, follow: bool) -> Iterator[str]:
+        """The app's proxy access log: the last `tail` lines, then (with `follow`) new ones."""
+        app = self.get(name)
+        return self._routing.access_log(app.name, tail=tail, follow=follow)
 
     def _inspected(self, containers: Sequence[ContainerInfo]) -> list[ContainerInfo]:
         """The containers with what only an inspect tells: restarts, exit code, start time."""

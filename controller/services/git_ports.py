@@ -1,6 +1,6 @@
 """The Protocols ("ports") of the git side: stored sources, keys and deliveries; repos and mirrors."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -113,3 +113,31 @@ class GitUserFiles(Protocol):
         """Replace the file's text by `edit(current text)`, with no other writer in between."""
 
     def write_hook_config(self, *, url: str, token: str) -> None: ...
+
+
+@dataclass
+class CgiResponse:
+    """The status and headers git answered with, and the rest of its output as it comes."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: AsyncIterator[bytes]
+
+
+class HttpBackend(Protocol):
+    """`git http-backend`: serves one smart-HTTP request on the bare repos."""
+
+    async def run(
+        self,
+        *,
+        method: str,
+        path_info: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: AsyncIterator[bytes],
+        remote_user: str,
+        remote_addr: str,
+        extra_env: Mapping[str, str],
+    ) -> CgiResponse:
+        """Start git, feed it `body` and return once its headers are in (`headers` lowercase)."""
+        ...

@@ -2,7 +2,7 @@
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from controller.domain.containers import STATE_RESTARTING
@@ -43,6 +43,10 @@ class Routing:
     def backends(self, app: str) -> tuple[Backend, ...]:
         with self._lock:
             return self._backends.get(app, ())
+
+    def access_log(self, app: str, *, tail: int, follow: bool) -> Iterator[str]:
+        """The last `tail` lines of the app's access log at the proxy, then (with `follow`) new ones."""
+        return self._proxy.access_log(app, tail=tail, follow=follow)
 
     def _sites(self) -> list[Site]:
         return [

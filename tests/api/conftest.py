@@ -1,18 +1,18 @@
 """The fast API tier: the real FastAPI app and real services, the outside world faked.
 
-The services run over a real SqlStore on a temp SQLite file, real deploy logs, certificate
-files and bare git repos under a temp data dir; Docker, nginx, the health probes and the CA
-are the in-memory fakes of `fakes.py`. The app starts through its lifespan (so the deploy
-workers, the reconciler and the webhook dispatcher run), driven by TestClient: no server,
-no Docker, no sleeps.
+`wiring.build_services` builds the services over a real SqlStore on a temp SQLite file, real
+deploy logs, certificate files and bare git repos under a temp data dir; Docker, nginx, the
+health probes and the CA are the in-memory fakes of `fakes.py`, handed in as its `Adapters`.
+The app starts through its lifespan (so the deploy workers, the reconciler and the webhook
+dispatcher run), driven by TestClient: no server, no Docker, no sleeps.
 """
 
+import hashlib
 import io
 import shutil
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +25,12 @@ from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.secrets import Cipher
 from controller.adapters.store import SqlStore, upgrade_database
 from controller.api.app import create_app
-from controller.domain.certificates import RenewalPolicy
-from controller.services.apps import AppService
-from controller.services.certificates import CertificateService
-from controller.services.crashes import CrashLog
-from controller.services.deploy_logs import DeployLogHub
-from controller.services.deploys import DeployService, PipelineSettings
-from controller.services.events import EventBus
-from controller.services.hygiene import Hygiene
-from controller.services.reconciler import Reconciler
-from controller.services.routing import Routing
 from controller.settings import Settings
-from controller.wiring import PublicUrls, Services
-from controller.wiring_git import build_git
+from controller.wiring import Adapters, Services, build_services, prepare_data_dir
 from tests.api.fakes import FakeIssuer, FakeProber, FakeProxy, FakeRuntime
 
-TOKEN = "admin-token-for-the-api-tier"
+# The API tier's admin token: not a secret, but as strong as the controller requires of one.
+TOKEN = hashlib.sha256(b"dockyard api tier").hexdigest()
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NO_SUCH_USER = "dockyard-api-tier-nobody"  # the git user: must not exist, so nothing is chowned
 
@@ -121,100 +111,22 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build_test_services(
     settings: Settings, bed_fakes: tuple[FakeRuntime, FakeProxy, FakeProber, FakeIssuer]
 ) -> Services:
-    """What `wiring.build_services` builds, with the fakes in place of Docker, nginx, probes, CA."""
+    """`wiring.build_services` with the fakes in place of Docker, nginx, probes and the CA."""
     runtime, proxy, prober, issuer = bed_fakes
-    for directory in (settings.data_dir, settings.logs_dir, settings.builds_dir, settings.nginx_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-    store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
+    prepare_data_dir(settings)
     certs = FileCertificateStore(settings.certs_dir)
     certs.prepare()
-    routing = Routing(store=store, runtime=runtime, proxy=proxy)
-    logs = DeployLogHub(FileDeployLogStore(settings.logs_dir / "deploys"))
-    events = EventBus()
-    public_urls = PublicUrls(settings.http_port, settings.https_port, certs)
-    deploys = DeployService(
-        store=store,
-        runtime=runtime,
-        prober=prober,
-        routing=routing,
-        logs=logs,
-        events=events,
-        settings=PipelineSettings(
-            instance=settings.instance,
-            network=settings.docker_network,
-            builds_dir=settings.builds_dir,
-            keep_releases=settings.keep_releases,
-            health_timeout=settings.health_timeout,
-            stop_timeout=settings.stop_timeout,
-            public_urls=public_urls,
-            workers=settings.deploy_workers,
-            other_workers=settings.job_workers,
-            docker_retries=1,
-        ),
-    )
-    certificates = CertificateService(
-        store=store,
-        certs=certs,
-        issuer=issuer,
-        routing=routing,
-        jobs=deploys,
-        events=events,
-        policy=RenewalPolicy(
-            renew_before=timedelta(days=settings.acme_renew_days),
-            retry_base=timedelta(seconds=settings.acme_retry_base),
-            retry_max=timedelta(seconds=settings.acme_retry_max),
-            daily_attempts=settings.acme_daily_attempts,
-        ),
-        check_interval=settings.acme_check_interval,
-    )
-    hygiene = Hygiene(
-        store=store,
-        runtime=runtime,
-        data_dir=settings.data_dir,
-        keep_releases=settings.keep_releases,
-        threshold_percent=settings.disk_prune_threshold,
-        measure=lambda: 10.0,
-    )
-    reconciler = Reconciler(
-        store=store,
-        runtime=runtime,
-        routing=routing,
-        deploys=deploys,
-        interval=settings.reconcile_interval,
-        hygiene=hygiene,
-    )
-    git = build_git(
-        settings,
-        store=store,
-        deploys=deploys,
-        public_urls=public_urls,
-        create_app=lambda name: apps.create(name),
-    )
-    apps = AppService(
-        store=store,
-        runtime=runtime,
-        routing=routing,
-        base_domain=settings.base_domain,
-        public_urls=public_urls,
-        listeners=(certificates, git.sources),
-    )
-    return Services(
-        crashes=CrashLog(),
-        settings=settings,
-        store=store,
+    adapters = Adapters(
+        store=SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file)),
         runtime=runtime,
         proxy=proxy,
-        routing=routing,
-        logs=logs,
-        events=events,
-        apps=apps,
-        deploys=deploys,
-        reconciler=reconciler,
-        hygiene=hygiene,
-        admin_token=TOKEN,
-        certificates=certificates,
-        git=git,
+        prober=prober,
+        certs=certs,
+        issuer=issuer,
+        deploy_logs=FileDeployLogStore(settings.logs_dir / "deploys"),
+        disk_used_percent=lambda: 10.0,
     )
+    return build_services(settings, adapters)
 
 
 def api_settings(data_dir: Path, **overrides: Any) -> Settings:
