@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from controller.adapters.build_dirs import BuildDirs
 from controller.adapters.cert_files import FileCertificateStore
 from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.secrets import Cipher
@@ -138,11 +139,11 @@ def build_test_services(
         prober=prober,
         routing=routing,
         logs=logs,
+        contexts=BuildDirs(settings.builds_dir),
         events=events,
         settings=PipelineSettings(
             instance=settings.instance,
             network=settings.docker_network,
-            builds_dir=settings.builds_dir,
             keep_releases=settings.keep_releases,
             health_timeout=settings.health_timeout,
             stop_timeout=settings.stop_timeout,
