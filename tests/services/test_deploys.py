@@ -50,7 +50,7 @@ def test_a_build_is_released_started_switched_and_its_predecessor_retired(bed: D
     log = bed.log(second)
     for step in ("Building image", "Health-checking", "Switching traffic", "v2 is live", "Retiring 1 old"):
         assert step in log
-    assert not (bed.builds_dir / second.id).exists()
+    assert not (bed.builds_dir / first.id).exists()  # the app's next job runs after its cleanup
 
 
 def test_a_failed_health_check_leaves_the_serving_release_alone(bed: DeployBed) -> None:
