@@ -3,16 +3,17 @@ undo, interrupted-job recovery, and the kind handler table."""
 
 import io
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from controller.domain.errors import InvalidInput
+from controller.domain.errors import InvalidInput, RuntimeUnavailable
 from controller.domain.models import Deploy, DeployKind, DeployStatus
 from controller.services.deploys import new_queued
 from controller.services.queue import JobContext
-from tests.services.deploy_bed import DeployBed, deploy_bed, migrated_template
+from tests.services.deploy_bed import WAIT, DeployBed, deploy_bed, migrated_template
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +315,48 @@ def test_an_upload_without_a_dockerfile_is_refused_and_leaves_nothing(bed: Deplo
     with pytest.raises(InvalidInput, match="no Dockerfile"):
         bed.deploys.request_archive_build("web", archive=buffer, max_bytes=1024)
     assert list(bed.builds_dir.iterdir()) == [] and bed.store.list_deploys("web") == []
+
+
+# -- how a job ends -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def patient_bed(tmp_path: Path, template: Path) -> Iterator[DeployBed]:
+    """Docker outages are retried at once; a job may run for no time at all before it is cancelled."""
+    yield from deploy_bed(tmp_path, template, docker_retries=2, docker_retry_delay=0.0, job_timeout=0.0)
+
+
+def raise_(exc: Exception) -> Callable[[], None]:
+    def hook() -> None:
+        raise exc
+
+    return hook
+
+
+def test_a_brief_docker_outage_is_retried(patient_bed: DeployBed) -> None:
+    patient_bed.store.create_app("web")
+    patient_bed.runtime.hooks["run"] = raise_(RuntimeUnavailable("Docker is not reachable (fake)"))
+    patient_bed.deploys._runner._settings = replace(patient_bed.deploys._runner._settings, job_timeout=WAIT)
+    deploy = patient_bed.deployed("web")
+    assert "Docker is not reachable (fake); trying again in 0 s" in patient_bed.log(deploy)
+
+
+def test_an_unexpected_error_fails_the_job_as_internal(bed: DeployBed) -> None:
+    with_release(bed)
+    bed.runtime.hooks["build"] = raise_(RuntimeError("boom"))
+    failed = bed.finished(bed.build("web"))
+    assert failed.status is DeployStatus.FAILED and failed.error == "internal error: RuntimeError('boom')"
+    assert bed.store.get_app("web").current_release == 1
+
+
+def test_a_job_that_runs_out_of_time_is_cancelled(patient_bed: DeployBed) -> None:
+    patient_bed.store.create_app("web")
+
+    def wait_for_the_timeout() -> None:
+        cancel = patient_bed.deploys._runner._cancels[patient_bed.running_id("web")]
+        assert cancel.wait(WAIT)
+
+    patient_bed.runtime.hooks["build"] = wait_for_the_timeout
+    cancelled = patient_bed.finished(patient_bed.build("web"))
+    assert cancelled.status is DeployStatus.CANCELLED and cancelled.error == "the deploy was cancelled"
+    assert patient_bed.runtime.list_containers("web") == []
