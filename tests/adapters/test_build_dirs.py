@@ -1,24 +1,17 @@
 """Build dirs: one context directory per deploy, handed over to a retry, swept at start."""
 
 import io
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from controller.adapters.build_dirs import BuildDirs
 from controller.domain.errors import InvalidInput
+from tests.api.conftest import tar_of as tar_bytes
 
 
 def tar_of(files: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
+    return io.BytesIO(tar_bytes(files))
 
 
 def test_a_context_is_created_once_renewed_empty_and_moved(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 undo, interrupted-job recovery, and the kind handler table."""
 
 import io
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from controller.domain.errors import InvalidInput, RuntimeUnavailable
 from controller.domain.models import Deploy, DeployKind, DeployStatus
 from controller.services.deploys import new_queued
 from controller.services.queue import JobContext
+from tests.api.conftest import tar_of
 from tests.services.deploy_bed import WAIT, DeployBed, deploy_bed, migrated_template
 
 
@@ -306,14 +306,10 @@ def test_a_failing_handler_fails_its_job_with_the_reason(bed: DeployBed) -> None
 
 def test_an_upload_without_a_dockerfile_is_refused_and_leaves_nothing(bed: DeployBed) -> None:
     bed.store.create_app("web")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("README")
-        info.size = 2
-        tar.addfile(info, io.BytesIO(b"hi"))
-    buffer.seek(0)
     with pytest.raises(InvalidInput, match="no Dockerfile"):
-        bed.deploys.request_archive_build("web", archive=buffer, max_bytes=1024)
+        bed.deploys.request_archive_build(
+            "web", archive=io.BytesIO(tar_of({"README": b"hi"})), max_bytes=1024
+        )
     assert list(bed.builds_dir.iterdir()) == [] and bed.store.list_deploys("web") == []
 
 
