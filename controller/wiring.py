@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from controller.adapters.acme_issuer import AcmeIssuer
+from controller.adapters.build_dirs import BuildDirs
 from controller.adapters.cert_files import FileCertificateStore
 from controller.adapters.docker.keeper import DockerKeeper
 from controller.adapters.docker.runtime import DockerRuntime
@@ -286,11 +287,11 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         prober=outside.prober,
         routing=routing,
         logs=logs,
+        contexts=BuildDirs(settings.builds_dir),
         events=events,
         settings=PipelineSettings(
             instance=settings.instance,
             network=settings.docker_network,
-            builds_dir=settings.builds_dir,
             keep_releases=settings.keep_releases,
             build_timeout=settings.build_timeout,
             health_timeout=settings.health_timeout,

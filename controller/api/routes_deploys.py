@@ -3,14 +3,12 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from controller.adapters.archive import extract_archive, source_digest
 from controller.api.bodies import spool_limited
 from controller.api.deps import ServicesDep, require_token
 from controller.api.follow import FollowersDep, FollowerSlot, deploy_log_lines
@@ -40,14 +38,9 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
         if not upload.read(1):
             raise InvalidInput("the request body must be a tar archive of the build context")
         upload.seek(0)
-
-        def unpack(dest: Path) -> str:
-            extract_archive(upload, dest, max_bytes=limit * 4)
-            if not (dest / "Dockerfile").is_file():
-                raise InvalidInput("the build context has no Dockerfile at its top level")
-            return source_digest(dest)
-
-        deploy = await run_in_threadpool(services.deploys.request_build, name, unpack=unpack)
+        deploy = await run_in_threadpool(
+            services.deploys.request_archive_build, name, archive=upload, max_bytes=limit * 4
+        )
     return DeployPublic.of(deploy)
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from controller.domain.containers import ContainerSpec
 from controller.domain.errors import DockyardError
@@ -208,6 +208,40 @@ class Runtime(Protocol):
 
     def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
         """Blocks, calling on_death(exit) when one of this instance's containers dies."""
+
+
+class BuildContexts(Protocol):
+    """The build contexts of builds: one directory per deploy (by id), under the builds dir."""
+
+    def create(self, deploy_id: str) -> Path:
+        """A new empty directory for the deploy's context; raises FileExistsError if it exists."""
+
+    def renew(self, deploy_id: str) -> Path:
+        """The deploy's directory, emptied (or created)."""
+
+    def path(self, deploy_id: str) -> Path: ...
+
+    def exists(self, deploy_id: str) -> bool: ...
+
+    def move(self, deploy_id: str, to_deploy_id: str) -> None:
+        """Hands a context over to another deploy (a retry)."""
+
+    def discard(self, deploy_id: str) -> None:
+        """Removes the deploy's context; a missing one is not an error."""
+
+    def discard_all_except(self, deploy_ids: Collection[str]) -> None:
+        """Removes every context but those of `deploy_ids`."""
+
+    def unpack_archive(self, archive: IO[bytes], dest: Path, *, max_bytes: int) -> str:
+        """Extracts an untrusted tar (gzipped or not) into the empty `dest`; returns its digest.
+
+        Raises InvalidInput (or PayloadTooLarge) for an archive it refuses, leaving `dest` empty.
+        """
+
+    def has_dockerfile(self, context_dir: Path) -> bool: ...
+
+    def read_app_json(self, context_dir: Path) -> str | None:
+        """The text of the context's `app.json`, or None when it has none."""
 
 
 class Prober(Protocol):

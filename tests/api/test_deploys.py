@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -40,9 +41,8 @@ def test_an_unhealthy_release_is_not_switched_to(bed: Bed) -> None:
     bed.create_app("web")
     bed.deploy("web")
     bed.prober.status = 502
-    bed.services.deploys._settings = bed.services.deploys._settings.__class__(
-        **{**bed.services.deploys._settings.__dict__, "health_timeout": 0.0}
-    )
+    rollout = bed.services.deploys._rollout
+    rollout.settings = replace(rollout.settings, health_timeout=0.0)
     failed = bed.deploy("web")
     assert failed["status"] == "failed" and "health check" in failed["error"]
     assert bed.get("/api/v1/apps/web").json()["current_release"] == 1

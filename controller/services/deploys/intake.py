@@ -1,0 +1,132 @@
+"""Job intake: new jobs are stored in batches, announced, handed to the dispatcher, and
+older builds and rollbacks of the same app are superseded."""
+
+import logging
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+from controller.domain.errors import DockyardError
+from controller.domain.models import Deploy, DeployKind, DeployStatus
+from controller.services.batching import BatchWriter
+from controller.services.deploy_logs import DeployLogHub
+from controller.services.deploys.announcer import DeployAnnouncer
+from controller.services.deploys.jobs import ARROW, SUPERSEDING, new_queued
+from controller.services.ports import BuildContexts, Store
+from controller.services.queue import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+
+class JobIntake:
+    """Stores new queued jobs (those of concurrent requests in one transaction) and lets them run."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        logs: DeployLogHub,
+        contexts: BuildContexts,
+        announcer: DeployAnnouncer,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._store = store
+        self._logs = logs
+        self._contexts = contexts
+        self._announcer = announcer
+        self._dispatcher = dispatcher
+        self._writer: BatchWriter[tuple[Deploy, dict[str, Any]], Deploy] = BatchWriter(
+            self._store_batch, name="dockyard-intake"
+        )
+
+    def queue(
+        self,
+        app: str,
+        kind: DeployKind,
+        params: dict[str, Any],
+        description: str,
+        *,
+        deploy_id: str | None = None,
+        attempt: int = 1,
+    ) -> Deploy:
+        """Queue a job and return it once it is stored (raises what the store refused it with)."""
+        deploy = new_queued(app, kind, description, deploy_id=deploy_id, attempt=attempt)
+        return self.submit(deploy, params).result()
+
+    def submit(self, deploy: Deploy, params: dict[str, Any]) -> "Future[Deploy]":
+        """Hand a new queued deploy to the intake; the future completes once it is stored."""
+        self._logs.open(deploy.id)  # before the dispatcher can see it: followers miss nothing
+        return self._writer.submit((deploy, params))
+
+    def _store_batch(self, batch: list[tuple[Deploy, dict[str, Any]]]) -> list[Deploy | DockyardError]:
+        """Store the new deploys of concurrent requests at once (on the intake thread).
+
+        A refused deploy's log and build context are dropped before its request hears of it.
+        """
+        try:
+            errors = self._store.create_deploys(batch)
+        except BaseException:
+            for deploy, _ in batch:
+                self._refused(deploy.id)
+            raise
+        outcomes: list[Deploy | DockyardError] = []
+        accepted: list[Deploy] = []
+        for (deploy, _), error in zip(batch, errors, strict=True):
+            if error is not None:
+                self._refused(deploy.id)
+                outcomes.append(error)
+                continue
+            accepted.append(deploy)
+            outcomes.append(deploy)
+        self._accepted(accepted)
+        return outcomes
+
+    def _refused(self, deploy_id: str) -> None:
+        self._logs.discard(deploy_id)
+        self._contexts.discard(deploy_id)
+
+    def _accepted(self, batch: list[Deploy]) -> None:
+        """New deploys are stored: announce them and let them run.
+
+        Superseding looks at all of an app's queued builds at once, so once per app and batch
+        is enough (a burst of webhook deliveries makes one job each).
+        """
+        superseding: dict[str, Deploy] = {}
+        for deploy in batch:
+            try:
+                self._announcer.publish(deploy)
+            except Exception:
+                logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
+            if deploy.kind in SUPERSEDING:
+                superseding[deploy.app] = deploy
+        for app in dict.fromkeys(deploy.app for deploy in batch):
+            try:
+                if app in superseding:
+                    self.supersede_older(superseding[app])
+                self._dispatcher.queued(app)
+            except Exception:
+                logger.exception("deploys of %s are stored, but announcing them failed", app)
+
+    def supersede_older(self, newer: Deploy) -> None:
+        """Of an app's queued builds and rollbacks only the newest will run.
+
+        Requests race (a newer one can be stored before an older one), so every request
+        looks at all of them, and also at the deploy running now: what is older than that
+        would undo it.
+        """
+        queued = [d for d in self._store.queued_deploys(app=newer.app) if d.kind in SUPERSEDING]
+        running_id = self._dispatcher.running().get(newer.app)
+        running = self._store.get_deploy(running_id) if running_id else None
+        candidates = queued + ([running] if running and running.kind in SUPERSEDING else [])
+        if not candidates:
+            return
+        newest = max(candidates, key=lambda d: (d.created_at, d.id))
+        older = {d.id: d for d in queued if d.id != newest.id}
+        if not older:
+            return
+        reason = f"superseded by deploy {newest.id}"
+        for claimed in self._store.claim_deploys(list(older), DeployStatus.SUPERSEDED, error=reason):
+            self._logs.append(claimed, ARROW + reason)
+            self._logs.finish(claimed)
+            self._contexts.discard(claimed)
+            self._announcer.publish(replace(older[claimed], status=DeployStatus.SUPERSEDED, error=reason))
