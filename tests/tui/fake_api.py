@@ -1,6 +1,5 @@
 """A fixed controller API (httpx.MockTransport) for the TUI's snapshot and unit tests."""
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ def _container(app: str, n: int, state: str = "running") -> dict[str, Any]:
     }
 
 
-APPS = {
+APPS: dict[str, dict[str, Any]] = {
     "blog": {"domains": ["blog.example.com"], "web_scale": 2, "current_release": 3, "status": "running"},
     "shop": {
         "domains": ["shop.example.com", "www.shop.example.com"],
@@ -38,7 +37,7 @@ APPS = {
     },
     "[red]evil[/]": {"domains": [], "web_scale": 1, "current_release": None, "status": "not-deployed"},
 }
-DEPLOYS = [
+DEPLOYS: list[dict[str, Any]] = [
     {
         "id": "d-blog-3",
         "app": "blog",
@@ -82,8 +81,13 @@ def details(name: str) -> dict[str, Any]:
     }
 
 
+ACTIONS: list[tuple[str, str, str]] = []  # (method, path, body) of every request that acts
+
+
 def handler(request: httpx.Request) -> httpx.Response:
     path = request.url.path.removeprefix("/api/v1")
+    if request.method != "GET":
+        ACTIONS.append((request.method, path, request.content.decode()))
     parts = path.strip("/").split("/")
     if request.headers.get("authorization") != "Bearer good":
         return httpx.Response(401, json={"detail": "invalid or missing API token"})
@@ -106,6 +110,8 @@ def handler(request: httpx.Request) -> httpx.Response:
     if parts[0] == "apps" and len(parts) >= 2 and parts[1] in APPS:
         name = parts[1]
         tail = parts[2] if len(parts) > 2 else ""
+        if request.method != "GET" and tail in ("scale", "rollback", "restart", "config"):
+            return httpx.Response(202, json={**DEPLOYS[0], "id": "d-new", "kind": tail, "status": "queued"})
         if tail == "":
             return httpx.Response(200, json=details(name))
         if tail == "releases":
@@ -154,11 +160,6 @@ def handler(request: httpx.Request) -> httpx.Response:
             return httpx.Response(200, text="\n".join(LOG) + "\n")
         if tail == "deploys":
             return httpx.Response(200, json=[d for d in DEPLOYS if d["app"] == name])
-        if tail == "scale":
-            return httpx.Response(
-                202,
-                json={**DEPLOYS[0], "kind": "scale", "status": "queued", "body": json.loads(request.content)},
-            )
     return httpx.Response(404, json={"detail": "Not Found"})
 
 
