@@ -142,6 +142,17 @@ def wait_screen(session: str, text: str, timeout: float = 30) -> str:
     raise AssertionError(f"{text!r} never appeared on the terminal:\n{screen}")
 
 
+def wait_prompt(session: str, timeout: float = 30) -> None:
+    """The shell's prompt (`$`, capture-pane drops the space) on the last line used: the TUI ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [line for line in tmux("capture-pane", "-p", "-t", session).splitlines() if line.strip()]
+        if lines and lines[-1].strip() == "$":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the shell prompt never came back")
+
+
 def test_dockyard_tui_in_tmux_at_80x24_quits_and_restores_the_terminal(controller: Controller) -> None:
     controller.cli("apps", "create", "smoke")
     session = f"dockyard-tui-{os.getpid()}"
@@ -171,10 +182,18 @@ def test_dockyard_tui_in_tmux_at_80x24_quits_and_restores_the_terminal(controlle
         while ":apps :deploys" in tmux("capture-pane", "-p", "-t", session) and time.monotonic() < deadline:
             time.sleep(0.1)
         tmux("send-keys", "-t", session, "q")
-        wait_screen(session, "$ ")
+        wait_prompt(session)
         assert tmux("display", "-p", "-t", session, "#{alternate_on}").strip() == "0"
         tmux("send-keys", "-t", session, "echo restored-$((40+2)) $?", "Enter")
         wait_screen(session, "restored-42 0")
+        # Ctrl+C quits as cleanly as q.
+        tmux("send-keys", "-t", session, f"clear; {shlex.quote(DOCKYARD)} tui", "Enter")
+        wait_screen(session, "smoke")
+        tmux("send-keys", "-t", session, "C-c")
+        wait_prompt(session)
+        assert tmux("display", "-p", "-t", session, "#{alternate_on}").strip() == "0"
+        tmux("send-keys", "-t", session, "echo again-$((40+3)) $?", "Enter")
+        wait_screen(session, "again-43 0")
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-server"], check=False)
 

@@ -4,12 +4,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog
+from textual.widgets import DataTable, RichLog, Static
 
 from tests.tui import fake_api
 from tui.app import DockyardApp
+from tui.client import Client, Target
 from tui.screens import AppScreen, ConfirmScreen, DeploysScreen, LogScreen
 
 pytestmark = pytest.mark.tui
@@ -115,3 +117,32 @@ def test_config_values_are_masked_until_revealed() -> None:
         assert str(table.get_row("SECRET")[1]) == "********"  # only the one under the cursor
 
     drive(steps)
+
+
+def test_a_dropped_stream_shows_reconnecting_and_resumes_after_the_last_event() -> None:
+    seen: list[str | None] = []
+    stream = (
+        ": connected\n\n"
+        'event: deploy\nid: e1-5\ndata: {"id": "d-shop-8", "app": "shop", "kind": "build", '
+        '"status": "failed", "release": null, "error": "boom"}\n\n'
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/events":
+            seen.append(request.headers.get("last-event-id"))
+            if len(seen) > 1:
+                return httpx.Response(503, json={"detail": "too many open streams"})
+            return httpx.Response(200, text=stream)  # then the stream ends, as when a controller dies
+        return fake_api.handler(request)
+
+    async def run() -> None:
+        client = Client(Target("http://dockyard.test", "good", ""), transport=httpx.MockTransport(handler))
+        app = DockyardApp(client, clock=lambda: fake_api.NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: len(seen) >= 2)
+            assert seen[:2] == [None, "e1-5"]
+            assert app.deploys["d-shop-8"]["status"] == "failed"
+            await until(pilot, lambda: app.connection == "reconnecting")
+            assert "reconnecting" in str(app.screen.query_one("#status", Static).render())
+
+    asyncio.run(run())
