@@ -17,6 +17,7 @@ from tui.screens import AppsScreen, Live
 
 RECONNECT_DELAY = 0.5
 DETAIL_FETCHES = 8  # concurrent GET /apps/{name} while loading
+DETAIL_CHUNK = 24  # apps whose details are fetched before the screen is redrawn (a screenful)
 
 
 class DockyardApp(App[None]):
@@ -64,25 +65,30 @@ class DockyardApp(App[None]):
         await self.refresh_all()
 
     async def refresh_all(self) -> None:
+        """Every app and deploy: the list first (one frame with every app), then each app's
+        details in screen order, a chunk at a time, so the rows on screen fill first."""
         try:
-            apps = await self.client.apps()
-            deploys = await self.client.deploys(limit=500)
+            apps, deploys = await asyncio.gather(self.client.apps(), self.client.deploys(limit=500))
         except ApiError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
+        self.apps = {app["name"]: {**self.apps.get(app["name"], {}), **app} for app in apps}
+        self.deploys = {d["id"]: d for d in deploys}
+        self.changed(None)
         gate = asyncio.Semaphore(DETAIL_FETCHES)
 
-        async def details(app: dict[str, Any]) -> dict[str, Any]:
+        async def details(name: str) -> None:
             async with gate:
                 try:
-                    return await self.client.app(app["name"])
+                    self.apps[name] = await self.client.app(name)
                 except ApiError:
-                    return {**app, "status": "unknown", "containers": []}
+                    self.apps[name] = {**self.apps.get(name, {}), "status": "unknown", "containers": []}
 
-        rows = await asyncio.gather(*(details(app) for app in apps))
-        self.apps = {row["name"]: row for row in rows}
-        self.deploys = {d["id"]: d for d in deploys}
-        await self.refresh_stats(list(self.apps))
+        names = sorted(self.apps)
+        for start in range(0, len(names), DETAIL_CHUNK):
+            await asyncio.gather(*(details(name) for name in names[start : start + DETAIL_CHUNK]))
+            self.changed(None)
+        await self.refresh_stats(names)
         self.loaded.set()
         self.changed(None)
 
@@ -107,6 +113,17 @@ class DockyardApp(App[None]):
                 self.apps.pop(name, None)
         await self.refresh_stats([name])
         self.changed(name)
+
+    def latest_deploys(self) -> dict[str, dict[str, Any]]:
+        """The newest deploy of every app, in one pass."""
+        latest: dict[str, dict[str, Any]] = {}
+        for deploy in self.deploys.values():
+            app = str(deploy.get("app"))
+            if app not in latest or str(deploy.get("created_at") or "") > str(
+                latest[app].get("created_at") or ""
+            ):
+                latest[app] = deploy
+        return latest
 
     def last_deploy(self, app: str) -> dict[str, Any] | None:
         mine = [d for d in self.deploys.values() if d.get("app") == app]

@@ -3,6 +3,7 @@
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -10,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, RichLog, Static, TabbedContent, TabPane
 
@@ -62,9 +64,13 @@ class Live(Screen[None]):
         self.state_changed(None)
 
     def state_changed(self, app: str | None) -> None:
-        if self.ready:
+        if not self.ready:
+            return
+        try:
             self.show_status()
             self.draw_state(app)
+        except NoMatches:  # the screen is being torn down (quit) while an event came in
+            pass
 
     def draw_state(self, app: str | None) -> None:
         """Redraw what shows `app` (None: everything) from the app's state."""
@@ -90,18 +96,33 @@ class Live(Screen[None]):
         return result
 
 
+def cells_of(values: list[Any]) -> list[Text]:
+    return [value if isinstance(value, Text) else literal(value) for value in values]
+
+
+def fill_row(table: DataTable[Any], key: str, values: list[Any]) -> None:
+    """Update the cells of one row that changed."""
+    for column, old, new in zip(list(table.columns), table.get_row(key), cells_of(values), strict=True):
+        if old != new:
+            table.update_cell(key, column, new)
+
+
 def fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
-    """Replace the rows of a table, keeping the cursor on the same key when it is still there."""
+    """Show `rows` in a table: only the changed cells when the rows are the same ones, else
+    all of them, keeping the cursor on the same key."""
+    keys = [key for key, _ in rows]
+    if keys == [row.value for row in table.rows]:
+        for key, values in rows:
+            fill_row(table, key, values)
+        return
     keep = None
     if table.row_count and table.cursor_row < table.row_count:
         keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     table.clear()
-    for key, cells in rows:
-        table.add_row(*[literal(cell) if not isinstance(cell, Text) else cell for cell in cells], key=key)
-    if keep is not None:
-        keys = [key for key, _ in rows]
-        if keep in keys:
-            table.move_cursor(row=keys.index(keep))
+    for key, values in rows:
+        table.add_row(*cells_of(values), key=key)
+    if keep in keys:
+        table.move_cursor(row=keys.index(str(keep)))
 
 
 def selected(table: DataTable[Any]) -> str | None:
@@ -155,37 +176,36 @@ class AppsScreen(Live):
         return f"{shown}  filter: {self.filter}" if self.filter else shown
 
     def draw_state(self, app: str | None) -> None:
+        table = self.query_one("#apps", DataTable)
         now = self.dy.clock()
-        rows = []
-        for name in sorted(self.dy.apps):
-            if self.filter and self.filter.lower() not in name.lower():
-                continue
-            details = self.dy.apps[name]
-            last = self.dy.last_deploy(name) or {}
-            release = details.get("current_release")
-            stats = self.dy.stats.get(name) or {}
-            containers = details.get("containers") or []
-            running = sum(1 for c in containers if c.get("state") == "running")
-            domains = details.get("domains") or []
-            rows.append(
-                (
-                    name,
-                    [
-                        name,
-                        styled(self.dy.state_of(name)),
-                        f"v{release}" if release else MISSING,
-                        (domains[0] + (f" +{len(domains) - 1}" if len(domains) > 1 else ""))
-                        if domains
-                        else "",
-                        styled(str(last.get("status", MISSING))),
-                        age(last.get("created_at"), now),
-                        f"{running}/{details.get('web_scale', 0)}",
-                        _stat(stats.get("cpu_percent"), "{:.0f}%"),
-                        _stat(stats.get("memory_bytes"), "{}", megabytes=True),
-                    ],
-                )
-            )
-        fill(self.query_one("#apps", DataTable), rows)
+        if app is not None and app in self.dy.apps and app in table.rows:  # one app's event: its row
+            fill_row(table, app, self.row(app, self.dy.last_deploy(app) or {}, now))
+            return
+        latest = self.dy.latest_deploys()
+        rows = [
+            (name, self.row(name, latest.get(name, {}), now))
+            for name in sorted(self.dy.apps)
+            if not self.filter or self.filter.lower() in name.lower()
+        ]
+        fill(table, rows)
+
+    def row(self, name: str, last: dict[str, Any], now: datetime) -> list[Any]:
+        details = self.dy.apps[name]
+        release = details.get("current_release")
+        stats = self.dy.stats.get(name) or {}
+        running = sum(1 for c in details.get("containers") or [] if c.get("state") == "running")
+        domains = details.get("domains") or []
+        return [
+            name,
+            styled(self.dy.state_of(name)),
+            f"v{release}" if release else MISSING,
+            (domains[0] + (f" +{len(domains) - 1}" if len(domains) > 1 else "")) if domains else "",
+            styled(str(last.get("status", MISSING))),
+            age(last.get("created_at"), now),
+            f"{running}/{details.get('web_scale', 0)}",
+            _stat(stats.get("cpu_percent"), "{:.0f}%"),
+            _stat(stats.get("memory_bytes"), "{}", megabytes=True),
+        ]
 
     def action_filter(self) -> None:
         self._ask("filter", "/", self.filter)
