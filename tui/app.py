@@ -16,6 +16,7 @@ from tui.format import FINAL, MISSING, is_final
 from tui.screens import AppsScreen, Live
 
 RECONNECT_DELAY = 0.5
+ALERT_RECHECK = 2.0  # seconds after a container event before its app is fetched again
 DETAIL_FETCHES = 8  # concurrent GET /apps/{name} while loading
 DETAIL_CHUNK = 24  # apps whose details are fetched before the screen is redrawn (a screenful)
 
@@ -105,12 +106,14 @@ class DockyardApp(App[None]):
                 return
             self.stats_available = True
 
-    async def refresh_app(self, name: str) -> None:
+    async def refresh_app(self, name: str, *, keep_alert: bool = False) -> None:
         try:
             self.apps[name] = await self.client.app(name)
         except ApiError as exc:
             if exc.status == 404:
                 self.apps.pop(name, None)
+        if not keep_alert and self.apps.get(name, {}).get("status") == "running":
+            self.alerts.pop(name, None)
         await self.refresh_stats([name])
         self.changed(name)
 
@@ -197,9 +200,12 @@ class DockyardApp(App[None]):
             if data.get("status") in FINAL and app:
                 await self.refresh_app(app)
         elif event.type == "container" and app:
+            # Shown until the app is seen running again: the keeper or a repair may bring the
+            # container back within a moment, so look again once ALERT_RECHECK has passed.
             self.alerts[app] = str(data.get("action", "crashed"))
             self.changed(app)
-            await self.refresh_app(app)
+            await self.refresh_app(app, keep_alert=True)
+            self.set_timer(ALERT_RECHECK, lambda: self.run_worker(self.refresh_app(app)))
         elif event.type == "certificate" and app:
             self.changed(app)
 
