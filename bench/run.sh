@@ -3,7 +3,7 @@
 # and ratios against baselines measured in the same run; they assert nothing.
 #
 # Usage: bench/run.sh [NAME...]      NAME in: deploy_overhead cli_deploy zero_downtime footprint proxy_overhead
-#                                    acme_issuance queue git_push_to_live webhook_intake
+#                                    acme_issuance queue git_push_to_live webhook_intake tui
 # Needs: root (apt-get), a running dockerd (scripts/setup-testbed.sh starts one), the venv .venv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,6 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)            # proxy_overhead: HTTP load generator
 command -v nginx >/dev/null || missing+=(nginx-light)  # the proxy itself (and the reference)
+command -v tmux >/dev/null || missing+=(tmux)            # tui: the terminal it runs in
 if ((${#missing[@]})); then
   echo "bench: installing ${missing[*]}" >&2
   apt-get update -qq
@@ -30,7 +31,7 @@ fi
 
 names=("$@")
 ((${#names[@]})) || names=(
-  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake
+  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake tui
 )
 # Other work on the machine skews every figure: show how busy it was around each benchmark.
 machine() {

@@ -75,6 +75,7 @@ PACKAGES=(
   openssh-server
   postgresql
   python3-venv
+  tmux  # the TUI smoke test drives `dockyard tui` in a detached tmux at 80x24
 )
 
 missing=()

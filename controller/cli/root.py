@@ -10,6 +10,7 @@ from controller.cli.commands.domains import domains
 from controller.cli.commands.keys import keys
 from controller.cli.commands.ps import logs, ps
 from controller.cli.commands.system import system
+from controller.cli.commands.tui import tui
 from controller.cli.git_user import git_hook, git_shell
 from controller.cli.serve import keeper, serve
 from controller.cli.service import service
@@ -41,5 +42,6 @@ for command in (
     logs,
     keys,
     system,
+    tui,
 ):
     main.add_command(command)

@@ -1,0 +1,230 @@
+"""`dockyard tui`: a k9s-style live console of apps, deploys and logs over the HTTP API."""
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from tui.client import ApiError, Client, Event, Unreachable, find_target
+from tui.format import FINAL, MISSING, is_final
+from tui.screens import AppsScreen, Live
+
+RECONNECT_DELAY = 0.5
+ALERT_RECHECK = 2.0  # seconds after a container event before its app is fetched again
+DETAIL_FETCHES = 8  # concurrent GET /apps/{name} while loading
+DETAIL_CHUNK = 24  # apps whose details are fetched before the screen is redrawn (a screenful)
+
+
+class DockyardApp(App[None]):
+    """Holds the live state (apps, deploys) the screens show; follows the event stream."""
+
+    TITLE = "Dockyard"
+    CSS = """
+    Screen { layout: vertical; }
+    #status { height: 1; background: $boost; }
+    #prompt { dock: bottom; display: none; }
+    #prompt.shown { display: block; }
+    DataTable { height: 1fr; }
+    TabbedContent, ContentSwitcher, TabPane { height: 1fr; }
+    TabPane { padding: 0; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
+    ]
+
+    def __init__(
+        self, client: Client, *, live: bool = True, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.live = live
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.deploys: dict[str, dict[str, Any]] = {}
+        self.stats: dict[str, dict[str, Any] | None] = {}
+        self.stats_available: bool | None = None
+        self.alerts: dict[str, str] = {}  # app -> "crashed"/"stopped" until its next good deploy
+        self.connection = "connecting" if live else ""
+        self.last_event_id: str | None = None
+        self.loaded = asyncio.Event()
+
+    def on_mount(self) -> None:
+        self.push_screen(AppsScreen())
+        self.load()
+        if self.live:
+            self.follow_events()
+
+    # State.
+    @work(exclusive=True, group="load")
+    async def load(self) -> None:
+        await self.refresh_all()
+
+    async def refresh_all(self) -> None:
+        """Every app and deploy: the list first (one frame with every app), then each app's
+        details in screen order, a chunk at a time, so the rows on screen fill first."""
+        try:
+            apps, deploys = await asyncio.gather(self.client.apps(), self.client.deploys(limit=500))
+        except ApiError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.apps = {app["name"]: {**self.apps.get(app["name"], {}), **app} for app in apps}
+        self.deploys = {d["id"]: d for d in deploys}
+        self.changed(None)
+        gate = asyncio.Semaphore(DETAIL_FETCHES)
+
+        async def details(name: str) -> None:
+            async with gate:
+                try:
+                    self.apps[name] = await self.client.app(name)
+                except ApiError:
+                    self.apps[name] = {**self.apps.get(name, {}), "status": "unknown", "containers": []}
+
+        names = sorted(self.apps)
+        for start in range(0, len(names), DETAIL_CHUNK):
+            await asyncio.gather(*(details(name) for name in names[start : start + DETAIL_CHUNK]))
+            self.changed(None)
+        await self.refresh_stats(names)
+        self.loaded.set()
+        self.changed(None)
+
+    async def refresh_stats(self, names: list[str]) -> None:
+        if self.stats_available is False:
+            return
+        for name in names:
+            try:
+                self.stats[name] = await self.client.stats(name)
+            except ApiError:
+                self.stats[name] = None
+            if self.stats[name] is None and self.stats_available is None:
+                self.stats_available = False  # no stats endpoint on this controller: the columns show a dash
+                return
+            self.stats_available = True
+
+    async def refresh_app(self, name: str, *, keep_alert: bool = False) -> None:
+        try:
+            self.apps[name] = await self.client.app(name)
+        except ApiError as exc:
+            if exc.status == 404:
+                self.apps.pop(name, None)
+        if not keep_alert and self.apps.get(name, {}).get("status") == "running":
+            self.alerts.pop(name, None)
+        await self.refresh_stats([name])
+        self.changed(name)
+
+    def latest_deploys(self) -> dict[str, dict[str, Any]]:
+        """The newest deploy of every app, in one pass."""
+        latest: dict[str, dict[str, Any]] = {}
+        for deploy in self.deploys.values():
+            app = str(deploy.get("app"))
+            if app not in latest or str(deploy.get("created_at") or "") > str(
+                latest[app].get("created_at") or ""
+            ):
+                latest[app] = deploy
+        return latest
+
+    def last_deploy(self, app: str) -> dict[str, Any] | None:
+        mine = [d for d in self.deploys.values() if d.get("app") == app]
+        return max(mine, key=lambda d: str(d.get("created_at") or ""), default=None)
+
+    def running_deploy(self, app: str) -> dict[str, Any] | None:
+        mine = [d for d in self.deploys.values() if d.get("app") == app and not is_final(d)]
+        return max(mine, key=lambda d: str(d.get("created_at") or ""), default=None)
+
+    def state_of(self, app: str) -> str:
+        running = self.running_deploy(app)
+        if running is not None and running.get("status") == "running":
+            return "deploying"
+        return self.alerts.get(app) or str(self.apps.get(app, {}).get("status", MISSING))
+
+    def changed(self, app: str | None) -> None:
+        """Tell every live screen that the state of `app` (None: everything) changed."""
+        for screen in self.screen_stack:
+            if isinstance(screen, Live):
+                screen.state_changed(app)
+
+    def set_connection(self, text: str) -> None:
+        self.connection = text
+        for screen in self.screen_stack:
+            if isinstance(screen, Live):
+                screen.show_status()
+
+    # The event stream.
+    @work(exclusive=True, group="events")
+    async def follow_events(self) -> None:
+        await self.loaded.wait()
+        dropped = False
+        while True:
+            try:
+                async for event in self.client.events(self.last_event_id):
+                    if event.type == "connected":
+                        self.set_connection("live")
+                        if dropped:  # what the missed events do not cover (stats, details)
+                            dropped = False
+                            await self.refresh_all()
+                        continue
+                    await self.handle_event(event)
+            except ApiError as exc:
+                if not isinstance(exc, Unreachable):
+                    self.notify(str(exc), severity="error", markup=False)
+            dropped = True
+            self.set_connection("reconnecting")
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def handle_event(self, event: Event) -> None:
+        if event.id:
+            self.last_event_id = event.id
+        data = event.data
+        app = str(data.get("app", ""))
+        if event.type == "resync":
+            await self.refresh_all()
+        elif event.type == "deploy":
+            known = self.deploys.get(str(data.get("id")), {})
+            now = self.clock().isoformat()
+            merged = {**known, **{k: v for k, v in data.items() if k != "release"}}
+            merged.setdefault("created_at", now)
+            merged["release_number"] = data.get("release")
+            if data.get("status") == "running" and not merged.get("started_at"):
+                merged["started_at"] = now
+            if data.get("status") in FINAL and not merged.get("finished_at"):
+                merged["finished_at"] = now
+            self.deploys[str(data.get("id"))] = merged
+            if data.get("status") == "succeeded":
+                self.alerts.pop(app, None)
+            self.changed(app)
+            if data.get("status") in FINAL and app:
+                await self.refresh_app(app)
+        elif event.type == "container" and app:
+            # Shown until the app is seen running again: the keeper or a repair may bring the
+            # container back within a moment, so look again once ALERT_RECHECK has passed.
+            self.alerts[app] = str(data.get("action", "crashed"))
+            self.changed(app)
+            await self.refresh_app(app, keep_alert=True)
+            self.set_timer(ALERT_RECHECK, lambda: self.run_worker(self.refresh_app(app)))
+        elif event.type == "certificate" and app:
+            self.changed(app)
+
+
+def main() -> None:
+    """Start the TUI; a controller that does not answer or refuses the token exits 2."""
+    target = find_target()
+    client = Client(target)
+
+    async def check() -> None:
+        try:
+            await client.apps()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(check())
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    with contextlib.suppress(KeyboardInterrupt):
+        DockyardApp(Client(target)).run()
