@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     https_port: int = 443
     base_domain: str | None = None
     admin_token: str | None = None
+    audit_days: int = Field(default=365, ge=1)  # how long the audit log keeps its events
+    session_hours: float = Field(default=12, gt=0)  # how long a browser login lasts
     nginx_bin: str = "nginx"
     docker_network: str = "dockyard"
     keep_releases: int = Field(default=5, ge=1)

@@ -25,6 +25,8 @@ from controller.domain.certificates import RenewalPolicy, served_domains
 from controller.domain.credentials import check_secret_strength
 from controller.domain.errors import RuntimeUnavailable
 from controller.domain.models import ContainerExit
+from controller.services.account_ports import PasswordHasher
+from controller.services.accounts import Accounts
 from controller.services.apps import AppService
 from controller.services.certificate_ports import CertificateIssuer, CertificateStore
 from controller.services.certificates import CertificateService, site_tls_lookup
@@ -40,6 +42,7 @@ from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
 from controller.services.system import SystemService
 from controller.settings import Settings
+from controller.wiring_accounts import build_accounts
 from controller.wiring_git import GitComponents, build_git
 
 logger = logging.getLogger(__name__)
@@ -118,6 +121,7 @@ class Adapters:
     disk_used_percent: Callable[[], float] | None = None  # default: the data dir's file system
     event_journal: EventJournal | None = None  # None: the event history lives in memory only
     starter: ContainerStarter | None = None  # None: the reconciler repairs, it starts nothing in place
+    passwords: PasswordHasher | None = None  # None: argon2id with its default cost
 
 
 @dataclass
@@ -145,12 +149,14 @@ class Services:
     certificates: CertificateService
     git: GitComponents
     crashes: CrashLog
+    accounts: Accounts
     keeper: Keeper | None = None
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         """Adopt or start the proxy with what runs now, recover jobs, then reconcile."""
+        self.accounts.start()
         if not self._adopt():
             logger.warning("Docker is not reachable; the proxy keeps its last config until it is")
         self.deploys.start()
@@ -202,6 +208,7 @@ class Services:
         self.certificates.stop()
         self.reconciler.stop()
         self.deploys.stop()
+        self.accounts.stop()
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -349,6 +356,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         listeners=(certificates, git.sources),
         crashes=crashes,
     )
+    admin_token = load_admin_token(settings)
     return Services(
         settings=settings,
         store=store,
@@ -363,10 +371,17 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         reconciler=reconciler,
         hygiene=hygiene,
         system=SystemService(runtime=runtime, hygiene=hygiene, reconciler=reconciler),
-        admin_token=load_admin_token(settings),
+        admin_token=admin_token,
         certificates=certificates,
         git=git,
         crashes=crashes,
+        accounts=build_accounts(
+            settings,
+            store=store,
+            app_names=lambda: [a.name for a in store.list_apps()],
+            admin_token=admin_token,
+            hasher=outside.passwords,
+        ),
         keeper=keeper,
     )
 

@@ -46,7 +46,12 @@ def test_every_dependency_is_pinned_by_scripts_lock_sh() -> None:
 
 
 # Import names that differ from their distribution's name.
-DISTRIBUTION_OF = {"git": "gitpython", "yaml": "pyyaml", "swagger_ui_bundle": "swagger-ui-bundle-v2"}
+DISTRIBUTION_OF = {
+    "argon2": "argon2-cffi",
+    "git": "gitpython",
+    "yaml": "pyyaml",
+    "swagger_ui_bundle": "swagger-ui-bundle-v2",
+}
 
 
 def _imports(package: Path) -> set[str]:

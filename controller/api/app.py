@@ -13,6 +13,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from controller import __version__
 from controller.api import (
+    routes_accounts,
     routes_apps,
     routes_certs,
     routes_deploys,
@@ -21,6 +22,7 @@ from controller.api import (
     routes_hooks,
     routes_system,
 )
+from controller.api.auth import AuditTrail
 from controller.api.errors import install_error_handlers
 from controller.api.follow import FollowerLimits
 from controller.api.schemas import Health
@@ -140,6 +142,8 @@ def create_app(
     app.include_router(routes_git.hooks)
     app.include_router(routes_git_http.router)
     app.include_router(routes_hooks.router)
+    app.include_router(routes_accounts.router)
+    app.add_middleware(AuditTrail)
     app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
     app.state.followers = FollowerLimits(per_app=resolved.max_followers_per_app, total=resolved.max_followers)
     return app

@@ -1,15 +1,10 @@
-"""FastAPI dependencies: the services of the running app and bearer-token auth."""
+"""FastAPI dependencies: the services of the running app (auth is in `controller.api.auth`)."""
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 
-from controller.domain.credentials import secrets_match
 from controller.wiring import Services
-
-_bearer = HTTPBearer(auto_error=False)
-
 
 # The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency on
 # the threadpool, a thread hop per request for what is a dict lookup and a comparison.
@@ -21,16 +16,3 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-async def require_token(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Accept only the admin token, compared in constant time."""
-    if credentials is None or not secrets_match(credentials.credentials, services.admin_token):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid API token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )

@@ -3,11 +3,12 @@
 import asyncio
 from functools import partial
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from controller.api.deps import ServicesDep, require_token
+from controller.api.auth import PrincipalDep, no_app, requires
+from controller.api.deps import ServicesDep
 from controller.api.follow import FollowersDep, FollowerSlot, stream_lines
 from controller.api.schemas import (
     AppCreate,
@@ -22,6 +23,7 @@ from controller.api.schemas import (
     RollbackRequest,
     ScaleRequest,
 )
+from controller.domain.access import Action
 from controller.domain.errors import InvalidInput
 from controller.domain.models import HEALTH_CHECK_USER_AGENT
 from controller.domain.names import (
@@ -31,36 +33,41 @@ from controller.domain.names import (
     validate_process_count,
 )
 
-router = APIRouter(prefix="/api/v1/apps", tags=["apps"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/v1/apps", tags=["apps"])
 
 
-@router.get("", response_model=list[AppPublic])
-def list_apps(services: ServicesDep) -> list[AppPublic]:
-    return [AppPublic.of(app) for app in services.apps.all()]
+@router.get("", response_model=list[AppPublic], dependencies=[requires(Action.READ, app=no_app)])
+def list_apps(services: ServicesDep, principal: PrincipalDep) -> list[AppPublic]:
+    return [AppPublic.of(app) for app in services.apps.all() if principal.may_use(app.name)]
 
 
-@router.post("", response_model=AppPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=AppPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Action.ADMINISTER, app=no_app)],
+)
 def create_app(body: AppCreate, services: ServicesDep) -> AppPublic:
     return AppPublic.of(services.apps.create(body.name))
 
 
-@router.get("/{name}", response_model=AppDetailsPublic)
+@router.get("/{name}", response_model=AppDetailsPublic, dependencies=[requires(Action.READ)])
 def app_info(name: str, services: ServicesDep) -> AppDetailsPublic:
     return AppDetailsPublic.of_details(services.apps.details(name))
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[requires(Action.ADMINISTER)])
 def destroy_app(name: str, services: ServicesDep) -> None:
     services.apps.destroy(name)
 
 
-@router.get("/{name}/ps", response_model=ProcessesPublic)
+@router.get("/{name}/ps", response_model=ProcessesPublic, dependencies=[requires(Action.READ)])
 def app_processes(name: str, services: ServicesDep) -> ProcessesPublic:
     """The app's containers (state, health, restarts, last exit code, uptime) and recent crashes."""
     return ProcessesPublic.of(services.apps.details(name))
 
 
-@router.get("/{name}/domains", response_model=list[DomainPublic])
+@router.get("/{name}/domains", response_model=list[DomainPublic], dependencies=[requires(Action.READ)])
 def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
     """The app's domains with their URL and the state of their certificate."""
     report = services.certificates.report(name)
@@ -88,22 +95,36 @@ def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
     return items
 
 
-@router.post("/{name}/domains", response_model=AppPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{name}/domains",
+    response_model=AppPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Action.OPERATE)],
+)
 def add_domain(name: str, body: DomainCreate, services: ServicesDep) -> AppPublic:
     return AppPublic.of(services.apps.add_domain(name, body.domain))
 
 
-@router.delete("/{name}/domains/{domain}", response_model=AppPublic)
+@router.delete("/{name}/domains/{domain}", response_model=AppPublic, dependencies=[requires(Action.OPERATE)])
 def remove_domain(name: str, domain: str, services: ServicesDep) -> AppPublic:
     return AppPublic.of(services.apps.remove_domain(name, domain))
 
 
-@router.get("/{name}/config", response_model=dict[str, str])
+@router.get(
+    "/{name}/config",
+    response_model=dict[str, str],
+    dependencies=[requires(Action.READ, reveal_needs=Action.OPERATE)],
+)
 def show_config(name: str, services: ServicesDep, reveal: bool = False) -> dict[str, str]:
     return services.apps.config(name, reveal=reveal)
 
 
-@router.patch("/{name}/config", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.patch(
+    "/{name}/config",
+    response_model=DeployPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires(Action.OPERATE)],
+)
 async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) -> DeployPublic:
     """Queue a config change (a new release when the app has one); answered once it is stored."""
     for key, value in body.set.items():
@@ -118,7 +139,7 @@ async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) ->
     return DeployPublic.of(await asyncio.wrap_future(stored))
 
 
-@router.get("/{name}/releases", response_model=list[ReleasePublic])
+@router.get("/{name}/releases", response_model=list[ReleasePublic], dependencies=[requires(Action.READ)])
 def list_releases(name: str, services: ServicesDep) -> list[ReleasePublic]:
     current = services.apps.get(name).current_release
     return [
@@ -127,26 +148,45 @@ def list_releases(name: str, services: ServicesDep) -> list[ReleasePublic]:
     ]
 
 
-@router.post("/{name}/rollback", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{name}/rollback",
+    response_model=DeployPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires(Action.OPERATE)],
+)
 def rollback(name: str, body: RollbackRequest, services: ServicesDep) -> DeployPublic:
     services.apps.get(name)
     return DeployPublic.of(services.deploys.request_rollback(name, to=body.to))
 
 
-@router.post("/{name}/scale", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{name}/scale",
+    response_model=DeployPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires(Action.OPERATE)],
+)
 def scale(name: str, body: ScaleRequest, services: ServicesDep) -> DeployPublic:
     services.apps.get(name)
     web = validate_process_count("web", body.web)
     return DeployPublic.of(services.deploys.request_scale(name, web=web))
 
 
-@router.post("/{name}/restart", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{name}/restart",
+    response_model=DeployPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires(Action.OPERATE)],
+)
 def restart(name: str, services: ServicesDep) -> DeployPublic:
     services.apps.get(name)
     return DeployPublic.of(services.deploys.request_restart(name))
 
 
-@router.get("/{name}/logs", responses={429: {"description": "too many streams of this app"}})
+@router.get(
+    "/{name}/logs",
+    responses={429: {"description": "too many streams of this app"}},
+    dependencies=[requires(Action.READ)],
+)
 async def app_logs(
     name: str,
     services: ServicesDep,

@@ -2,14 +2,16 @@
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from controller.api.deps import ServicesDep, require_token
+from controller.api.auth import requires
+from controller.api.deps import ServicesDep
+from controller.domain.access import Action
 from controller.domain.certificates import CertificateInfo, DomainStatus, attempts_today
 from controller.services.certificates import CertificateReport, IssueResult
 
-router = APIRouter(prefix="/api/v1/apps", tags=["certificates"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/v1/apps", tags=["certificates"])
 
 
 class CertificatePublic(BaseModel):
@@ -96,24 +98,24 @@ class RedirectUpdate(BaseModel):
     enabled: bool
 
 
-@router.get("/{name}/certs", response_model=CertsPublic)
+@router.get("/{name}/certs", response_model=CertsPublic, dependencies=[requires(Action.READ)])
 def certificate_status(name: str, services: ServicesDep) -> CertsPublic:
     return CertsPublic.of(services.certificates.report(name))
 
 
-@router.post("/{name}/certs/issue", response_model=CertIssuePublic)
+@router.post("/{name}/certs/issue", response_model=CertIssuePublic, dependencies=[requires(Action.OPERATE)])
 def issue_certificate(name: str, services: ServicesDep) -> CertIssuePublic:
     """Order a certificate now if any domain lacks one or it is due (ignores retry backoff)."""
     return CertIssuePublic.of_result(services.certificates.issue(name))
 
 
-@router.post("/{name}/certs/renew", response_model=CertIssuePublic)
+@router.post("/{name}/certs/renew", response_model=CertIssuePublic, dependencies=[requires(Action.OPERATE)])
 def renew_certificate(name: str, services: ServicesDep, force: bool = False) -> CertIssuePublic:
     """Renew when due; with force=true, always order a new certificate."""
     return CertIssuePublic.of_result(services.certificates.issue(name, force=force))
 
 
-@router.put("/{name}/certs/redirect", response_model=CertsPublic)
+@router.put("/{name}/certs/redirect", response_model=CertsPublic, dependencies=[requires(Action.OPERATE)])
 def set_https_redirect(name: str, body: RedirectUpdate, services: ServicesDep) -> CertsPublic:
     """Turn the HTTP -> HTTPS redirect of the app's certified domains on or off."""
     return CertsPublic.of(services.certificates.set_redirect(name, body.enabled))

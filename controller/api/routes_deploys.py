@@ -4,19 +4,21 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.auth import PrincipalDep, deploy_app, no_app, requires
 from controller.api.bodies import spool_limited
-from controller.api.deps import ServicesDep, require_token
+from controller.api.deps import ServicesDep
 from controller.api.follow import FollowersDep, FollowerSlot, deploy_log_lines
 from controller.api.schemas import DeployPublic
+from controller.domain.access import Action
 from controller.domain.errors import InvalidInput
 from controller.domain.names import validate_app_name
 
-router = APIRouter(prefix="/api/v1", tags=["deploys"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/v1", tags=["deploys"])
 FOLLOW_POLL = 0.05
 KEEPALIVE = 15.0
 
@@ -25,6 +27,7 @@ KEEPALIVE = 15.0
     "/apps/{name}/deploys",
     response_model=DeployPublic,
     status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires(Action.OPERATE)],
     openapi_extra={
         "requestBody": {"content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}}}
     },
@@ -44,27 +47,40 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
     return DeployPublic.of(deploy)
 
 
-@router.get("/apps/{name}/deploys", response_model=list[DeployPublic])
+@router.get("/apps/{name}/deploys", response_model=list[DeployPublic], dependencies=[requires(Action.READ)])
 def list_app_deploys(
     name: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=500)
 ) -> list[DeployPublic]:
     return [DeployPublic.of(d) for d in services.history.of_app(name, limit=limit)]
 
 
-@router.get("/deploys", response_model=list[DeployPublic])
-def list_deploys(services: ServicesDep, limit: int = Query(default=50, ge=1, le=500)) -> list[DeployPublic]:
-    return [DeployPublic.of(d) for d in services.history.recent(limit=limit)]
+@router.get("/deploys", response_model=list[DeployPublic], dependencies=[requires(Action.READ, app=no_app)])
+def list_deploys(
+    services: ServicesDep, principal: PrincipalDep, limit: int = Query(default=50, ge=1, le=500)
+) -> list[DeployPublic]:
+    deploys = services.history.recent(limit=limit)
+    return [DeployPublic.of(d) for d in deploys if principal.may_use(d.app)]
 
 
-@router.post("/deploys/{deploy_id}/cancel", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/deploys/{deploy_id}/cancel",
+    response_model=DeployPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires(Action.OPERATE, app=deploy_app)],
+)
 def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     """Cancel a queued deploy, or stop a running one before it switches traffic."""
     return DeployPublic.of(services.deploys.cancel(deploy_id))
 
 
-@router.get("/events", responses={503: {"description": "too many open streams"}})
+@router.get(
+    "/events",
+    responses={503: {"description": "too many open streams"}},
+    dependencies=[requires(Action.READ, app=no_app)],
+)
 async def events(
     services: ServicesDep,
+    principal: PrincipalDep,
     followers: FollowersDep,
     last_event_id: str | None = Header(default=None, max_length=64),
     after: str | None = Query(default=None, max_length=64, description="resume after this event id"),
@@ -90,6 +106,9 @@ async def events(
             while True:
                 batch = subscription.drain()
                 for event in batch:
+                    app = event.data.get("app")
+                    if app is not None and not principal.may_use(app):
+                        continue  # a scoped principal sees its apps' events only
                     yield f"event: {event.type}\nid: {event.id}\ndata: {json.dumps(event.data)}\n\n".encode()
                 if batch:
                     idle = 0.0
@@ -109,12 +128,18 @@ async def events(
     )
 
 
-@router.get("/deploys/{deploy_id}", response_model=DeployPublic)
+@router.get(
+    "/deploys/{deploy_id}", response_model=DeployPublic, dependencies=[requires(Action.READ, app=deploy_app)]
+)
 def get_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     return DeployPublic.of(services.history.get(deploy_id))
 
 
-@router.get("/deploys/{deploy_id}/log", responses={429: {"description": "too many streams of this app"}})
+@router.get(
+    "/deploys/{deploy_id}/log",
+    responses={429: {"description": "too many streams of this app"}},
+    dependencies=[requires(Action.READ, app=deploy_app)],
+)
 async def deploy_log(
     deploy_id: str, services: ServicesDep, followers: FollowersDep, follow: bool = False
 ) -> StreamingResponse:

@@ -6,14 +6,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, status
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from controller.api.deps import ServicesDep, require_token
+from controller.api.auth import key_may, no_app, require_hook, requires
+from controller.api.deps import ServicesDep
 from controller.api.follow import deploy_log_lines
 from controller.api.schemas_git import (
     GitInfoPublic,
@@ -27,7 +28,7 @@ from controller.api.schemas_git import (
     RepoAccessRequest,
     SourceUpdate,
 )
-from controller.domain.credentials import secrets_match
+from controller.domain.access import Action
 from controller.domain.errors import InvalidInput
 from controller.domain.git_refs import GitService, RefUpdate, parse_ref_updates
 from controller.domain.models import Deploy
@@ -37,32 +38,43 @@ from controller.wiring import Services
 FOLLOW_POLL = 0.05
 _bearer = HTTPBearer(auto_error=False)
 
-admin = APIRouter(prefix="/api/v1", tags=["git"], dependencies=[Depends(require_token)])
+admin = APIRouter(prefix="/api/v1", tags=["git"])
 
 
-@admin.get("/keys", response_model=list[KeyPublic])
+@admin.get("/keys", response_model=list[KeyPublic], dependencies=[requires(Action.ADMINISTER, app=no_app)])
 def list_keys(services: ServicesDep) -> list[KeyPublic]:
     return [KeyPublic.of(key) for key in services.git.keys.all()]
 
 
-@admin.post("/keys", response_model=KeyPublic, status_code=status.HTTP_201_CREATED)
+@admin.post(
+    "/keys",
+    response_model=KeyPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Action.ADMINISTER, app=no_app)],
+)
 def add_key(body: KeyCreate, services: ServicesDep) -> KeyPublic:
-    return KeyPublic.of(services.git.keys.add(body.name, body.public_key))
+    if body.user is not None:
+        services.accounts.users.get(body.user)  # 404 for an unknown user
+    return KeyPublic.of(services.git.keys.add(body.name, body.public_key, owner=body.user))
 
 
-@admin.delete("/keys/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@admin.delete(
+    "/keys/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[requires(Action.ADMINISTER, app=no_app)],
+)
 def remove_key(name: str, services: ServicesDep) -> None:
     services.git.keys.remove(name)
 
 
-@admin.get("/apps/{name}/source", response_model=GitInfoPublic)
+@admin.get("/apps/{name}/source", response_model=GitInfoPublic, dependencies=[requires(Action.OPERATE)])
 def app_source(name: str, services: ServicesDep) -> GitInfoPublic:
     """Git remotes, source repository, webhook URLs and secret, and recent deliveries."""
     services.apps.get(name)
     return GitInfoPublic.of(services.git.sources.info(name))
 
 
-@admin.put("/apps/{name}/source", response_model=GitInfoPublic)
+@admin.put("/apps/{name}/source", response_model=GitInfoPublic, dependencies=[requires(Action.OPERATE)])
 def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitInfoPublic:
     services.apps.get(name)
     services.git.sources.set_source(
@@ -76,21 +88,7 @@ def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitI
     return GitInfoPublic.of(services.git.sources.info(name))
 
 
-async def require_hook_token(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """The token git-shell and the hooks read from hook.json (the admin token works too)."""
-    given = credentials.credentials if credentials else None
-    if not (secrets_match(given, services.git.hook_token) or secrets_match(given, services.admin_token)):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid hook token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-hooks = APIRouter(prefix="/api/v1/git", tags=["git internal"], dependencies=[Depends(require_hook_token)])
+hooks = APIRouter(prefix="/api/v1/git", tags=["git internal"], dependencies=[Depends(require_hook)])
 
 
 @hooks.post("/apps/{name}/access", response_model=RepoAccessPublic)
@@ -100,6 +98,10 @@ def open_repo(name: str, body: RepoAccessRequest, services: ServicesDep) -> Repo
         service = GitService(body.service)
     except ValueError:
         raise InvalidInput(f"unknown git service {body.service!r}") from None
+    if body.key is not None:
+        key_may(
+            services, body.key, Action.OPERATE if service is GitService.RECEIVE_PACK else Action.READ, name
+        )
     path = services.git.push.open_repo(name, service=service)
     ticket = None
     if service is GitService.RECEIVE_PACK and body.key is not None:

@@ -7,13 +7,14 @@ import binascii
 import re
 from functools import partial
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.auth import principal_of_secret
 from controller.api.deps import ServicesDep
 from controller.api.errors import http_status
-from controller.domain.credentials import secrets_match
+from controller.domain.access import Action, authorize
 from controller.domain.errors import DockyardError
 from controller.domain.git_refs import GitService
 from controller.domain.names import validate_app_name
@@ -49,25 +50,32 @@ def _service_of(method: str, rest: str, request: Request) -> GitService | None:
 @router.api_route("/git/{repo}/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
 async def smart_http(repo: str, rest: str, request: Request, services: ServicesDep) -> Response:
     credentials = _basic_credentials(request)
-    token_ok = credentials is not None and secrets_match(credentials[1], services.admin_token)
-    if credentials is None or not token_ok:
+    try:
+        principal = await principal_of_secret(services, credentials[1] if credentials else None)
+    except HTTPException:
         return PlainTextResponse(
             "Dockyard: give an API token as the password (https://user:TOKEN@host/git/app.git)\n",
             status_code=401,
             headers={"WWW-Authenticate": REALM},
         )
+    request.state.principal = principal
     service = _service_of(request.method, rest, request)
     if not repo.endswith(".git") or service is None:
         return PlainTextResponse("Dockyard serves only the smart HTTP protocol at /git/<app>.git\n", 404)
     app = repo[: -len(".git")]
     pushing = service is GitService.RECEIVE_PACK and request.method == "POST"
+    request.state.audit_app = app
+    needed = Action.OPERATE if service is GitService.RECEIVE_PACK else Action.READ
+    decision = authorize(principal, needed, app)
+    if not decision.allowed:
+        return PlainTextResponse(f"Dockyard: {decision.reason}\n", status_code=403)
     try:
         validate_app_name(app)
         env = await run_in_threadpool(partial(services.git.http.open, app, service=service, pushing=pushing))
     except DockyardError as exc:
         # git shows a text/plain error body to the user as `remote: ...` lines.
         return PlainTextResponse(f"{exc}\n", status_code=http_status(exc))
-    user = credentials[0] if _USER_RE.fullmatch(credentials[0]) else "http"
+    user = credentials[0] if credentials and _USER_RE.fullmatch(credentials[0]) else "http"
     answer = await services.git.http.serve(
         GitHttpRequest(
             method=request.method,

@@ -11,6 +11,7 @@ from controller.services.git_sources import GitInfo
 class KeyCreate(BaseModel):
     name: str = Field(max_length=64)
     public_key: str = Field(max_length=16 * 1024)
+    user: str | None = Field(default=None, max_length=64, description="whose rights a push has; none: admin")
 
 
 class KeyPublic(BaseModel):
@@ -18,11 +19,16 @@ class KeyPublic(BaseModel):
     key_type: str
     fingerprint: str
     created_at: datetime
+    owner: str | None
 
     @classmethod
     def of(cls, key: SshKey) -> "KeyPublic":
         return cls(
-            name=key.name, key_type=key.key_type, fingerprint=key.fingerprint, created_at=key.created_at
+            name=key.name,
+            key_type=key.key_type,
+            fingerprint=key.fingerprint,
+            created_at=key.created_at,
+            owner=key.owner,
         )
 
 

@@ -2,6 +2,7 @@
 
 import click
 
+from controller.cli.commands.accounts import audit, tokens, users
 from controller.cli.commands.apps import apps
 from controller.cli.commands.certs import certs
 from controller.cli.commands.config import config
@@ -42,6 +43,9 @@ for command in (
     logs,
     keys,
     system,
+    users,
+    tokens,
+    audit,
     tui,
 ):
     main.add_command(command)

@@ -82,3 +82,9 @@ class ProxyConfigRejected(DockyardError):
 
 class DeployCancelled(DockyardError):
     """The deploy was cancelled or timed out before it switched traffic."""
+
+
+class Unauthenticated(DockyardError):
+    """No credential, or one that is unknown, revoked or expired."""
+
+    kind = ErrorKind.UNAUTHORIZED

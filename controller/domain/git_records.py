@@ -41,6 +41,7 @@ class SshKey:
     key_data: str  # base64 blob, as in authorized_keys
     fingerprint: str  # SHA256:...
     created_at: datetime
+    owner: str | None = None  # the user whose rights a push with this key has; None: an admin's key
 
 
 class DeliveryStatus(StrEnum):

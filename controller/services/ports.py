@@ -10,12 +10,13 @@ from typing import IO, Any, Protocol
 from controller.domain.containers import ContainerSpec
 from controller.domain.errors import DockyardError
 from controller.domain.models import App, ContainerExit, ContainerInfo, Deploy, DeployStatus, Release, Site
+from controller.services.account_ports import AccountStore
 from controller.services.git_ports import GitStore
 
 LogSink = Callable[[str], None]
 
 
-class Store(GitStore, Protocol):
+class Store(GitStore, AccountStore, Protocol):
     """Durable state: apps, domains, encrypted config, releases and deploys (and the git side)."""
 
     def create_app(self, name: str) -> App:

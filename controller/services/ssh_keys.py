@@ -25,7 +25,8 @@ class SshKeyService:
         self._data_dir = data_dir
         self._instance = instance
 
-    def add(self, name: str, public_key: str) -> SshKey:
+    def add(self, name: str, public_key: str, *, owner: str | None = None) -> SshKey:
+        """Allow a key to push, with the rights of `owner` (a user; None: an admin's key)."""
         validate_key_name(name)
         parsed = parse_public_key(public_key)
         key = SshKey(
@@ -34,6 +35,7 @@ class SshKeyService:
             key_data=parsed.key_data,
             fingerprint=parsed.fingerprint,
             created_at=datetime.now(UTC),
+            owner=owner,
         )
         self._store.add_ssh_key(key)
         try:

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
 
 from controller.adapters.cert_files import FileCertificateStore
 from controller.adapters.logstore import FileDeployLogStore
+from controller.adapters.passwords import Argon2Passwords
 from controller.adapters.secrets import Cipher
 from controller.adapters.store import SqlStore, upgrade_database
 from controller.api.app import create_app
@@ -125,6 +127,7 @@ def build_test_services(
         issuer=issuer,
         deploy_logs=FileDeployLogStore(settings.logs_dir / "deploys"),
         disk_used_percent=lambda: 10.0,
+        passwords=Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),  # fast
     )
     return build_services(settings, adapters)
 

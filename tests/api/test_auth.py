@@ -18,6 +18,7 @@ from tests.api.conftest import AUTH, TOKEN, Bed
 PUBLIC = {
     ("GET", "/api/v1/health"),
     ("POST", "/hooks/{provider}/{app}"),
+    ("POST", "/api/v1/session"),  # the login: checks the password (test_sessions.py)
     ("GET", "/openapi.json"),
     ("GET", "/api/docs"),
     ("HEAD", "/openapi.json"),
@@ -25,7 +26,7 @@ PUBLIC = {
 }
 PUBLIC_MOUNTS = {"/api/docs/assets"}  # Swagger UI's static files
 SAMPLES = {"name": "web", "app": "web", "provider": "github", "deploy_id": "0123456789abcdef"}
-SAMPLES |= {"domain": "web.example.com", "repo": "web.git", "rest": "info/refs"}
+SAMPLES |= {"domain": "web.example.com", "repo": "web.git", "rest": "info/refs", "token": "ci"}
 
 
 def _concrete(path: str) -> str:

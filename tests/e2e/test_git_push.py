@@ -265,3 +265,34 @@ def test_auto_create_makes_the_app_on_first_push(busybox_image: str) -> None:
             assert not (ctl.data_dir / "git" / "repos" / "brand-new.git").exists()
         finally:
             ctl.cleanup()
+
+
+def test_pushes_have_the_rights_of_the_keys_owner_over_ssh_and_http(git_env: GitEnv) -> None:
+    """A viewer's push is refused with one line and no build; a developer pushes only its app."""
+    ctl = git_env.ctl
+    repo, _ = git_env.new_app("rolesown", "own-v1")
+    ctl.cli("apps", "create", "rolesother")
+    ctl.cli("users", "add", "vera", "--role", "viewer")
+    ctl.cli("users", "add", "dave", "--role", "developer", "--app", "rolesown")
+    viewer = GitClient(home=git_env.base / "vera", ssh_port=git_env.sshd.port)
+    developer = GitClient(home=git_env.base / "dave", ssh_port=git_env.sshd.port)
+    ctl.cli("keys", "add", "vera-laptop", str(viewer.public_key), "--user", "vera")
+    ctl.cli("keys", "add", "dave-laptop", str(developer.public_key), "--user", "dave")
+    assert "vera-laptop              vera" in ctl.cli("keys", "list").stdout
+
+    refused = viewer.run("push", viewer.ssh_remote("rolesown"), "main", cwd=repo, check=False)
+    assert refused.returncode != 0
+    assert "vera (viewer) may not push to 'rolesown'" in refused.stderr, refused.stderr
+    elsewhere = developer.run("push", developer.ssh_remote("rolesother"), "main", cwd=repo, check=False)
+    assert elsewhere.returncode != 0 and "may not push to 'rolesother'" in elsewhere.stderr
+    assert git_env.deploys("rolesown") == [] and git_env.deploys("rolesother") == []
+
+    pushed = developer.run("push", developer.ssh_remote("rolesown"), "main", cwd=repo, check=False)
+    assert pushed.returncode == 0, pushed.stderr
+    assert ctl.get_app("rolesown").text.strip() == "own-v1"
+
+    vera_token = ctl.cli("tokens", "create", "vera-git", "--user", "vera").stdout.strip()
+    http_remote = git_env.http_remote("rolesother", vera_token)
+    over_http = viewer.run("push", http_remote, "main", cwd=repo, check=False)
+    assert over_http.returncode != 0 and "403" in over_http.stderr, over_http.stderr
+    assert git_env.deploys("rolesother") == []

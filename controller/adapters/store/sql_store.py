@@ -12,6 +12,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, literal, se
 from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
+from controller.adapters.store.account_store import AccountStoreRows
 from controller.adapters.store.engine import create_database_engine, for_writing
 from controller.adapters.store.git_store import GitStoreRows
 from controller.adapters.store.tables import UtcDateTime, apps, config_vars, deploys, domains, releases
@@ -21,7 +22,7 @@ from controller.domain.models import App, Deploy, DeployKind, DeployStatus, Heal
 _UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
 
 
-class SqlStore(GitStoreRows):
+class SqlStore(GitStoreRows, AccountStoreRows):
     """Durable state in a database whose schema `upgrade_database` has brought to head.
 
     Thread-safe: every call borrows a pooled connection for one short transaction.

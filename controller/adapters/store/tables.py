@@ -155,6 +155,7 @@ ssh_keys = Table(
     Column("key_data", Text, nullable=False),
     Column("fingerprint", String(SHORT_TEXT_LEN), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("owner", String(KEY_NAME_LEN), nullable=True),  # a user name (revision 0005)
 )
 
 webhook_deliveries = Table(
@@ -172,4 +173,58 @@ webhook_deliveries = Table(
     Column("error", Text, nullable=True),
     # Replay protection: a provider's delivery id is accepted once per app.
     UniqueConstraint("app", "provider", "delivery_id"),
+)
+
+# Accounts (revision 0005): users, API tokens (SHA-256 of the secret only) and the audit log.
+ROLE_LEN = 16
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(KEY_NAME_LEN), primary_key=True),
+    Column("role", String(ROLE_LEN), nullable=False),
+    Column("apps", JSON, nullable=True),  # a list of app names; NULL: every app
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(KEY_NAME_LEN), nullable=False, unique=True),
+    Column("user", String(KEY_NAME_LEN), ForeignKey("users.name", ondelete="CASCADE"), nullable=True),
+    Column("role", String(ROLE_LEN), nullable=True),
+    Column("apps", JSON, nullable=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False, index=True),
+    Column("actor", String(SHORT_TEXT_LEN), nullable=False),
+    Column("action", String(SHORT_TEXT_LEN), nullable=False),
+    Column("app", String(APP_NAME_LEN), nullable=True, index=True),  # no FK: kept after the app goes
+    Column("outcome", String(32), nullable=False),
+    Column("source", String(SHORT_TEXT_LEN), nullable=True),
+    Column("detail", Text, nullable=False),
+)
+
+# Browser sessions (revision 0005): only a SHA-256 of the session id and of its CSRF token.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "user", String(KEY_NAME_LEN), ForeignKey("users.name", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("csrf_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )

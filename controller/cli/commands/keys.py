@@ -18,8 +18,9 @@ def keys() -> None:
 @keys.command("add")
 @click.argument("name")
 @click.argument("key")
+@click.option("--user", help="Push with this user's rights (its role and apps); default an admin's.")
 @click.pass_context
-def keys_add(ctx: click.Context, name: str, key: str) -> None:
+def keys_add(ctx: click.Context, name: str, key: str, user: str | None) -> None:
     """Allow KEY to push: the key text, a .pub file, or - for stdin."""
     if key == "-":
         text = sys.stdin.read()
@@ -27,7 +28,7 @@ def keys_add(ctx: click.Context, name: str, key: str) -> None:
         text = Path(key).read_text()
     else:
         text = key
-    added = client_of(ctx).request("POST", "/keys", json={"name": name, "public_key": text})
+    added = client_of(ctx).request("POST", "/keys", json={"name": name, "public_key": text, "user": user})
     click.echo(f"added {added['name']} {added['key_type']} {added['fingerprint']}")
 
 
@@ -43,9 +44,10 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
     if not items:
         click.echo("no SSH keys yet: dockyard keys add NAME ~/.ssh/id_ed25519.pub")
         return
-    click.echo(f"{'NAME':<24} {'TYPE':<12} FINGERPRINT")
+    click.echo(f"{'NAME':<24} {'OWNER':<16} {'TYPE':<12} FINGERPRINT")
     for item in items:
-        click.echo(f"{item['name']:<24} {item['key_type']:<12} {item['fingerprint']}")
+        owner = item.get("owner") or "(admin)"
+        click.echo(f"{item['name']:<24} {owner:<16} {item['key_type']:<12} {item['fingerprint']}")
 
 
 @keys.command("remove")
