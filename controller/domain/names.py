@@ -97,21 +97,6 @@ def validate_env_value(key: str, value: str) -> str:
     return value
 
 
-def parse_env_assignment(text: str) -> tuple[str, str]:
-    """Split a `KEY=VALUE` argument and validate both sides."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise InvalidInput(f"expected KEY=VALUE, got {text!r}")
-    return validate_env_key(key), validate_env_value(key, value)
-
-
-def validate_port(port: int) -> int:
-    """Return `port` if it is a TCP port number, else raise."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidInput(f"invalid port {port!r}: must be 1-65535")
-    return port
-
-
 def validate_process_count(process: str, count: int, *, maximum: int = 50) -> int:
     """Return `count` if it is a sane number of containers for `process`, else raise."""
     if process != "web":
