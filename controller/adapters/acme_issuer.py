@@ -38,6 +38,7 @@ from controller.domain.certificates import (
     ChallengeFailure,
     IssuedCertificate,
 )
+from controller.domain.names import is_hostname
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ POLL_GROWTH = 1.5
 PUBLIC_FILE_MODE = 0o644  # nginx workers run as nobody
 PUBLIC_DIR_MODE = 0o755
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_DOMAIN_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+")
 
 LogSink = Callable[[str], None]
 
@@ -111,7 +111,7 @@ class AcmeIssuer:
             CertificateError: any other refusal by the CA, or the CA cannot be reached.
         """
         names = tuple(domains)
-        if not names or any(not _DOMAIN_RE.fullmatch(name) for name in names):
+        if not names or any(not is_hostname(name, min_labels=2) for name in names):
             raise CertificateError(
                 f"refusing to order a certificate for {names!r}", code="rejectedIdentifier"
             )

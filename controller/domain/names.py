@@ -28,7 +28,9 @@ RESERVED_APP_NAMES = frozenset(
     }
 )
 _APP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?$")
-_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_LABEL_RE = re.compile(DNS_LABEL)
+_HOSTNAME_RE = re.compile(rf"{DNS_LABEL}(?:\.{DNS_LABEL})*")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 DOMAIN_MAX = 253
 ENV_VALUE_MAX = 32 * 1024
@@ -48,6 +50,20 @@ def validate_app_name(name: str) -> str:
     if name in RESERVED_APP_NAMES:
         raise InvalidInput(f"app name {name!r} is reserved")
     return name
+
+
+def is_hostname(name: object, *, min_labels: int = 1) -> bool:
+    """Whether `name` is a lowercase hostname of `min_labels` or more DNS labels, at most 253 characters.
+
+    The check every layer that writes a name into a config or a request repeats, on names
+    `validate_domain` already accepted: letters, digits, hyphens and dots only.
+    """
+    return (
+        isinstance(name, str)
+        and len(name) <= DOMAIN_MAX
+        and _HOSTNAME_RE.fullmatch(name) is not None
+        and name.count(".") + 1 >= min_labels
+    )
 
 
 def validate_domain(domain: str) -> str:

@@ -4,6 +4,7 @@ import pytest
 
 from controller.domain.errors import InvalidInput
 from controller.domain.names import (
+    is_hostname,
     validate_app_name,
     validate_domain,
     validate_env_key,
@@ -98,3 +99,19 @@ def test_process_counts() -> None:
         validate_process_count("worker", 1)
     with pytest.raises(InvalidInput):
         validate_process_count("web", 51)
+
+
+@pytest.mark.parametrize("name", ["a", "a.b", "xn--bcher-kva.example", "a-b.c0", "x" * 63 + ".c"])
+def test_hostnames(name: str) -> None:
+    assert is_hostname(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "-a.b", "a-.b", "A.b", "a..b", "a.b.", "x" * 64 + ".c", "a." * 127 + "c", "a b", "a;b", None]
+)
+def test_not_hostnames(name: object) -> None:
+    assert not is_hostname(name)
+
+
+def test_hostname_labels() -> None:
+    assert is_hostname("a.b", min_labels=2) and not is_hostname("localhost", min_labels=2)
