@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from controller.domain.certificates import (
     IssuedCertificate,
 )
 from controller.domain.names import is_hostname
+from controller.services.ports import LogSink
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ POLL_GROWTH = 1.5
 PUBLIC_FILE_MODE = 0o644  # nginx workers run as nobody
 PUBLIC_DIR_MODE = 0o755
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-LogSink = Callable[[str], None]
 
 
 def _ec_key_pem() -> bytes:
