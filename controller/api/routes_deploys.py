@@ -41,25 +41,25 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
         deploy = await run_in_threadpool(
             services.deploys.request_archive_build, name, archive=upload, max_bytes=limit * 4
         )
-    return DeployPublic.of(deploy)
+    return DeployPublic.model_validate(deploy)
 
 
 @router.get("/apps/{name}/deploys", response_model=list[DeployPublic])
 def list_app_deploys(
     name: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=500)
 ) -> list[DeployPublic]:
-    return [DeployPublic.of(d) for d in services.history.of_app(name, limit=limit)]
+    return [DeployPublic.model_validate(d) for d in services.history.of_app(name, limit=limit)]
 
 
 @router.get("/deploys", response_model=list[DeployPublic])
 def list_deploys(services: ServicesDep, limit: int = Query(default=50, ge=1, le=500)) -> list[DeployPublic]:
-    return [DeployPublic.of(d) for d in services.history.recent(limit=limit)]
+    return [DeployPublic.model_validate(d) for d in services.history.recent(limit=limit)]
 
 
 @router.post("/deploys/{deploy_id}/cancel", response_model=DeployPublic, status_code=status.HTTP_202_ACCEPTED)
 def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     """Cancel a queued deploy, or stop a running one before it switches traffic."""
-    return DeployPublic.of(services.deploys.cancel(deploy_id))
+    return DeployPublic.model_validate(services.deploys.cancel(deploy_id))
 
 
 @router.get("/events", responses={503: {"description": "too many open streams"}})
@@ -111,7 +111,7 @@ async def events(
 
 @router.get("/deploys/{deploy_id}", response_model=DeployPublic)
 def get_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
-    return DeployPublic.of(services.history.get(deploy_id))
+    return DeployPublic.model_validate(services.history.get(deploy_id))
 
 
 @router.get("/deploys/{deploy_id}/log", responses={429: {"description": "too many streams of this app"}})

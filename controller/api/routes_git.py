@@ -42,12 +42,12 @@ admin = APIRouter(prefix="/api/v1", tags=["git"], dependencies=[Depends(require_
 
 @admin.get("/keys", response_model=list[KeyPublic])
 def list_keys(services: ServicesDep) -> list[KeyPublic]:
-    return [KeyPublic.of(key) for key in services.git.keys.all()]
+    return [KeyPublic.model_validate(key) for key in services.git.keys.all()]
 
 
 @admin.post("/keys", response_model=KeyPublic, status_code=status.HTTP_201_CREATED)
 def add_key(body: KeyCreate, services: ServicesDep) -> KeyPublic:
-    return KeyPublic.of(services.git.keys.add(body.name, body.public_key))
+    return KeyPublic.model_validate(services.git.keys.add(body.name, body.public_key))
 
 
 @admin.delete("/keys/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -59,7 +59,7 @@ def remove_key(name: str, services: ServicesDep) -> None:
 def app_source(name: str, services: ServicesDep) -> GitInfoPublic:
     """Git remotes, source repository, webhook URLs and secret, and recent deliveries."""
     services.apps.get(name)
-    return GitInfoPublic.of(services.git.sources.info(name))
+    return GitInfoPublic.model_validate(services.git.sources.info(name))
 
 
 @admin.put("/apps/{name}/source", response_model=GitInfoPublic)
@@ -73,7 +73,7 @@ def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitI
         new_deploy_key=body.new_deploy_key,
         new_webhook_secret=body.new_webhook_secret,
     )
-    return GitInfoPublic.of(services.git.sources.info(name))
+    return GitInfoPublic.model_validate(services.git.sources.info(name))
 
 
 async def require_hook_token(
