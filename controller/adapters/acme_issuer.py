@@ -10,12 +10,13 @@ requests in the first second whatever the number of names): the library's
 `poll_and_finalize` sleeps whole seconds and turns a 0.2 s issuance into 2 s.
 """
 
+import itertools
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ from controller.domain.certificates import (
     ChallengeFailure,
     IssuedCertificate,
 )
+from controller.domain.names import is_hostname
+from controller.services.ports import LogSink
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +54,6 @@ POLL_GROWTH = 1.5
 PUBLIC_FILE_MODE = 0o644  # nginx workers run as nobody
 PUBLIC_DIR_MODE = 0o755
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_DOMAIN_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+")
-
-LogSink = Callable[[str], None]
 
 
 def _ec_key_pem() -> bytes:
@@ -61,6 +61,27 @@ def _ec_key_pem() -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+def _polls(deadline: float, *, late: str) -> Iterator[int]:
+    """Numbers the polls of an order (0, 1, ...), waiting longer and longer between them.
+
+    Raises:
+        CertificateError: (code "timeout", message `late`) when the next wait would pass `deadline`.
+    """
+    wait = POLL_FIRST
+    for attempt in itertools.count():
+        yield attempt
+        if time.monotonic() + wait > deadline:
+            raise CertificateError(late, code="timeout")
+        time.sleep(wait)
+        wait = min(wait * POLL_GROWTH, POLL_MAX)
+
+
+def _refusal(body: messages.Order, refused: str) -> CertificateError:
+    """The error of an order the CA turned invalid: "the CA refused {refused}: <its problem>"."""
+    code, detail = _problem(body.error) if body.error else ("orderInvalid", "the order became invalid")
+    return CertificateError(f"the CA refused {refused}: {detail}", code=code)
 
 
 def _problem(error: messages.Error) -> tuple[str, str]:
@@ -111,7 +132,7 @@ class AcmeIssuer:
             CertificateError: any other refusal by the CA, or the CA cannot be reached.
         """
         names = tuple(domains)
-        if not names or any(not _DOMAIN_RE.fullmatch(name) for name in names):
+        if not names or any(not is_hostname(name, min_labels=2) for name in names):
             raise CertificateError(
                 f"refusing to order a certificate for {names!r}", code="rejectedIdentifier"
             )
@@ -254,9 +275,8 @@ class AcmeIssuer:
 
         Raises ChallengeFailed with each invalid authorization's error when it turns invalid.
         """
-        wait = POLL_FIRST
-        while True:
-            body = messages.Order.from_json(self._post_as_get(client, order.uri).json())
+        for _ in _polls(deadline, late="the CA did not validate the challenges in time"):
+            body = self._order_body(client, order)
             if body.status in (messages.STATUS_READY, messages.STATUS_VALID):
                 ready: messages.OrderResource = order.update(body=body)
                 return ready
@@ -265,33 +285,26 @@ class AcmeIssuer:
                 failed = [a for a in authzrs if a.body.status == messages.STATUS_INVALID]
                 if failed:
                     raise ChallengeFailed(self._failures(failed))
-                code, detail = (
-                    _problem(body.error) if body.error else ("orderInvalid", "the order became invalid")
-                )
-                raise CertificateError(f"the CA refused the order: {detail}", code=code)
-            if time.monotonic() + wait > deadline:
-                raise CertificateError("the CA did not validate the challenges in time", code="timeout")
-            time.sleep(wait)
-            wait = min(wait * POLL_GROWTH, POLL_MAX)
+                raise _refusal(body, "the order")
+        raise AssertionError("unreachable: _polls raises at its deadline")
+
+    def _order_body(self, client: ClientV2, order: messages.OrderResource) -> messages.Order:
+        """The order as the CA has it now."""
+        body: messages.Order = messages.Order.from_json(self._post_as_get(client, order.uri).json())
+        return body
 
     def _finalize(self, client: ClientV2, order: messages.OrderResource, deadline: float) -> bytes:
         order = client.begin_finalization(order)
-        wait = POLL_FIRST
-        while True:
+        for attempt in _polls(deadline, late="the CA did not issue the certificate in time"):
+            if attempt:
+                order = order.update(body=self._order_body(client, order))
             body = order.body
             if body.status == messages.STATUS_VALID and body.certificate:
                 chain: str = self._post_as_get(client, body.certificate).text
                 return chain.encode()
             if body.status == messages.STATUS_INVALID:
-                code, detail = (
-                    _problem(body.error) if body.error else ("orderInvalid", "the order became invalid")
-                )
-                raise CertificateError(f"the CA refused to issue: {detail}", code=code)
-            if time.monotonic() + wait > deadline:
-                raise CertificateError("the CA did not issue the certificate in time", code="timeout")
-            time.sleep(wait)
-            wait = min(wait * POLL_GROWTH, POLL_MAX)
-            order = order.update(body=messages.Order.from_json(self._post_as_get(client, order.uri).json()))
+                raise _refusal(body, "to issue")
+        raise AssertionError("unreachable: _polls raises at its deadline")
 
     @staticmethod
     def _post_as_get(client: ClientV2, url: str) -> Any:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import IO
 
 from controller.adapters.archive import extract_archive, source_digest
+from controller.domain.build_context import has_dockerfile
 
-DOCKERFILE = "Dockerfile"
 APP_JSON = "app.json"
 
 
@@ -48,7 +48,7 @@ class BuildDirs:
         return source_digest(dest)
 
     def has_dockerfile(self, context_dir: Path) -> bool:
-        return (context_dir / DOCKERFILE).is_file()
+        return has_dockerfile(context_dir)
 
     def read_app_json(self, context_dir: Path) -> str | None:
         app_json = context_dir / APP_JSON

@@ -16,17 +16,15 @@ import jinja2
 
 from controller.domain.errors import ProxyConfigRejected
 from controller.domain.models import Site, SiteTls
+from controller.domain.names import DNS_LABEL, is_hostname
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "proxy_templates" / "nginx"
 MAIN_TEMPLATE = "nginx.conf.j2"
 SITES_TEMPLATE = "sites.conf.j2"
 UPSTREAM_PREFIX = "dockyard_app_"
-DOMAIN_MAX = 253
 HTTPS_DEFAULT_PORT = 443
 
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_APP_RE = re.compile(_LABEL)
+_APP_RE = re.compile(DNS_LABEL)
 _BACKEND_RE = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3}){3}):([0-9]{1,5})")
 _PREFIX_RE = re.compile(r"/[A-Za-z0-9/._-]*")
 
@@ -96,7 +94,7 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
 
 def check_domain(domain: str) -> str:
     """Return `domain` if it is a lowercase hostname safe for `server_name`, else raise."""
-    if not isinstance(domain, str) or len(domain) > DOMAIN_MAX or not _DOMAIN_RE.fullmatch(domain):
+    if not is_hostname(domain):
         raise ProxyConfigRejected(f"refusing to render unsafe domain {domain!r}")
     return domain
 

@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1/apps", tags=["apps"])
 
 @router.get("", response_model=list[AppPublic], dependencies=[requires(Action.READ, app=no_app)])
 def list_apps(services: ServicesDep, principal: PrincipalDep) -> list[AppPublic]:
-    return [AppPublic.of(app) for app in services.apps.all() if principal.may_use(app.name)]
+    return [AppPublic.model_validate(app) for app in services.apps.all() if principal.may_use(app.name)]
 
 
 @router.post(
@@ -48,12 +48,12 @@ def list_apps(services: ServicesDep, principal: PrincipalDep) -> list[AppPublic]
     dependencies=[requires(Action.ADMINISTER, app=no_app)],
 )
 def create_app(body: AppCreate, services: ServicesDep) -> AppPublic:
-    return AppPublic.of(services.apps.create(body.name))
+    return AppPublic.model_validate(services.apps.create(body.name))
 
 
 @router.get("/{name}", response_model=AppDetailsPublic, dependencies=[requires(Action.READ)])
 def app_info(name: str, services: ServicesDep) -> AppDetailsPublic:
-    return AppDetailsPublic.of_details(services.apps.details(name))
+    return AppDetailsPublic.model_validate(services.apps.details(name))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[requires(Action.ADMINISTER)])
@@ -64,7 +64,7 @@ def destroy_app(name: str, services: ServicesDep) -> None:
 @router.get("/{name}/ps", response_model=ProcessesPublic, dependencies=[requires(Action.READ)])
 def app_processes(name: str, services: ServicesDep) -> ProcessesPublic:
     """The app's containers (state, health, restarts, last exit code, uptime) and recent crashes."""
-    return ProcessesPublic.of(services.apps.details(name))
+    return ProcessesPublic.model_validate(services.apps.details(name))
 
 
 @router.get("/{name}/domains", response_model=list[DomainPublic], dependencies=[requires(Action.READ)])
@@ -102,12 +102,12 @@ def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
     dependencies=[requires(Action.OPERATE)],
 )
 def add_domain(name: str, body: DomainCreate, services: ServicesDep) -> AppPublic:
-    return AppPublic.of(services.apps.add_domain(name, body.domain))
+    return AppPublic.model_validate(services.apps.add_domain(name, body.domain))
 
 
 @router.delete("/{name}/domains/{domain}", response_model=AppPublic, dependencies=[requires(Action.OPERATE)])
 def remove_domain(name: str, domain: str, services: ServicesDep) -> AppPublic:
-    return AppPublic.of(services.apps.remove_domain(name, domain))
+    return AppPublic.model_validate(services.apps.remove_domain(name, domain))
 
 
 @router.get(
@@ -136,7 +136,7 @@ async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) ->
         raise InvalidInput("nothing to change: give KEY=VALUE pairs to set or keys to unset")
     validate_app_name(name)  # storing the job checks that the app exists
     stored = services.deploys.submit_config_change(name, set_=body.set, unset=body.unset)
-    return DeployPublic.of(await asyncio.wrap_future(stored))
+    return DeployPublic.model_validate(await asyncio.wrap_future(stored))
 
 
 @router.get("/{name}/releases", response_model=list[ReleasePublic], dependencies=[requires(Action.READ)])
@@ -156,7 +156,7 @@ def list_releases(name: str, services: ServicesDep) -> list[ReleasePublic]:
 )
 def rollback(name: str, body: RollbackRequest, services: ServicesDep) -> DeployPublic:
     services.apps.get(name)
-    return DeployPublic.of(services.deploys.request_rollback(name, to=body.to))
+    return DeployPublic.model_validate(services.deploys.request_rollback(name, to=body.to))
 
 
 @router.post(
@@ -168,7 +168,7 @@ def rollback(name: str, body: RollbackRequest, services: ServicesDep) -> DeployP
 def scale(name: str, body: ScaleRequest, services: ServicesDep) -> DeployPublic:
     services.apps.get(name)
     web = validate_process_count("web", body.web)
-    return DeployPublic.of(services.deploys.request_scale(name, web=web))
+    return DeployPublic.model_validate(services.deploys.request_scale(name, web=web))
 
 
 @router.post(
@@ -179,7 +179,7 @@ def scale(name: str, body: ScaleRequest, services: ServicesDep) -> DeployPublic:
 )
 def restart(name: str, services: ServicesDep) -> DeployPublic:
     services.apps.get(name)
-    return DeployPublic.of(services.deploys.request_restart(name))
+    return DeployPublic.model_validate(services.deploys.request_restart(name))
 
 
 @router.get(

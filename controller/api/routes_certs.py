@@ -7,27 +7,19 @@ from pydantic import BaseModel
 
 from controller.api.auth import requires
 from controller.api.deps import ServicesDep
+from controller.api.schemas import FromAttributes
 from controller.domain.access import Action
-from controller.domain.certificates import CertificateInfo, DomainStatus, attempts_today
+from controller.domain.certificates import DomainStatus, attempts_today
 from controller.services.certificates import CertificateReport, IssueResult
 
 router = APIRouter(prefix="/api/v1/apps", tags=["certificates"])
 
 
-class CertificatePublic(BaseModel):
+class CertificatePublic(FromAttributes):
     domains: list[str]
     serial: str
     not_before: datetime
     not_after: datetime
-
-    @classmethod
-    def of(cls, info: CertificateInfo) -> "CertificatePublic":
-        return cls(
-            domains=list(info.domains),
-            serial=info.serial,
-            not_before=info.not_before,
-            not_after=info.not_after,
-        )
 
 
 class DomainCertPublic(BaseModel):
@@ -73,7 +65,7 @@ class CertsPublic(BaseModel):
             app=report.app,
             acme_enabled=report.acme_enabled,
             https_redirect=report.https_redirect,
-            certificate=CertificatePublic.of(report.certificate) if report.certificate else None,
+            certificate=CertificatePublic.model_validate(report.certificate) if report.certificate else None,
             domains=[
                 DomainCertPublic.of(domain, status, https=domain in report.served, now=now)
                 for domain, status in report.domains

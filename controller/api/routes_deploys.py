@@ -44,14 +44,14 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
         deploy = await run_in_threadpool(
             services.deploys.request_archive_build, name, archive=upload, max_bytes=limit * 4
         )
-    return DeployPublic.of(deploy)
+    return DeployPublic.model_validate(deploy)
 
 
 @router.get("/apps/{name}/deploys", response_model=list[DeployPublic], dependencies=[requires(Action.READ)])
 def list_app_deploys(
     name: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=500)
 ) -> list[DeployPublic]:
-    return [DeployPublic.of(d) for d in services.history.of_app(name, limit=limit)]
+    return [DeployPublic.model_validate(d) for d in services.history.of_app(name, limit=limit)]
 
 
 @router.get("/deploys", response_model=list[DeployPublic], dependencies=[requires(Action.READ, app=no_app)])
@@ -59,7 +59,7 @@ def list_deploys(
     services: ServicesDep, principal: PrincipalDep, limit: int = Query(default=50, ge=1, le=500)
 ) -> list[DeployPublic]:
     deploys = services.history.recent(limit=limit)
-    return [DeployPublic.of(d) for d in deploys if principal.may_use(d.app)]
+    return [DeployPublic.model_validate(d) for d in deploys if principal.may_use(d.app)]
 
 
 @router.post(
@@ -70,7 +70,7 @@ def list_deploys(
 )
 def cancel_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
     """Cancel a queued deploy, or stop a running one before it switches traffic."""
-    return DeployPublic.of(services.deploys.cancel(deploy_id))
+    return DeployPublic.model_validate(services.deploys.cancel(deploy_id))
 
 
 @router.get(
@@ -132,7 +132,7 @@ async def events(
     "/deploys/{deploy_id}", response_model=DeployPublic, dependencies=[requires(Action.READ, app=deploy_app)]
 )
 def get_deploy(deploy_id: str, services: ServicesDep) -> DeployPublic:
-    return DeployPublic.of(services.history.get(deploy_id))
+    return DeployPublic.model_validate(services.history.get(deploy_id))
 
 
 @router.get(

@@ -43,7 +43,7 @@ admin = APIRouter(prefix="/api/v1", tags=["git"])
 
 @admin.get("/keys", response_model=list[KeyPublic], dependencies=[requires(Action.ADMINISTER, app=no_app)])
 def list_keys(services: ServicesDep) -> list[KeyPublic]:
-    return [KeyPublic.of(key) for key in services.git.keys.all()]
+    return [KeyPublic.model_validate(key) for key in services.git.keys.all()]
 
 
 @admin.post(
@@ -55,7 +55,7 @@ def list_keys(services: ServicesDep) -> list[KeyPublic]:
 def add_key(body: KeyCreate, services: ServicesDep) -> KeyPublic:
     if body.user is not None:
         services.accounts.users.get(body.user)  # 404 for an unknown user
-    return KeyPublic.of(services.git.keys.add(body.name, body.public_key, owner=body.user))
+    return KeyPublic.model_validate(services.git.keys.add(body.name, body.public_key, owner=body.user))
 
 
 @admin.delete(
@@ -71,7 +71,7 @@ def remove_key(name: str, services: ServicesDep) -> None:
 def app_source(name: str, services: ServicesDep) -> GitInfoPublic:
     """Git remotes, source repository, webhook URLs and secret, and recent deliveries."""
     services.apps.get(name)
-    return GitInfoPublic.of(services.git.sources.info(name))
+    return GitInfoPublic.model_validate(services.git.sources.info(name))
 
 
 @admin.put("/apps/{name}/source", response_model=GitInfoPublic, dependencies=[requires(Action.OPERATE)])
@@ -85,7 +85,7 @@ def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitI
         new_deploy_key=body.new_deploy_key,
         new_webhook_secret=body.new_webhook_secret,
     )
-    return GitInfoPublic.of(services.git.sources.info(name))
+    return GitInfoPublic.model_validate(services.git.sources.info(name))
 
 
 hooks = APIRouter(prefix="/api/v1/git", tags=["git internal"], dependencies=[Depends(require_hook)])

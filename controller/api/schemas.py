@@ -1,86 +1,74 @@
-"""Request and response bodies of the JSON API (AppCreate / AppPublic naming)."""
+"""Request and response bodies of the JSON API (AppCreate / AppPublic naming).
 
+Response bodies are read from the domain's objects by attribute (`Model.model_validate(obj)`);
+a field named differently from its source says where it comes from with a validation alias.
+"""
+
+from collections.abc import Collection
 from datetime import datetime
+from typing import Annotated, Self
 
-from pydantic import BaseModel, Field
+from pydantic import AliasGenerator, AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from controller.domain.models import App, ContainerExit, ContainerInfo, Deploy, Release
-from controller.services.apps import AppDetails
+from controller.domain.models import Release
 
 MAX_RELEASE_NUMBER = 2**31 - 1  # what every database stores as an integer
+SHORT_ID = 12  # characters of a container id shown, as `docker ps` shows them
+
+
+class FromAttributes(BaseModel):
+    """A response body read from a domain object's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def read_from(owner: str, fields: Collection[str]) -> AliasGenerator:
+    """Validation aliases that read `fields` from the object's `owner` attribute, the rest from the object."""
+    return AliasGenerator(
+        validation_alias=lambda field: AliasPath(owner, field) if field in fields else field
+    )
 
 
 class AppCreate(BaseModel):
     name: str = Field(max_length=200)
 
 
-class AppPublic(BaseModel):
+class AppPublic(FromAttributes):
     name: str
     domains: list[str]
     web_scale: int
     current_release: int | None
     created_at: datetime
 
-    @classmethod
-    def of(cls, app: App) -> "AppPublic":
-        return cls(
-            name=app.name,
-            domains=list(app.domains),
-            web_scale=app.web_scale,
-            current_release=app.current_release,
-            created_at=app.created_at,
-        )
 
-
-class ContainerPublic(BaseModel):
-    id: str
+class ContainerPublic(FromAttributes):
+    id: Annotated[str, BeforeValidator(lambda full_id: full_id[:SHORT_ID])]
     name: str
     release: int
     process: str
     address: str | None
     state: str
     health: str | None
-    restarts: int = 0
+    restarts: int = Field(default=0, validation_alias="restart_count")
     exit_code: int | None = None
     started_at: datetime | None = None
 
-    @classmethod
-    def of(cls, c: ContainerInfo) -> "ContainerPublic":
-        return cls(
-            id=c.id[:12],
-            name=c.name,
-            release=c.release,
-            process=c.process,
-            address=c.address,
-            state=c.state,
-            health=c.health,
-            restarts=c.restart_count,
-            exit_code=c.exit_code,
-            started_at=c.started_at,
-        )
 
-
-class CrashPublic(BaseModel):
+class CrashPublic(FromAttributes):
     container: str
     process: str
     release: int
     exit_code: int
     at: datetime
 
-    @classmethod
-    def of(cls, e: ContainerExit) -> "CrashPublic":
-        return cls(
-            container=e.container, process=e.process, release=e.release, exit_code=e.exit_code, at=e.at
-        )
 
-
-class ReleasePublic(BaseModel):
+class ReleasePublic(FromAttributes):
     number: int
     image_id: str
     source_digest: str
-    config_keys: list[str]
+    config_keys: Annotated[list[str], BeforeValidator(sorted)] = Field(validation_alias="config")
     port: int
-    healthchecks: int
+    healthchecks: Annotated[int, BeforeValidator(len)]
     created_at: datetime
     deploy_id: str
     description: str
@@ -91,63 +79,39 @@ class ReleasePublic(BaseModel):
     def of(
         cls, release: Release, *, current: int | None = None, image_available: bool | None = None
     ) -> "ReleasePublic":
-        return cls(
-            number=release.number,
-            image_id=release.image_id,
-            source_digest=release.source_digest,
-            config_keys=sorted(release.config),
-            port=release.port,
-            healthchecks=len(release.healthchecks),
-            created_at=release.created_at,
-            deploy_id=release.deploy_id,
-            description=release.description,
-            current=release.number == current,
-            image_available=image_available,
+        """`release`, marked current when it is the app's `current` one, and whether its image is kept."""
+        return cls.model_validate(release).model_copy(
+            update={"current": release.number == current, "image_available": image_available}
         )
 
 
 class AppDetailsPublic(AppPublic):
+    # Read from an `AppDetails`: the app's own fields come from its `app` (no docstring: it
+    # would change the OpenAPI document).
+    model_config = ConfigDict(from_attributes=True, alias_generator=read_from("app", AppPublic.model_fields))
+
     status: str
     urls: list[str]
     release: ReleasePublic | None
     containers: list[ContainerPublic]
     crashes: list[CrashPublic] = Field(default_factory=list)
 
-    @classmethod
-    def of_details(cls, details: AppDetails) -> "AppDetailsPublic":
-        base = AppPublic.of(details.app).model_dump()
-        return cls(
-            **base,
-            status=details.status,
-            urls=list(details.urls),
-            release=ReleasePublic.of(details.release, current=details.app.current_release)
-            if details.release
-            else None,
-            containers=[ContainerPublic.of(c) for c in details.containers],
-            crashes=[CrashPublic.of(e) for e in details.crashes],
-        )
+    @model_validator(mode="after")
+    def _mark_current_release(self) -> Self:
+        if self.release is not None:
+            self.release.current = self.release.number == self.current_release
+        return self
 
 
-class ProcessesPublic(BaseModel):
+class ProcessesPublic(FromAttributes):
     """`dockyard ps APP`: the app's containers and its recent crashes."""
 
-    app: str
+    app: str = Field(validation_alias=AliasPath("app", "name"))
     status: str
-    web_scale: int
-    current_release: int | None
+    web_scale: int = Field(validation_alias=AliasPath("app", "web_scale"))
+    current_release: int | None = Field(validation_alias=AliasPath("app", "current_release"))
     containers: list[ContainerPublic]
     crashes: list[CrashPublic]
-
-    @classmethod
-    def of(cls, details: AppDetails) -> "ProcessesPublic":
-        return cls(
-            app=details.app.name,
-            status=details.status,
-            web_scale=details.app.web_scale,
-            current_release=details.app.current_release,
-            containers=[ContainerPublic.of(c) for c in details.containers],
-            crashes=[CrashPublic.of(e) for e in details.crashes],
-        )
 
 
 class DomainPublic(BaseModel):
@@ -160,7 +124,7 @@ class DomainPublic(BaseModel):
     last_error: str | None
 
 
-class DeployPublic(BaseModel):
+class DeployPublic(FromAttributes):
     id: str
     app: str
     kind: str
@@ -171,21 +135,6 @@ class DeployPublic(BaseModel):
     release_number: int | None
     error: str | None
     description: str
-
-    @classmethod
-    def of(cls, deploy: Deploy) -> "DeployPublic":
-        return cls(
-            id=deploy.id,
-            app=deploy.app,
-            kind=deploy.kind.value,
-            status=deploy.status.value,
-            created_at=deploy.created_at,
-            started_at=deploy.started_at,
-            finished_at=deploy.finished_at,
-            release_number=deploy.release_number,
-            error=deploy.error,
-            description=deploy.description,
-        )
 
 
 class DomainCreate(BaseModel):

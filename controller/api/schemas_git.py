@@ -1,11 +1,11 @@
 """Request and response bodies of the git side: keys, app sources, pushes from the hook."""
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field
 
-from controller.domain.git_records import SshKey, WebhookDelivery
-from controller.services.git_sources import GitInfo
+from controller.api.schemas import FromAttributes, read_from
 
 
 class KeyCreate(BaseModel):
@@ -14,22 +14,12 @@ class KeyCreate(BaseModel):
     user: str | None = Field(default=None, max_length=64, description="whose rights a push has; none: admin")
 
 
-class KeyPublic(BaseModel):
+class KeyPublic(FromAttributes):
     name: str
     key_type: str
     fingerprint: str
     created_at: datetime
     owner: str | None
-
-    @classmethod
-    def of(cls, key: SshKey) -> "KeyPublic":
-        return cls(
-            name=key.name,
-            key_type=key.key_type,
-            fingerprint=key.fingerprint,
-            created_at=key.created_at,
-            owner=key.owner,
-        )
 
 
 class SourceUpdate(BaseModel):
@@ -40,7 +30,7 @@ class SourceUpdate(BaseModel):
     new_webhook_secret: bool = False
 
 
-class DeliveryPublic(BaseModel):
+class DeliveryPublic(FromAttributes):
     provider: str
     delivery_id: str
     branch: str
@@ -50,46 +40,26 @@ class DeliveryPublic(BaseModel):
     deploy_id: str | None
     error: str | None
 
-    @classmethod
-    def of(cls, delivery: WebhookDelivery) -> "DeliveryPublic":
-        return cls(
-            provider=delivery.provider,
-            delivery_id=delivery.delivery_id,
-            branch=delivery.branch,
-            commit=delivery.commit,
-            received_at=delivery.received_at,
-            status=delivery.status.value,
-            deploy_id=delivery.deploy_id,
-            error=delivery.error,
-        )
 
-
-class GitInfoPublic(BaseModel):
+class GitInfoPublic(FromAttributes):
     """An app's git side as `apps info` shows it (the webhook secret included: admin only)."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        alias_generator=read_from("source", {"branch", "repo_url", "deploy_key_public", "webhook_secret"}),
+    )
 
     branch: str
     ssh_remote: str
     http_remote: str
     repo_url: str | None
-    has_token: bool
+    has_token: Annotated[bool, BeforeValidator(lambda token: token is not None)] = Field(
+        validation_alias=AliasPath("source", "repo_token")
+    )
     deploy_key_public: str | None
     webhook_secret: str
     webhook_urls: dict[str, str]
     deliveries: list[DeliveryPublic]
-
-    @classmethod
-    def of(cls, info: GitInfo) -> "GitInfoPublic":
-        return cls(
-            branch=info.source.branch,
-            ssh_remote=info.ssh_remote,
-            http_remote=info.http_remote,
-            repo_url=info.source.repo_url,
-            has_token=info.source.repo_token is not None,
-            deploy_key_public=info.source.deploy_key_public,
-            webhook_secret=info.source.webhook_secret,
-            webhook_urls=info.webhook_urls,
-            deliveries=[DeliveryPublic.of(d) for d in info.deliveries],
-        )
 
 
 class RefUpdateBody(BaseModel):

@@ -29,13 +29,16 @@ def _refuse(message: str) -> NoReturn:
     fail(message, prefix="dockyard")
 
 
-@click.command("git-shell", hidden=True)
-@click.option(
+data_dir_option = click.option(
     "--data-dir",
     type=click.Path(path_type=Path, readable=False),
     required=True,
     help="The controller's data dir.",
 )
+
+
+@click.command("git-shell", hidden=True)
+@data_dir_option
 @click.argument("key_name")
 def git_shell(data_dir: Path, key_name: str) -> None:
     """sshd's forced command: run git-receive-pack or git-upload-pack on an app's repo, nothing else."""
@@ -77,12 +80,7 @@ def _say(line: str) -> None:
 
 
 @git_hook.command("pre-receive")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, readable=False),
-    required=True,
-    help="The controller's data dir.",
-)
+@data_dir_option
 @click.argument("app")
 def pre_receive(data_dir: Path, app: str) -> None:
     """Deploy the pushed commit of the deploy branch; a failed deploy rejects the push."""

@@ -28,7 +28,9 @@ RESERVED_APP_NAMES = frozenset(
     }
 )
 _APP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?$")
-_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_LABEL_RE = re.compile(DNS_LABEL)
+_HOSTNAME_RE = re.compile(rf"{DNS_LABEL}(?:\.{DNS_LABEL})*")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 DOMAIN_MAX = 253
 ENV_VALUE_MAX = 32 * 1024
@@ -48,6 +50,20 @@ def validate_app_name(name: str) -> str:
     if name in RESERVED_APP_NAMES:
         raise InvalidInput(f"app name {name!r} is reserved")
     return name
+
+
+def is_hostname(name: object, *, min_labels: int = 1) -> bool:
+    """Whether `name` is a lowercase hostname of `min_labels` or more DNS labels, at most 253 characters.
+
+    The check every layer that writes a name into a config or a request repeats, on names
+    `validate_domain` already accepted: letters, digits, hyphens and dots only.
+    """
+    return (
+        isinstance(name, str)
+        and len(name) <= DOMAIN_MAX
+        and _HOSTNAME_RE.fullmatch(name) is not None
+        and name.count(".") + 1 >= min_labels
+    )
 
 
 def validate_domain(domain: str) -> str:
@@ -95,21 +111,6 @@ def validate_env_value(key: str, value: str) -> str:
     if len(value) > ENV_VALUE_MAX:
         raise InvalidInput(f"config value of {key} is longer than {ENV_VALUE_MAX} bytes")
     return value
-
-
-def parse_env_assignment(text: str) -> tuple[str, str]:
-    """Split a `KEY=VALUE` argument and validate both sides."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise InvalidInput(f"expected KEY=VALUE, got {text!r}")
-    return validate_env_key(key), validate_env_value(key, value)
-
-
-def validate_port(port: int) -> int:
-    """Return `port` if it is a TCP port number, else raise."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise InvalidInput(f"invalid port {port!r}: must be 1-65535")
-    return port
 
 
 def validate_process_count(process: str, count: int, *, maximum: int = 50) -> int:

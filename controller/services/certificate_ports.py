@@ -4,8 +4,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from controller.domain.certificates import CertificateState, IssuedCertificate
-
-LogSink = Callable[[str], None]
+from controller.services.ports import LogSink
 
 
 class CertificateIssuer(Protocol):

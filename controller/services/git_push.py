@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.domain.build_context import require_commit_dockerfile
 from controller.domain.errors import Conflict, DockyardError, ErrorKind, InvalidInput, NotFound
 from controller.domain.git_refs import GitService, RefUpdate
 from controller.domain.models import App, Deploy
@@ -181,8 +182,7 @@ class GitPushService:
 
         def unpack(dest: Path) -> str:
             digest = self._unpack(tar, dest)
-            if not (dest / "Dockerfile").is_file():
-                raise InvalidInput(f"commit {commit[:12]} has no Dockerfile at the top of the repository")
+            require_commit_dockerfile(dest, commit)
             return digest
 
         return self._deploys.request_build(

@@ -13,7 +13,11 @@ from controller.domain.models import App, ContainerExit, ContainerInfo, Deploy, 
 from controller.services.account_ports import AccountStore
 from controller.services.git_ports import GitStore
 
-LogSink = Callable[[str], None]
+
+class LogSink(Protocol):
+    """Where a job's progress goes, one line (no newline) at a time: a deploy log, a CLI's output."""
+
+    def __call__(self, line: str, /) -> None: ...
 
 
 class Store(GitStore, AccountStore, Protocol):

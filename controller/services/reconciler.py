@@ -96,10 +96,6 @@ class Reconciler:
             self._poke.wait(self._interval)
             self._poke.clear()
 
-    def crash_looping(self, app: str) -> bool:
-        loop = self._loops.get(app)
-        return loop is not None and loop.failures > 0
-
     def reconcile_once(self) -> ReconcileReport:
         with self._lock:
             report = self._reconcile()

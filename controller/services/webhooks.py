@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from controller.domain.build_context import require_commit_dockerfile
 from controller.domain.errors import (
     Conflict,
     DockyardError,
@@ -263,8 +264,7 @@ class WebhookService:
             app, url=settings.repo_url, branch=branch, commit=commit, auth=self._sources.fetch_auth(settings)
         )
         digest = self._unpack(self._mirrors.archive(app, commit), dest)
-        if not (dest / "Dockerfile").is_file():
-            raise InvalidInput(f"commit {commit[:12]} has no Dockerfile at the top of the repository")
+        require_commit_dockerfile(dest, commit)
         return digest
 
 

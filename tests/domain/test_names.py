@@ -4,12 +4,11 @@ import pytest
 
 from controller.domain.errors import InvalidInput
 from controller.domain.names import (
-    parse_env_assignment,
+    is_hostname,
     validate_app_name,
     validate_domain,
     validate_env_key,
     validate_env_value,
-    validate_port,
     validate_process_count,
 )
 
@@ -94,19 +93,25 @@ def test_env_values_may_hold_anything_but_nul() -> None:
         validate_env_value("K", "x" * 40_000)
 
 
-def test_env_assignment_splits_at_the_first_equals() -> None:
-    assert parse_env_assignment("URL=postgres://a?b=c") == ("URL", "postgres://a?b=c")
-    with pytest.raises(InvalidInput):
-        parse_env_assignment("NOEQUALS")
-
-
-def test_ports_and_counts() -> None:
-    assert validate_port(8080) == 8080
-    for bad in (0, 65536, -1, True):
-        with pytest.raises(InvalidInput):
-            validate_port(bad)
+def test_process_counts() -> None:
     assert validate_process_count("web", 3) == 3
     with pytest.raises(InvalidInput):
         validate_process_count("worker", 1)
     with pytest.raises(InvalidInput):
         validate_process_count("web", 51)
+
+
+@pytest.mark.parametrize("name", ["a", "a.b", "xn--bcher-kva.example", "a-b.c0", "x" * 63 + ".c"])
+def test_hostnames(name: str) -> None:
+    assert is_hostname(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "-a.b", "a-.b", "A.b", "a..b", "a.b.", "x" * 64 + ".c", "a." * 127 + "c", "a b", "a;b", None]
+)
+def test_not_hostnames(name: object) -> None:
+    assert not is_hostname(name)
+
+
+def test_hostname_labels() -> None:
+    assert is_hostname("a.b", min_labels=2) and not is_hostname("localhost", min_labels=2)

@@ -22,6 +22,7 @@ from controller.services.git_ports import FetchAuth
 from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
 from controller.services.webhooks import WebhookOutcome, WebhookService
+from tests.store_support import create_deploy
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -106,7 +107,7 @@ class FakeDeploys:
             created_at=datetime.now(UTC),
             description=description,
         )
-        self.store.create_deploy(deploy, params)
+        create_deploy(self.store, deploy, params)
         self.builds.append((app, digest, description))
         return deploy
 

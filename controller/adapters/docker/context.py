@@ -24,9 +24,9 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from controller.adapters.file_tree import tree_paths
+from controller.domain.build_context import DOCKERFILE
 
 LABELLED_DOCKERFILE = ".dockyard.Dockerfile"
-DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
 ALWAYS_EXCLUDED = ".git"
 PACK_GZIP_LEVEL = 1

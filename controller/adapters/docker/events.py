@@ -4,15 +4,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from docker.types import CancellableStream
-
 from controller.adapters.docker.connection import DockerConnection
+from controller.adapters.docker.die_events import die_events
 from controller.adapters.docker.inspection import event_container_id, exit_from_event
 from controller.domain.errors import DockyardError
 from controller.domain.models import ContainerExit, ContainerInfo
 
 RECONNECT_WAIT_SECONDS = 1.0
-STOP_CHECK_SECONDS = 0.5
 
 
 def watch_deaths(
@@ -32,21 +30,9 @@ def watch_deaths(
         try:
             with connection.calls():
                 client = connection.new_client(version=connection.api().api_version)
-                events = client.events(
-                    decode=True, filters={"type": "container", "event": "die", "label": labels}
-                )
-                ended = threading.Event()
-                threading.Thread(
-                    target=_close_when_stopped,
-                    args=(events, ended, stop),
-                    daemon=True,
-                    name="dockyard-events-close",
-                ).start()
-                try:
+                with die_events(client, labels, stop, closer_name="dockyard-events-close") as events:
                     for event in events:
                         on_death(_exit_of(event, inspect))
-                finally:
-                    ended.set()
         except (DockyardError, OSError, ValueError):
             pass
         stop.wait(RECONNECT_WAIT_SECONDS)
@@ -60,13 +46,3 @@ def _exit_of(event: dict[str, Any], inspect: Callable[[str], ContainerInfo]) -> 
     except DockyardError:
         crashed = False  # removed already: Dockyard (or someone) stopped it
     return exit_from_event(event, crashed=crashed)
-
-
-def _close_when_stopped(
-    events: "CancellableStream[Any]", ended: threading.Event, stop: threading.Event
-) -> None:
-    """Close an event stream when `stop` is set, or return once the stream ended by itself."""
-    while not ended.wait(STOP_CHECK_SECONDS):
-        if stop.is_set():
-            events.close()
-            return

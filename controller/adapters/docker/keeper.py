@@ -14,9 +14,9 @@ import docker
 import docker.errors
 import requests
 import urllib3.exceptions
-from docker.types import CancellableStream
 from docker.utils import kwargs_from_env
 
+from controller.adapters.docker.die_events import die_events
 from controller.domain.containers import LABEL_APP, LABEL_INSTANCE, LABEL_MANAGED
 from controller.domain.errors import DockyardError, NotFound, RuntimeUnavailable
 from controller.services.keeper import StoppedContainer
@@ -95,22 +95,13 @@ class DockerKeeper:
         """
         labels = [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self._instance}"]
         while not stop.is_set():
-            with suppress(DockyardError, OSError, ValueError), self._docker_calls():
-                events = self._new_client().events(
-                    decode=True, filters={"type": "container", "event": "die", "label": labels}
-                )
-                ended = threading.Event()
-                threading.Thread(
-                    target=_close_on,
-                    args=(events, ended, stop),
-                    daemon=True,
-                    name="dockyard-keeper-close",
-                ).start()
-                try:
-                    for event in events:
-                        on_stop(self._stopped(event))
-                finally:
-                    ended.set()
+            with (
+                suppress(DockyardError, OSError, ValueError),
+                self._docker_calls(),
+                die_events(self._new_client(), labels, stop, closer_name="dockyard-keeper-close") as events,
+            ):
+                for event in events:
+                    on_stop(self._stopped(event))
             stop.wait(RECONNECT_SECONDS)
 
     def _stopped(self, event: dict[str, Any]) -> StoppedContainer:
@@ -123,12 +114,3 @@ class DockerKeeper:
             app=attributes.get(LABEL_APP, ""),
             state=self.state_of(container_id),
         )
-
-
-def _close_on(events: "CancellableStream[Any]", ended: threading.Event, stop: threading.Event) -> None:
-    """Close the event stream once `stop` is set (ending its blocked reader), or return when it ended."""
-    while not ended.wait(0.5):
-        if stop.is_set():
-            with suppress(Exception):
-                events.close()
-            return

@@ -187,11 +187,6 @@ class SqlStore(GitStoreRows, AccountStoreRows):
 
     # Deploys
 
-    def create_deploy(self, deploy: Deploy, params: dict[str, Any] | None = None) -> None:
-        (error,) = self.create_deploys([(deploy, params or {})])
-        if error is not None:
-            raise error
-
     def create_deploys(self, items: Sequence[tuple[Deploy, dict[str, Any]]]) -> list[DockyardError | None]:
         """Store a batch of deploys in one transaction; each one's error (None when stored).
 

@@ -9,6 +9,7 @@ import click
 
 from controller.cli.client import Client, client_of
 from controller.cli.output import fail, follow_option, json_option, print_json
+from controller.domain.build_context import has_dockerfile
 
 FINAL_OK = "succeeded"
 CANCELLED = "cancelled"
@@ -46,7 +47,7 @@ def deploy(ctx: click.Context, name: str, path: Path, follow: bool, as_json: boo
     """Build the directory PATH (it needs a Dockerfile) and deploy it to NAME."""
     from controller.adapters.docker.context import pack_directory
 
-    if not (path / "Dockerfile").is_file():
+    if not has_dockerfile(path):
         fail(f"{path} has no Dockerfile")
     client = client_of(ctx)
     compress = not _on_loopback(client.url)  # compressing costs more than it saves on loopback

@@ -184,9 +184,6 @@ class DeployService:
             ) from exc
         return self._intake.queue(app, DeployKind.ROLLBACK, {"to": to}, f"rollback to v{to}")
 
-    def request_config_change(self, app: str, *, set_: dict[str, str], unset: Sequence[str]) -> Deploy:
-        return self.submit_config_change(app, set_=set_, unset=unset).result()
-
     def submit_config_change(
         self, app: str, *, set_: dict[str, str], unset: Sequence[str]
     ) -> "Future[Deploy]":

@@ -11,6 +11,7 @@ from controller.adapters.store.engine import normalize_url
 from controller.adapters.store.tables import config_vars, releases
 from controller.domain.errors import Conflict, NotFound
 from controller.domain.models import Deploy, DeployKind, DeployStatus, HealthCheck, Release
+from tests.store_support import create_deploy
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -86,7 +87,7 @@ class TestApps:
             pytest.param(lambda s: s.list_releases("ghost"), id="list_releases"),
             pytest.param(lambda s: s.next_release_number("ghost"), id="next_release_number"),
             pytest.param(lambda s: s.list_deploys("ghost"), id="list_deploys"),
-            pytest.param(lambda s: s.create_deploy(make_deploy("ghost", "deadbeef")), id="create_deploy"),
+            pytest.param(lambda s: create_deploy(s, make_deploy("ghost", "deadbeef")), id="create_deploy"),
         ],
     )
     def test_missing_app_is_not_found(self, store: SqlStore, call: object) -> None:
@@ -201,7 +202,7 @@ class TestReleases:
 class TestDeploys:
     def test_lifecycle_timestamps(self, store: SqlStore) -> None:
         store.create_app("web")
-        store.create_deploy(make_deploy("web", "0123abcd"))
+        create_deploy(store, make_deploy("web", "0123abcd"))
         queued = store.get_deploy("0123abcd")
         assert (queued.status, queued.started_at, queued.finished_at) == (DeployStatus.QUEUED, None, None)
         assert queued.kind is DeployKind.BUILD
@@ -221,7 +222,7 @@ class TestDeploys:
 
     def test_failure_records_error(self, store: SqlStore) -> None:
         store.create_app("web")
-        store.create_deploy(make_deploy("web", "0123abcd"))
+        create_deploy(store, make_deploy("web", "0123abcd"))
         failed = store.update_deploy("0123abcd", status=DeployStatus.FAILED, error="build failed: exit 1")
         assert failed.error == "build failed: exit 1"
         assert failed.finished_at is not None
@@ -235,23 +236,23 @@ class TestDeploys:
 
     def test_duplicate_id_conflicts(self, store: SqlStore) -> None:
         store.create_app("web")
-        store.create_deploy(make_deploy("web", "0123abcd"))
+        create_deploy(store, make_deploy("web", "0123abcd"))
         with pytest.raises(Conflict):
-            store.create_deploy(make_deploy("web", "0123abcd"))
+            create_deploy(store, make_deploy("web", "0123abcd"))
 
     def test_listing_newest_first_with_filter_and_limit(self, store: SqlStore) -> None:
         store.create_app("web")
         store.create_app("other")
         for minutes, deploy_id in enumerate(["aaaa0001", "aaaa0002", "aaaa0003"]):
-            store.create_deploy(make_deploy("web", deploy_id, minutes))
-        store.create_deploy(make_deploy("other", "bbbb0001", 10))
+            create_deploy(store, make_deploy("web", deploy_id, minutes))
+        create_deploy(store, make_deploy("other", "bbbb0001", 10))
         assert [d.id for d in store.list_deploys()] == ["bbbb0001", "aaaa0003", "aaaa0002", "aaaa0001"]
         assert [d.id for d in store.list_deploys("web", limit=2)] == ["aaaa0003", "aaaa0002"]
 
     def test_unfinished_deploys(self, store: SqlStore) -> None:
         store.create_app("web")
         for minutes, deploy_id in enumerate(["aaaa0001", "aaaa0002", "aaaa0003"]):
-            store.create_deploy(make_deploy("web", deploy_id, minutes))
+            create_deploy(store, make_deploy("web", deploy_id, minutes))
         store.update_deploy("aaaa0001", status=DeployStatus.RUNNING)
         store.update_deploy("aaaa0002", status=DeployStatus.CANCELLED)
         assert [d.id for d in store.unfinished_deploys()] == ["aaaa0001", "aaaa0003"]
@@ -263,7 +264,7 @@ def test_delete_app_removes_everything_it_owns(store: SqlStore) -> None:
         store.add_domain(name, f"{name}.example.com")
         store.update_config(name, set_={"A": "1"}, unset=[])
         store.add_release(make_release(name, 1))
-        store.create_deploy(make_deploy(name, f"{name.encode().hex():0>8}"))
+        create_deploy(store, make_deploy(name, f"{name.encode().hex():0>8}"))
     store.delete_app("web")
 
     with pytest.raises(NotFound):
@@ -291,7 +292,7 @@ def test_concurrent_use_from_eight_threads(store: SqlStore) -> None:
             for step in range(15):
                 store.update_config("shared", set_={f"W{worker}": str(step)}, unset=[f"GONE{worker}"])
                 store.add_domain(app, f"d{step}.{app}.example.com")
-                store.create_deploy(make_deploy(app, f"{worker:04x}{step:04x}", step))
+                create_deploy(store, make_deploy(app, f"{worker:04x}{step:04x}", step))
                 store.update_deploy(f"{worker:04x}{step:04x}", status=DeployStatus.RUNNING)
                 store.list_apps()
                 store.get_config("shared")
@@ -322,14 +323,15 @@ def test_queued_apps_and_each_apps_queued_deploys_oldest_first(store: SqlStore) 
             ("a", DeployStatus.QUEUED),
         ]
     ):
-        store.create_deploy(
+        create_deploy(
+            store,
             Deploy(
                 id=f"{index:016x}",
                 app=app,
                 kind=DeployKind.BUILD,
                 status=status,
                 created_at=base + timedelta(seconds=index),
-            )
+            ),
         )
     assert store.queued_apps() == {"a": base + timedelta(seconds=1), "b": base + timedelta(seconds=2)}
     assert [d.id for d in store.queued_deploys(app="a")] == [f"{1:016x}", f"{3:016x}"]
@@ -344,7 +346,7 @@ def test_a_batch_of_deploys_is_stored_with_an_outcome_each(store: SqlStore) -> N
     def queued(deploy_id: str, app: str = "web") -> Deploy:
         return Deploy(deploy_id, app, DeployKind.CONFIG, DeployStatus.QUEUED, created_at=at)
 
-    store.create_deploy(queued("dddd0001"))
+    create_deploy(store, queued("dddd0001"))
     outcomes = store.create_deploys(
         [
             (queued("dddd0002"), {"set": {"A": "1"}}),
@@ -364,7 +366,7 @@ def test_claim_next_takes_the_apps_oldest_queued_deploy_with_its_params(store: S
     at = datetime(2026, 1, 1, tzinfo=UTC)
     for index, kind in enumerate([DeployKind.BUILD, DeployKind.CONFIG]):
         deploy = Deploy(f"eeee000{index}", "web", kind, DeployStatus.QUEUED, at + timedelta(seconds=index))
-        store.create_deploy(deploy, {"n": index})
+        create_deploy(store, deploy, {"n": index})
 
     assert store.claim_next("web", builds=False) is None  # the oldest is a build: it waits
     claimed = store.claim_next("web")
@@ -382,7 +384,7 @@ def test_claim_deploys_moves_only_the_queued_ones_in_one_go(store: SqlStore) -> 
     store.create_app("web")
     at = datetime(2026, 1, 1, tzinfo=UTC)
     for deploy_id in ("eeee0001", "eeee0002", "eeee0003"):
-        store.create_deploy(Deploy(deploy_id, "web", DeployKind.BUILD, DeployStatus.QUEUED, created_at=at))
+        create_deploy(store, Deploy(deploy_id, "web", DeployKind.BUILD, DeployStatus.QUEUED, created_at=at))
     assert store.claim_deploy("eeee0002")  # running now: not to be superseded
     claimed = store.claim_deploys(
         ["eeee0001", "eeee0002", "eeee0003", "nope"], DeployStatus.SUPERSEDED, error="superseded by x"
