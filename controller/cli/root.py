@@ -5,7 +5,7 @@ import click
 from controller.cli.commands.apps import apps
 from controller.cli.commands.certs import certs
 from controller.cli.commands.config import config
-from controller.cli.commands.deploys import deploy, deploys, releases, rollback
+from controller.cli.commands.deploys import deploy, deploys, redeploy, releases, rollback
 from controller.cli.commands.domains import domains
 from controller.cli.commands.keys import keys
 from controller.cli.commands.ps import logs, ps
@@ -31,6 +31,7 @@ for command in (
     # Clients of the API, one module per resource.
     apps,
     deploy,
+    redeploy,
     deploys,
     releases,
     rollback,
