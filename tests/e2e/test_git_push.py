@@ -173,6 +173,9 @@ def test_redeploy_builds_the_pushed_commit_again_and_serves_the_new_release(git_
     assert releases[0]["source_digest"] == releases[1]["source_digest"]
     assert git_env.ctl.get_app("again").text.strip() == "again-v1"
 
+    as_json = json.loads(git_env.ctl.cli("redeploy", "again", "--json").stdout)  # the job once it ended
+    assert (as_json["status"], as_json["release_number"]) == ("succeeded", 3)
+
 
 def test_redeploy_of_a_directory_upload_says_how_to_deploy_it_again(git_env: GitEnv) -> None:
     git_env.ctl.cli("apps", "create", "uploaded")
