@@ -36,6 +36,7 @@ from controller.services.git_ports import UnpackTar
 from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
 from controller.services.ports import Store
+from controller.services.redeploy import RedeployService
 from controller.services.ssh_keys import SshKeyService
 from controller.services.webhooks import WebhookService
 from controller.settings import Settings
@@ -77,6 +78,7 @@ class GitComponents:
     keys: SshKeyService
     push: GitPushService
     webhooks: WebhookService
+    redeploy: RedeployService
     http: GitHttpService
     files: git_ports.GitUserFiles
     hook_token: str
@@ -181,6 +183,7 @@ def build_git(
         ),
         push=push,
         webhooks=webhooks,
+        redeploy=RedeployService(store=store, sources=sources, repos=repos, deploys=deploys, unpack=unpack),
         http=GitHttpService(
             push=push, backend=GitHttpBackend(project_root=repos_dir, owner=owner, home=home)
         ),

@@ -110,12 +110,7 @@ class BareRepos:
         path = self.path(app)
         if not self.exists(app):
             raise InvalidInput(f"app {app!r} has no repository")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_DIR": str(path),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "HOME": str(path),
-        }
+        env = _repo_env(path)
         if quarantine is not None:
             objects = path / "objects" / quarantine
             if not _QUARANTINE_RE.fullmatch(quarantine) or not stat.S_ISDIR(_lstat_mode(objects)):
@@ -137,6 +132,21 @@ class BareRepos:
         if kind.returncode != 0 or kind.stdout.strip() != b"commit":
             raise InvalidInput(f"{update.new[:12]} is not a commit in the repository of {app}")
         return self._git(["archive", "--format=tar", update.new], env, check=True).stdout
+
+    def archive_branch(self, app: str, branch: str) -> tuple[str, bytes] | None:
+        """The commit at the head of `branch` in the app's repo and a tar of its tree; None when
+        the repo has no such branch (nothing was pushed to it)."""
+        validate_branch_name(branch)
+        if not self.exists(app):
+            return None
+        env = _repo_env(self.path(app))
+        head = self._git(
+            ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"], env, check=False
+        )
+        if head.returncode != 0:
+            return None
+        commit = validate_commit_sha(head.stdout.decode().strip())
+        return commit, self._git(["archive", "--format=tar", commit], env, check=True).stdout
 
     def _git(
         self, args: list[str], env: dict[str, str], *, check: bool
@@ -202,6 +212,37 @@ class SourceMirrors:
                     if _has_commit(repo, commit):
                         return
             raise SourceUnavailable(f"{url} has no commit {commit} on branch {branch}")
+        finally:
+            repo.close()
+
+    def fetch_head(self, app: str, *, url: str, branch: str, auth: FetchAuth) -> str:
+        """Fetch `branch` into the mirror and return the commit at its head.
+
+        Raises:
+            SourceUnavailable: the repository cannot be fetched or has no such branch.
+        """
+        import git
+
+        validate_branch_name(branch)
+        path = self._root / f"{app}.git"
+        repo = git.Repo(path) if (path / "HEAD").is_file() else git.Repo.init(path, bare=True, mkdir=True)
+        try:
+            address = self._resolve(url)
+            with self._environment(url, auth, address) as env:
+                try:
+                    repo.git.fetch(
+                        "--no-tags",
+                        "--quiet",
+                        "--",
+                        url,
+                        f"+refs/heads/{branch}:refs/heads/{branch}",
+                        env=env,
+                        kill_after_timeout=FETCH_TIMEOUT,
+                    )
+                except git.GitCommandError as exc:
+                    error = _summary(_redact(str(exc.stderr or exc), auth.token))
+                    raise SourceUnavailable(f"cannot fetch branch {branch} from {url}: {error}") from exc
+            return validate_commit_sha(repo.git.rev_parse("--verify", f"refs/heads/{branch}^{{commit}}"))
         finally:
             repo.close()
 
@@ -329,6 +370,16 @@ class SourceMirrors:
 
     def delete(self, app: str) -> None:
         shutil.rmtree(self._root / f"{app}.git", ignore_errors=True)
+
+
+def _repo_env(path: Path) -> dict[str, str]:
+    """git's environment in an app's repo (git runs as its owner; no system or user config)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_DIR": str(path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(path),
+    }
 
 
 def _has_settings(config: Path, settings: tuple[tuple[str, str], ...]) -> bool:

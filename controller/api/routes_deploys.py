@@ -47,6 +47,20 @@ async def deploy_archive(name: str, request: Request, services: ServicesDep) -> 
     return DeployPublic.model_validate(deploy)
 
 
+@router.post(
+    "/apps/{name}/redeploy",
+    response_model=DeployPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "the app has no source to build again"}},
+    dependencies=[requires(Action.OPERATE)],
+)
+def redeploy(name: str, services: ServicesDep) -> DeployPublic:
+    """Deploy now: build the app's current source again (the head of its source repository's
+    branch, else of the deploy branch last pushed to it). An app deployed from an uploaded
+    directory, or never deployed, has none: 409."""
+    return DeployPublic.model_validate(services.git.redeploy.redeploy(name))
+
+
 @router.get("/apps/{name}/deploys", response_model=list[DeployPublic], dependencies=[requires(Action.READ)])
 def list_app_deploys(
     name: str, services: ServicesDep, limit: int = Query(default=20, ge=1, le=500)

@@ -6,7 +6,7 @@ from controller.cli.commands.accounts import audit, tokens, users
 from controller.cli.commands.apps import apps
 from controller.cli.commands.certs import certs
 from controller.cli.commands.config import config
-from controller.cli.commands.deploys import deploy, deploys, releases, rollback
+from controller.cli.commands.deploys import deploy, deploys, redeploy, releases, rollback
 from controller.cli.commands.domains import domains
 from controller.cli.commands.keys import keys
 from controller.cli.commands.ps import logs, ps
@@ -33,6 +33,7 @@ for command in (
     # Clients of the API, one module per resource.
     apps,
     deploy,
+    redeploy,
     deploys,
     releases,
     rollback,

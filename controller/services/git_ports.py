@@ -81,6 +81,9 @@ class RepoHost(Protocol):
                 `update.old`, or `update.new` is not a commit there.
         """
 
+    def archive_branch(self, app: str, branch: str) -> tuple[str, bytes] | None:
+        """The head commit of `branch` in the app's repo and a tar of its tree; None without one."""
+
 
 @dataclass(frozen=True)
 class FetchAuth:
@@ -96,6 +99,9 @@ class Mirrors(Protocol):
 
     def fetch(self, app: str, *, url: str, branch: str, commit: str, auth: FetchAuth) -> None:
         """Raises SourceUnavailable when the commit cannot be had."""
+
+    def fetch_head(self, app: str, *, url: str, branch: str, auth: FetchAuth) -> str:
+        """Fetch `branch` and return its head commit; raises SourceUnavailable."""
 
     def archive(self, app: str, commit: str) -> bytes:
         """A tar of the tree at a fetched commit."""

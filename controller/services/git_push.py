@@ -179,15 +179,22 @@ class GitPushService:
         who = who if _PUSHER_RE.fullmatch(who) else "unknown"
         commit = update.new
         tar = self._repos.archive_pushed(app, update=update, quarantine=quarantine)
-
-        def unpack(dest: Path) -> str:
-            digest = self._unpack(tar, dest)
-            require_commit_dockerfile(dest, commit)
-            return digest
-
         return self._deploys.request_build(
-            app, unpack=unpack, description=f"git push {commit[:12]} ({update.branch}) by {who}"
+            app,
+            unpack=lambda dest: unpack_tree(self._unpack, tar, commit, dest),
+            description=f"git push {commit[:12]} ({update.branch}) by {who}",
         )
 
     def urls(self, app: str) -> list[str]:
         return self._public_urls(app, self._store.get_app(app).domains)
+
+
+def unpack_tree(unpack: UnpackTar, tar: bytes, commit: str, dest: Path) -> str:
+    """Unpack a commit's tree into a build context and return its digest.
+
+    Raises:
+        InvalidInput: the tree has no Dockerfile at its top.
+    """
+    digest = unpack(tar, dest)
+    require_commit_dockerfile(dest, commit)
+    return digest

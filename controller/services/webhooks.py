@@ -23,7 +23,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from controller.domain.build_context import require_commit_dockerfile
 from controller.domain.errors import (
     Conflict,
     DockyardError,
@@ -47,6 +46,7 @@ from controller.domain.webhooks import (
 from controller.services.batching import BatchWriter
 from controller.services.deploys import DeployService
 from controller.services.git_ports import Mirrors, UnpackTar
+from controller.services.git_push import unpack_tree
 from controller.services.git_sources import GitSourceService
 from controller.services.ports import Store
 
@@ -250,22 +250,26 @@ class WebhookService:
     def fetch_source(self, app: str, source: dict[str, Any], dest: Path, log: Callable[[str], None]) -> str:
         """Fill a build job's empty context with the tree of a delivery's commit (the job's fetcher).
 
+        A job without a commit (a redeploy) builds the head of its branch as it is now.
+
         Raises:
-            SourceUnavailable: the commit cannot be fetched.
+            SourceUnavailable: the commit (or the branch) cannot be fetched.
             InvalidInput: no source repository any more, or no Dockerfile in the tree.
         """
-        commit = validate_commit_sha(str(source.get("commit", "")))
         branch = validate_branch_name(str(source.get("branch", "")))
         settings = self._sources.source(app)
         if settings.repo_url is None:
             raise InvalidInput(f"app {app!r} has no source repository any more")
-        log(f"{ARROW}Fetching {commit[:12]} ({branch}) from {settings.repo_url}")
-        self._mirrors.fetch(
-            app, url=settings.repo_url, branch=branch, commit=commit, auth=self._sources.fetch_auth(settings)
-        )
-        digest = self._unpack(self._mirrors.archive(app, commit), dest)
-        require_commit_dockerfile(dest, commit)
-        return digest
+        auth = self._sources.fetch_auth(settings)
+        if source.get("commit") is None:
+            log(f"{ARROW}Fetching the head of {branch} from {settings.repo_url}")
+            commit = self._mirrors.fetch_head(app, url=settings.repo_url, branch=branch, auth=auth)
+            log(f"{ARROW}{branch} is at {commit[:12]}")
+        else:
+            commit = validate_commit_sha(str(source["commit"]))
+            log(f"{ARROW}Fetching {commit[:12]} ({branch}) from {settings.repo_url}")
+            self._mirrors.fetch(app, url=settings.repo_url, branch=branch, commit=commit, auth=auth)
+        return unpack_tree(self._unpack, self._mirrors.archive(app, commit), commit, dest)
 
 
 def _already_received(delivery_id: str) -> WebhookAnswer:

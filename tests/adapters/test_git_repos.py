@@ -72,6 +72,34 @@ def test_mirror_fetches_the_commit_and_archives_its_tree(tmp_path: Path) -> None
     assert not (tmp_path / "mirrors" / "web.git").exists()
 
 
+def test_mirror_fetches_the_head_of_a_branch_as_it_is_now(tmp_path: Path) -> None:
+    main, side = make_upstream(tmp_path / "upstream")
+    mirrors = SourceMirrors(tmp_path / "mirrors", allowed_protocols=["file"])
+    url = f"file://{tmp_path / 'upstream'}"
+    assert mirrors.fetch_head("web", url=url, branch="main", auth=FetchAuth()) == main
+    assert mirrors.fetch_head("web", url=url, branch="side", auth=FetchAuth()) == side
+    git("reset", "-q", "--hard", side, cwd=tmp_path / "upstream")  # main moves (a force push upstream)
+    assert mirrors.fetch_head("web", url=url, branch="main", auth=FetchAuth()) == side
+    with tarfile.open(fileobj=io.BytesIO(mirrors.archive("web", side))) as tar:
+        assert "side.txt" in tar.getnames()
+    with pytest.raises(SourceUnavailable, match="cannot fetch branch gone"):
+        mirrors.fetch_head("web", url=url, branch="gone", auth=FetchAuth())
+
+
+def test_bare_repo_archives_the_head_of_a_pushed_branch(tmp_path: Path) -> None:
+    repos = BareRepos(tmp_path / "repos", hook_command=["true"], owner=None)
+    assert repos.archive_branch("web", "main") is None  # no repo
+    path = repos.ensure("web", branch="main")
+    assert repos.archive_branch("web", "main") is None  # nothing pushed yet
+    main, _ = make_upstream(tmp_path / "upstream")
+    git("fetch", "-q", str(tmp_path / "upstream"), "main:main", cwd=path)
+    pushed = repos.archive_branch("web", "main")
+    assert pushed is not None and pushed[0] == main
+    with tarfile.open(fileobj=io.BytesIO(pushed[1])) as tar:
+        assert sorted(tar.getnames()) == ["Dockerfile", "app.txt"]
+    assert repos.archive_branch("web", "side") is None
+
+
 def test_mirror_refuses_transports_not_allowed(tmp_path: Path) -> None:
     main, _ = make_upstream(tmp_path / "upstream")
     mirrors = SourceMirrors(tmp_path / "mirrors", allowed_protocols=["https", "ssh"])

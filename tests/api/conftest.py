@@ -12,6 +12,7 @@ import io
 import shutil
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,9 +155,16 @@ def api_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def bed(tmp_path: Path, migrated_database: Path) -> Iterator[Bed]:
+    with open_bed(tmp_path, migrated_database) as opened:
+        yield opened
+
+
+@contextmanager
+def open_bed(tmp_path: Path, migrated_database: Path, **overrides: Any) -> Iterator[Bed]:
+    """A started controller over the fakes, with `overrides` of the API tier's settings."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    settings = api_settings(data_dir)
+    settings = api_settings(data_dir, **overrides)
     shutil.copyfile(migrated_database, Path(settings.resolved_database_url.removeprefix("sqlite:///")))
     fakes = (FakeRuntime(), FakeProxy(), FakeProber(), FakeIssuer())
     services = build_test_services(settings, fakes)

@@ -30,6 +30,7 @@ REQUIRED: dict[tuple[str, str], Action | str] = {
     ("PATCH", "/api/v1/apps/{name}/config"): W,
     ("GET", "/api/v1/apps/{name}/releases"): R,
     ("POST", "/api/v1/apps/{name}/rollback"): W,
+    ("POST", "/api/v1/apps/{name}/redeploy"): W,
     ("POST", "/api/v1/apps/{name}/scale"): W,
     ("POST", "/api/v1/apps/{name}/restart"): W,
     ("GET", "/api/v1/apps/{name}/logs"): R,

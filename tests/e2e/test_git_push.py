@@ -157,6 +157,42 @@ def test_a_push_whose_build_fails_is_rejected_and_the_old_release_serves(git_env
     assert [d["status"] for d in git_env.deploys("failing")] == ["failed", "succeeded"]
 
 
+def test_redeploy_builds_the_pushed_commit_again_and_serves_the_new_release(git_env: GitEnv) -> None:
+    repo, sha = git_env.new_app("again", "again-v1")
+    assert git_env.client.timed_push(repo, git_env.http_remote("again"), "main").returncode == 0
+    (repo / "www" / "index.html").write_text("not pushed")  # the redeploy builds what was pushed
+
+    redeploy = git_env.ctl.cli("redeploy", "again")
+    assert "-----> Building image" in redeploy.stdout, redeploy.stdout
+    latest, pushed = git_env.deploys("again")
+    assert latest["status"] == "succeeded" and latest["description"] == f"redeploy {sha[:12]} (main) by api"
+    assert pushed["description"].startswith(f"git push {sha[:12]}")
+    releases = git_env.ctl.api("GET", "/apps/again/releases").json()
+    assert [(r["number"], r["current"]) for r in releases] == [(2, True), (1, False)]
+    assert releases[0]["deploy_id"] == latest["id"]
+    assert releases[0]["source_digest"] == releases[1]["source_digest"]
+    assert git_env.ctl.get_app("again").text.strip() == "again-v1"
+
+    as_json = json.loads(git_env.ctl.cli("redeploy", "again", "--json").stdout)  # the job once it ended
+    assert (as_json["status"], as_json["release_number"]) == ("succeeded", 3)
+
+
+def test_redeploy_of_a_directory_upload_says_how_to_deploy_it_again(git_env: GitEnv) -> None:
+    git_env.ctl.cli("apps", "create", "uploaded")
+    never = git_env.ctl.cli("redeploy", "uploaded", check=False)
+    assert never.returncode != 0 and "uploaded has nothing deployed yet" in never.stderr
+    app_dir = write_static_app(git_env.base / "work" / "uploaded", body="uploaded")
+    git_env.ctl.cli("deploy", "uploaded", "--path", str(app_dir))
+    refused = git_env.ctl.cli("redeploy", "uploaded", check=False)
+    assert refused.returncode != 0
+    assert (
+        "uploaded was deployed from an uploaded directory, whose source Dockyard does not keep: "
+        "run dockyard deploy uploaded --path DIR"
+    ) in refused.stderr, refused.stderr
+    assert len(git_env.deploys("uploaded")) == 1
+    assert git_env.ctl.get_app("uploaded").text.strip() == "uploaded"
+
+
 @pytest.mark.parametrize(
     ("command", "message"),
     [

@@ -257,6 +257,18 @@ def test_bad_deliveries_answer_their_status_and_queue_nothing(hook_env: HookEnv)
     assert answer.status_code == 401  # the same as a wrong secret: which apps exist stays hidden
 
 
+def test_redeploy_of_a_source_repository_app_builds_its_branch_head(hook_env: HookEnv) -> None:
+    app = "wh-redeploy"
+    hook_env.ctl.cli("apps", "create", app)
+    hook_env.ctl.cli("apps", "source", app, "--repo", hook_env.upstream.git_url)
+    redeploy = hook_env.ctl.cli("redeploy", app)
+    assert f"-----> main is at {hook_env.upstream.second[:12]}" in redeploy.stdout, redeploy.stdout
+    (deploy,) = hook_env.ctl.api("GET", f"/apps/{app}/deploys").json()
+    assert deploy["status"] == "succeeded"
+    assert deploy["description"] == "redeploy of the head of main (source repository) by api"
+    assert hook_env.ctl.get_app(app).text.strip() == "wh-second"
+
+
 def test_a_burst_for_one_app_coalesces_into_few_builds(hook_env: HookEnv) -> None:
     app = "wh-burst"
     hook_env.ctl.cli("apps", "create", app)

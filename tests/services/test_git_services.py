@@ -16,11 +16,12 @@ from controller.adapters.store import SqlStore, upgrade_database
 from controller.domain.errors import Conflict, InvalidInput, NotFound, RuntimeUnavailable
 from controller.domain.git_records import DeliveryStatus, WebhookDelivery
 from controller.domain.git_refs import ZERO_SHA, GitService, RefUpdate
-from controller.domain.models import Deploy, DeployKind, DeployStatus
+from controller.domain.models import Deploy, DeployKind, DeployStatus, Release
 from controller.domain.webhooks import WebhookUnauthorized
 from controller.services.git_ports import FetchAuth
 from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
+from controller.services.redeploy import RedeployService
 from controller.services.webhooks import WebhookOutcome, WebhookService
 from tests.store_support import create_deploy
 
@@ -31,6 +32,7 @@ class FakeRepos:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.branches: dict[str, str] = {}
+        self.heads: dict[tuple[str, str], str] = {}  # (app, branch) -> commit pushed there
 
     def path(self, app: str) -> Path:
         return self.root / f"{app}.git"
@@ -49,6 +51,10 @@ class FakeRepos:
         """The 'tree' of a pushed commit is its id (see `unpack_with_dockerfile`)."""
         return update.new.encode()
 
+    def archive_branch(self, app: str, branch: str) -> tuple[str, bytes] | None:
+        commit = self.heads.get((app, branch))
+        return None if commit is None else (commit, commit.encode())
+
 
 @dataclass
 class FakeMirrors:
@@ -63,6 +69,11 @@ class FakeMirrors:
         self.fetched.append((app, url, commit, auth))
 
     history: list[str] = field(default_factory=list)  # commits of the branch, oldest first
+
+    def fetch_head(self, app: str, *, url: str, branch: str, auth: FetchAuth) -> str:
+        head = self.history[-1]
+        self.fetched.append((app, url, head, auth))
+        return head
 
     def archive(self, app: str, commit: str) -> bytes:
         return commit.encode()
@@ -96,7 +107,7 @@ class FakeDeploys:
         """Records the job: its commit stands in for the digest (the job fetches when it runs)."""
         if self.docker_down:
             raise RuntimeUnavailable("Docker is not reachable")
-        return self._record(app, str(source["commit"]), description, {"source": source})
+        return self._record(app, str(source.get("commit", "head")), description, {"source": source})
 
     def _record(self, app: str, digest: str, description: str, params: dict[str, Any]) -> Deploy:
         deploy = Deploy(
@@ -128,6 +139,7 @@ class World:
     deploys: FakeDeploys
     mirrors: FakeMirrors
     repos: FakeRepos
+    redeploy: RedeployService
 
 
 @pytest.fixture
@@ -174,7 +186,14 @@ def world(tmp_path: Path) -> Iterator[World]:
         deploys=deploys,  # type: ignore[arg-type]
         unpack=unpack_with_dockerfile,
     )
-    yield World(store, sources, push, webhooks, deploys, mirrors, repos)
+    redeploy = RedeployService(
+        store=store,
+        sources=sources,
+        repos=repos,
+        deploys=deploys,  # type: ignore[arg-type]
+        unpack=unpack_with_dockerfile,
+    )
+    yield World(store, sources, push, webhooks, deploys, mirrors, repos, redeploy)
     store.close()
 
 
@@ -355,3 +374,71 @@ def test_deliveries_a_dead_controller_left_without_a_job_get_one(world: World) -
     world.webhooks.queue_pending()
     assert [b[1] for b in world.deploys.builds] == [C]
     assert world.store.pending_webhook_deliveries() == []
+
+
+def test_a_redeploy_of_an_app_with_a_source_repository_fetches_the_branch_head(
+    world: World, tmp_path: Path
+) -> None:
+    with_source(world)
+    deploy = world.redeploy.redeploy("web")
+    assert deploy.kind is DeployKind.BUILD
+    assert deploy.description == "redeploy of the head of main (source repository) by api"
+    assert world.store.get_deploy_params(deploy.id) == {"source": {"branch": "main"}}
+    world.mirrors.history = [A, B]
+    lines: list[str] = []
+    (tmp_path / "head").mkdir()
+    digest = world.webhooks.fetch_source("web", {"branch": "main"}, tmp_path / "head", lines.append)
+    assert digest == hashlib.sha256(B.encode()).hexdigest()
+    assert world.mirrors.fetched == [("web", "https://git.example.com/o/r.git", B, FetchAuth("x", "tok"))]
+    assert lines == [
+        "-----> Fetching the head of main from https://git.example.com/o/r.git",
+        f"-----> main is at {B[:12]}",
+    ]
+
+
+def test_a_redeploy_of_a_pushed_app_builds_the_deploy_branch_head(world: World) -> None:
+    world.store.create_app("web")
+    world.sources.post_create("web")
+    world.repos.heads[("web", "main")] = B
+    world.repos.heads[("web", "dev")] = A  # not the deploy branch
+    deploy = world.redeploy.redeploy("web", actor="alice")
+    assert deploy.description == f"redeploy {B[:12]} (main) by alice"
+    assert world.deploys.builds == [("web", hashlib.sha256(B.encode()).hexdigest(), deploy.description)]
+    world.repos.heads[("web", "main")] = C  # a tree without a Dockerfile
+    with pytest.raises(InvalidInput, match="no Dockerfile"):
+        world.redeploy.redeploy("web")
+
+
+def test_an_uploaded_or_never_deployed_app_cannot_be_redeployed(world: World) -> None:
+    world.store.create_app("web")
+    world.sources.post_create("web")
+    with pytest.raises(Conflict, match=r"^web has nothing deployed yet$"):
+        world.redeploy.redeploy("web")
+    uploaded = world.deploys.request_build("web", unpack=lambda dest: "digest", description="upload")
+    world.store.add_release(
+        Release(
+            app="web",
+            number=1,
+            image_id="sha256:i",
+            source_digest="digest",
+            config={},
+            port=8080,
+            healthchecks=(),
+            created_at=datetime.now(UTC),
+            deploy_id=uploaded.id,
+        )
+    )
+    with pytest.raises(Conflict) as refused:
+        world.redeploy.redeploy("web")
+    assert str(refused.value) == (
+        "web was deployed from an uploaded directory, whose source Dockyard does not keep: "
+        "run dockyard deploy web --path DIR"
+    )
+    assert len(world.deploys.builds) == 1
+
+
+def test_a_redeploy_of_an_unknown_app_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.redeploy.redeploy("ghost")
+    with pytest.raises(InvalidInput):
+        world.redeploy.redeploy("../etc")

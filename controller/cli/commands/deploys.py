@@ -1,4 +1,4 @@
-"""`dockyard deploy`, `rollback`, `releases` and `deploys`: deploy jobs, releases and their logs."""
+"""`dockyard deploy`, `redeploy`, `rollback`, `releases` and `deploys`: deploy jobs and their logs."""
 
 import ipaddress
 from pathlib import Path
@@ -67,6 +67,22 @@ def _on_loopback(url: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@click.command()
+@click.argument("name")
+@follow_option()
+@json_option
+@click.pass_context
+def redeploy(ctx: click.Context, name: str, follow: bool, as_json: bool) -> None:
+    """Build NAME's current source again and deploy it ("deploy now").
+
+    The source is the head of the branch of its source repository (`dockyard apps source`),
+    else of the deploy branch last pushed to it with git. A directory deployed with
+    `dockyard deploy --path` is not kept: deploy it again that way.
+    """
+    client = client_of(ctx)
+    follow_job(client, client.request("POST", f"/apps/{name}/redeploy"), follow=follow, as_json=as_json)
 
 
 @click.command()
