@@ -17,6 +17,7 @@ from controller.adapters.event_journal import FileEventJournal
 from controller.adapters.http_probe import HttpProber
 from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
+from controller.adapters.nginx_traffic import AccessLogMeter
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.engine import make_sqlite_private
 from controller.adapters.store.sql_store import SqlStore
@@ -35,9 +36,10 @@ from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus, EventJournal
 from controller.services.hygiene import Hygiene
 from controller.services.keeper import ContainerStarter, Keeper, ServingSets
-from controller.services.ports import DeployLogStore, Prober, Proxy, Runtime, Store
+from controller.services.ports import DeployLogStore, Prober, Proxy, Runtime, Store, TrafficMeter
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
+from controller.services.stats import StatsService
 from controller.services.system import SystemService
 from controller.settings import Settings
 from controller.wiring_git import GitComponents, build_git
@@ -118,6 +120,7 @@ class Adapters:
     disk_used_percent: Callable[[], float] | None = None  # default: the data dir's file system
     event_journal: EventJournal | None = None  # None: the event history lives in memory only
     starter: ContainerStarter | None = None  # None: the reconciler repairs, it starts nothing in place
+    traffic: TrafficMeter | None = None  # None: app stats carry no request rates
 
 
 @dataclass
@@ -141,6 +144,7 @@ class Services:
     reconciler: Reconciler
     hygiene: Hygiene
     system: SystemService
+    stats: StatsService
     admin_token: str
     certificates: CertificateService
     git: GitComponents
@@ -253,6 +257,7 @@ def build_adapters(settings: Settings) -> Adapters:
         ),
         event_journal=FileEventJournal(settings.data_dir / "events.jsonl"),
         starter=DockerKeeper(instance=settings.instance),
+        traffic=AccessLogMeter(proxy.access_log_path),
     )
 
 
@@ -363,6 +368,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         reconciler=reconciler,
         hygiene=hygiene,
         system=SystemService(runtime=runtime, hygiene=hygiene, reconciler=reconciler),
+        stats=StatsService(store=store, runtime=runtime, traffic=outside.traffic),
         admin_token=load_admin_token(settings),
         certificates=certificates,
         git=git,

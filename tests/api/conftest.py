@@ -125,6 +125,7 @@ def build_test_services(
         issuer=issuer,
         deploy_logs=FileDeployLogStore(settings.logs_dir / "deploys"),
         disk_used_percent=lambda: 10.0,
+        traffic=proxy,
     )
     return build_services(settings, adapters)
 
