@@ -26,6 +26,7 @@ from controller.domain.certificates import RenewalPolicy, served_domains
 from controller.domain.credentials import check_secret_strength
 from controller.domain.errors import RuntimeUnavailable
 from controller.domain.models import ContainerExit
+from controller.services.app_state import AppStateWatch
 from controller.services.apps import AppService
 from controller.services.certificate_ports import CertificateIssuer, CertificateStore
 from controller.services.certificates import CertificateService, site_tls_lookup
@@ -149,6 +150,7 @@ class Services:
     certificates: CertificateService
     git: GitComponents
     crashes: CrashLog
+    app_states: AppStateWatch
     keeper: Keeper | None = None
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -183,6 +185,7 @@ class Services:
         if self._stopping.is_set():
             return
         self.reconciler.start()
+        self.app_states.start()
         self.runtime.watch_deaths(self._on_death, self._stopping)
 
     def _on_death(self, exit_: ContainerExit) -> None:
@@ -205,6 +208,7 @@ class Services:
         self.git.stop()
         self.certificates.stop()
         self.reconciler.stop()
+        self.app_states.stop()
         self.deploys.stop()
 
 
@@ -335,6 +339,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         interval=settings.reconcile_interval,
         hygiene=hygiene,
         keeper=keeper,
+        events=events,
     )
     # `apps` is bound below: a push may create an app (auto-create), and apps own their repos.
     git = build_git(
@@ -373,6 +378,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         certificates=certificates,
         git=git,
         crashes=crashes,
+        app_states=AppStateWatch(store=store, runtime=runtime, crashes=crashes, events=events),
         keeper=keeper,
     )
 
