@@ -50,15 +50,15 @@ def stats_until(ctl: Controller, app: str, done: Callable[[dict[str, Any]], bool
 
 def current_event_id(ctl: Controller) -> str:
     """The id of the newest event: a resync for an unknown id carries it."""
-    ((event_id, kind, _),) = read_events(ctl, "unknown", lambda seen: True, with_ids=True)
+    ((event_id, kind, _),) = read_events(ctl, "unknown", lambda seen: True)
     assert kind == "resync"
     return event_id
 
 
 def read_events(
-    ctl: Controller, after: str, until: Callable[[list[Event]], bool], *, with_ids: bool = False
-) -> list[Any]:
-    """The events after `after` until `until(seen)` holds for the (type, data) pairs seen."""
+    ctl: Controller, after: str, until: Callable[[list[Event]], bool]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(id, type, data) of the events after `after` until `until` holds for the (type, data) seen."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Last-Event-ID": after}
     seen: list[Event] = []
     ids: list[tuple[str, str, dict[str, Any]]] = []
@@ -78,7 +78,7 @@ def read_events(
                 if until(seen):
                     break
             block = {}
-    return ids if with_ids else seen
+    return ids
 
 
 def test_stats_count_requests_and_a_killed_container_is_announced(
@@ -117,7 +117,7 @@ def test_stats_count_requests_and_a_killed_container_is_announced(
         states = [data["state"] for kind, data in seen if kind == "app" and data["app"] == "live"]
         return "crashed" in states and states[-1] == "running"
 
-    seen = read_events(ctl, after, recovered)
+    seen = [(kind, data) for _, kind, data in read_events(ctl, after, recovered)]
     deaths = [data for kind, data in seen if kind == "container" and data["action"] in ("stopped", "crashed")]
     assert deaths and deaths[0]["container"] == container["name"] and deaths[0]["app"] == "live"
     states = [data["state"] for kind, data in seen if kind == "app"]
