@@ -106,6 +106,10 @@ def test_stats_count_requests_and_a_killed_container_is_announced(
     again = ctl.api("GET", "/apps/live/stats").json()
     assert again["containers"][0]["cpu_percent"] is not None and again["containers"][0]["cpu_percent"] >= 0
 
+    shown = ctl.cli("ps", "stats", "live").stdout
+    assert "live: 0.60 requests/s, 0.10 5xx/s over the last 60 s" in shown, shown
+    assert container["name"] in shown and "MiB" in shown and "%" in shown, shown
+
     after = current_event_id(ctl)
     client = docker.from_env()
     try:
