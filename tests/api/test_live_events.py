@@ -100,3 +100,21 @@ def test_a_dead_container_makes_the_app_crashed_then_the_repair_replaces_it(bed:
     (new,) = replaced["replacements"]
     assert new != container.name
     assert watched.wait_for(app_state("web", "running"))["app"] == "web"
+
+
+def test_a_sweep_sees_what_no_event_announced(bed: Bed) -> None:
+    """Docker's restart policy brings a crashed container back without an event of Dockyard's."""
+    bed.create_app("web")
+    deployed = watch(bed)
+    bed.deploy("web")
+    deployed.wait_for(app_state("web", "running"))
+    (container,) = bed.runtime.list_containers("web")
+    watched = watch(bed)
+
+    bed.runtime.containers[container.id] = replace(container, state="restarting")
+    bed.services.app_states.sweep()
+    assert watched.wait_for(app_state("web", "crashed"))["previous"] == "running"
+
+    bed.runtime.containers[container.id] = container
+    bed.services.app_states.sweep()
+    assert watched.wait_for(app_state("web", "running"))["previous"] == "crashed"
