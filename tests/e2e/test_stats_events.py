@@ -87,6 +87,11 @@ def test_stats_count_requests_and_a_killed_container_is_announced(
     ctl = controller
     ctl.cli("apps", "create", "live")
     ctl.cli("deploy", "live", "--path", str(write_app_with_failing_path(tmp_path / "app")))
+    # The deploy's history: its new container passed its health check.
+    epoch = current_event_id(ctl).rpartition("-")[0]
+    history = read_events(ctl, f"{epoch}-0", lambda seen: any(kind == "health" for kind, _ in seen))
+    (health,) = [data for _, kind, data in history if kind == "health"]
+    assert health["app"] == "live" and health["result"] == "passed" and health["release"] == 1
     for _ in range(30):
         assert ctl.get_app("live").status_code == 200
     for _ in range(6):
