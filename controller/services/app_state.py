@@ -9,6 +9,7 @@ crashed container back.
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from controller.domain.errors import DockyardError, NotFound
@@ -52,13 +53,15 @@ class AppStateWatch:
 
     def _run(self, subscription: Subscription) -> None:
         self._guarded(lambda: self.sweep(announce=False))
+        next_sweep = time.monotonic() + SWEEP_INTERVAL
         try:
             while not self._stop.is_set():
-                if subscription.wait(SWEEP_INTERVAL):
+                if subscription.wait(max(0.0, next_sweep - time.monotonic())):
                     for event in subscription.drain():
                         self._guarded(self.observe, event)
-                else:
+                if time.monotonic() >= next_sweep:  # also while events keep coming
                     self._guarded(self.sweep)
+                    next_sweep = time.monotonic() + SWEEP_INTERVAL
         finally:
             subscription.close()
 
