@@ -17,6 +17,7 @@ from controller.adapters.event_journal import FileEventJournal
 from controller.adapters.http_probe import HttpProber
 from controller.adapters.logstore import FileDeployLogStore
 from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy
+from controller.adapters.nginx_traffic import AccessLogMeter
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.engine import make_sqlite_private
 from controller.adapters.store.sql_store import SqlStore
@@ -27,6 +28,7 @@ from controller.domain.errors import RuntimeUnavailable
 from controller.domain.models import ContainerExit
 from controller.services.account_ports import PasswordHasher
 from controller.services.accounts import Accounts
+from controller.services.app_state import AppStateWatch
 from controller.services.apps import AppService
 from controller.services.certificate_ports import CertificateIssuer, CertificateStore
 from controller.services.certificates import CertificateService, site_tls_lookup
@@ -37,9 +39,10 @@ from controller.services.deploys import DeployService, PipelineSettings
 from controller.services.events import EventBus, EventJournal
 from controller.services.hygiene import Hygiene
 from controller.services.keeper import ContainerStarter, Keeper, ServingSets
-from controller.services.ports import DeployLogStore, Prober, Proxy, Runtime, Store
+from controller.services.ports import DeployLogStore, Prober, Proxy, Runtime, Store, TrafficMeter
 from controller.services.reconciler import Reconciler
 from controller.services.routing import Routing
+from controller.services.stats import StatsService
 from controller.services.system import SystemService
 from controller.settings import Settings
 from controller.wiring_accounts import build_accounts
@@ -122,6 +125,7 @@ class Adapters:
     event_journal: EventJournal | None = None  # None: the event history lives in memory only
     starter: ContainerStarter | None = None  # None: the reconciler repairs, it starts nothing in place
     passwords: PasswordHasher | None = None  # None: argon2id with its default cost
+    traffic: TrafficMeter | None = None  # None: app stats carry no request rates
 
 
 @dataclass
@@ -145,11 +149,13 @@ class Services:
     reconciler: Reconciler
     hygiene: Hygiene
     system: SystemService
+    stats: StatsService
     admin_token: str
     certificates: CertificateService
     git: GitComponents
     crashes: CrashLog
     accounts: Accounts
+    app_states: AppStateWatch
     keeper: Keeper | None = None
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -185,6 +191,7 @@ class Services:
         if self._stopping.is_set():
             return
         self.reconciler.start()
+        self.app_states.start()
         self.runtime.watch_deaths(self._on_death, self._stopping)
 
     def _on_death(self, exit_: ContainerExit) -> None:
@@ -207,6 +214,7 @@ class Services:
         self.git.stop()
         self.certificates.stop()
         self.reconciler.stop()
+        self.app_states.stop()
         self.deploys.stop()
         self.accounts.stop()
 
@@ -260,6 +268,7 @@ def build_adapters(settings: Settings) -> Adapters:
         ),
         event_journal=FileEventJournal(settings.data_dir / "events.jsonl"),
         starter=DockerKeeper(instance=settings.instance),
+        traffic=AccessLogMeter(proxy.access_log_path),
     )
 
 
@@ -337,6 +346,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         interval=settings.reconcile_interval,
         hygiene=hygiene,
         keeper=keeper,
+        events=events,
     )
     # `apps` is bound below: a push may create an app (auto-create), and apps own their repos.
     git = build_git(
@@ -371,10 +381,12 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         reconciler=reconciler,
         hygiene=hygiene,
         system=SystemService(runtime=runtime, hygiene=hygiene, reconciler=reconciler),
+        stats=StatsService(store=store, runtime=runtime, traffic=outside.traffic),
         admin_token=admin_token,
         certificates=certificates,
         git=git,
         crashes=crashes,
+        app_states=AppStateWatch(store=store, runtime=runtime, crashes=crashes, events=events),
         accounts=build_accounts(
             settings,
             store=store,

@@ -14,6 +14,7 @@ from controller.api.schemas import (
     AppCreate,
     AppDetailsPublic,
     AppPublic,
+    AppStatsPublic,
     ConfigUpdate,
     DeployPublic,
     DomainCreate,
@@ -65,6 +66,14 @@ def destroy_app(name: str, services: ServicesDep) -> None:
 def app_processes(name: str, services: ServicesDep) -> ProcessesPublic:
     """The app's containers (state, health, restarts, last exit code, uptime) and recent crashes."""
     return ProcessesPublic.model_validate(services.apps.details(name))
+
+
+@router.get("/{name}/stats", response_model=AppStatsPublic, dependencies=[requires(Action.READ)])
+def app_stats(name: str, services: ServicesDep) -> AppStatsPublic:
+    """Each container's CPU %, memory and restarts, and the requests and 5xx per second that
+    nginx answered for the app over the last minute. CPU % is measured since the previous
+    request of the stats (null on the first one): poll this every few seconds."""
+    return AppStatsPublic.of(services.stats.of(name))
 
 
 @router.get("/{name}/domains", response_model=list[DomainPublic], dependencies=[requires(Action.READ)])

@@ -11,6 +11,7 @@ from typing import Annotated, Self
 from pydantic import AliasGenerator, AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from controller.domain.models import Release
+from controller.services.stats import AppStats, ContainerStats
 
 MAX_RELEASE_NUMBER = 2**31 - 1  # what every database stores as an integer
 SHORT_ID = 12  # characters of a container id shown, as `docker ps` shows them
@@ -112,6 +113,55 @@ class ProcessesPublic(FromAttributes):
     current_release: int | None = Field(validation_alias=AliasPath("app", "current_release"))
     containers: list[ContainerPublic]
     crashes: list[CrashPublic]
+
+
+class ContainerStatsPublic(BaseModel):
+    """One container's live figures; null where it does not run or the engine could not tell."""
+
+    id: str
+    name: str
+    process: str
+    release: int
+    state: str
+    restarts: int
+    cpu_percent: float | None  # since the previous stats request; 100 = one CPU busy
+    memory_used_bytes: int | None
+    memory_limit_bytes: int | None
+
+    @classmethod
+    def of(cls, stats: ContainerStats) -> "ContainerStatsPublic":
+        c, usage = stats.container, stats.usage
+        return cls(
+            id=c.id[:12],
+            name=c.name,
+            process=c.process,
+            release=c.release,
+            state=c.state,
+            restarts=c.restart_count,
+            cpu_percent=usage.cpu_percent,
+            memory_used_bytes=usage.memory_used,
+            memory_limit_bytes=usage.memory_limit,
+        )
+
+
+class AppStatsPublic(BaseModel):
+    """`GET /apps/{name}/stats`: per container resource use, and the proxy's request rates."""
+
+    app: str
+    containers: list[ContainerStatsPublic]
+    requests_per_second: float | None  # over the last `window_seconds`, from the access log
+    errors_per_second: float | None  # 5xx answers, same window
+    window_seconds: float | None
+
+    @classmethod
+    def of(cls, stats: AppStats) -> "AppStatsPublic":
+        return cls(
+            app=stats.app,
+            containers=[ContainerStatsPublic.of(c) for c in stats.containers],
+            requests_per_second=stats.requests_per_second,
+            errors_per_second=stats.errors_per_second,
+            window_seconds=stats.window_seconds,
+        )
 
 
 class DomainPublic(BaseModel):

@@ -63,17 +63,24 @@ class Subscription:
     def __init__(self, bus: "EventBus", backlog: list[Event]) -> None:
         self._bus = bus
         self._events: deque[Event] = deque(backlog, maxlen=BUFFER)
+        self._arrived = threading.Event()
         self.dropped = 0
 
     def _push(self, event: Event) -> None:
         if len(self._events) == BUFFER:
             self.dropped += 1
         self._events.append(event)
+        self._arrived.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an event arrives (True) or `timeout` seconds pass; for in-process listeners."""
+        return self._arrived.wait(timeout)
 
     def drain(self) -> list[Event]:
         with self._bus.lock:
             events = list(self._events)
             self._events.clear()
+            self._arrived.clear()
         return events
 
     def close(self) -> None:

@@ -150,6 +150,24 @@ class BuiltImage:
     exposed_ports: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class ContainerUsage:
+    """A running container's resource use; None where the engine could not tell (yet)."""
+
+    cpu_percent: float | None  # since the previous sample; 100 = one CPU busy
+    memory_used: int | None  # bytes, without the page cache
+    memory_limit: int | None  # bytes: the container's limit, else the host's memory
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Requests the proxy answered for an app within the last `window` seconds."""
+
+    requests: int
+    errors: int  # answers with a 5xx status
+    window: float
+
+
 class Runtime(Protocol):
     """The container engine. Every call raises RuntimeUnavailable when Docker is down."""
 
@@ -191,6 +209,9 @@ class Runtime(Protocol):
 
     def remove_container(self, container_id: str, *, stop_timeout: float = 10) -> None:
         """Stops and removes; a missing container is not an error."""
+
+    def container_usage(self, container_id: str) -> ContainerUsage:
+        """One quick sample of a running container's CPU and memory; raises NotFound when gone."""
 
     def list_containers(self, app: str | None = None) -> list[ContainerInfo]:
         """Containers carrying this instance's labels (all states)."""
@@ -279,3 +300,10 @@ class Proxy(Protocol):
 
     def access_log(self, app: str, *, tail: int, follow: bool) -> Iterator[str]:
         """The last `tail` lines of the app's access log, then (with `follow`) new ones."""
+
+
+class TrafficMeter(Protocol):
+    """Counts the requests the proxy answered per app, from its access logs."""
+
+    def traffic(self, app: str) -> Traffic:
+        """The app's requests and 5xx answers within the meter's window, up to now."""

@@ -16,6 +16,7 @@ from controller.domain.containers import STATE_RESTARTING
 from controller.domain.errors import DockyardError, NotFound
 from controller.domain.models import ContainerInfo, DeployStatus
 from controller.services.deploys import DeployService
+from controller.services.events import EventBus
 from controller.services.hygiene import Hygiene
 from controller.services.keeper import Keeper
 from controller.services.ports import Runtime, Store
@@ -58,8 +59,10 @@ class Reconciler:
         interval: float,
         hygiene: Hygiene | None = None,
         keeper: Keeper | None = None,
+        events: EventBus | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._events = events or EventBus()
         self._store = store
         self._runtime = runtime
         self._routing = routing
@@ -150,6 +153,17 @@ class Reconciler:
         started = set(self._keeper.restart_stopped(serving))
         if not started:
             return serving
+        for container in serving:
+            if container.id in started:
+                self._events.publish(
+                    "container",
+                    app=container.app,
+                    action="replaced",
+                    how="restart",
+                    container=container.name,
+                    release=container.release,
+                    replacements=[container.name],
+                )
         refreshed = []
         for container in serving:
             try:

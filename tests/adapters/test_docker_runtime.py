@@ -319,6 +319,23 @@ def test_inspect_logs_and_remove(sandbox: Sandbox) -> None:
     sandbox.runtime.remove_container(info.id)  # gone already: not an error
 
 
+def test_container_usage_measures_cpu_between_two_samples(sandbox: Sandbox) -> None:
+    spec = dataclasses.replace(
+        sandbox.spec(BUSYBOX_IMAGE), command=("sh", "-c", "while true; do :; done"), memory_bytes=64 * 2**20
+    )
+    info = sandbox.runtime.run_container(spec)
+
+    first = sandbox.runtime.container_usage(info.id)
+    _wait_for(lambda: (sandbox.runtime.container_usage(info.id).cpu_percent or 0) > 0, within=10, what="CPU")
+
+    assert first.cpu_percent is None  # one-shot: nothing to measure against yet
+    assert first.memory_used is not None and first.memory_used > 0
+    assert first.memory_limit == 64 * 2**20
+    sandbox.runtime.remove_container(info.id, stop_timeout=1)
+    with pytest.raises(NotFound):
+        sandbox.runtime.container_usage(info.id)
+
+
 def test_container_logs_rotate_at_their_size_limit(sandbox: Sandbox) -> None:
     sandbox.runtime = DockerRuntime(
         instance=sandbox.instance, network=sandbox.network, timeout=30, log_max_size="64k", log_max_files=2

@@ -129,6 +129,7 @@ def build_test_services(
         deploy_logs=FileDeployLogStore(settings.logs_dir / "deploys"),
         disk_used_percent=lambda: 10.0,
         passwords=Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),  # fast
+        traffic=proxy,
     )
     return build_services(settings, adapters)
 

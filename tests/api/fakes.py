@@ -21,7 +21,16 @@ from controller.domain.containers import LABEL_APP, LABEL_PROCESS, LABEL_RELEASE
 from controller.domain.errors import BuildFailed, NotFound, ProxyConfigRejected, RuntimeUnavailable
 from controller.domain.models import ContainerExit, ContainerInfo, Site
 from controller.services.certificate_ports import CertificateIssuer
-from controller.services.ports import BuiltImage, LogSink, Prober, Proxy, Runtime
+from controller.services.ports import (
+    BuiltImage,
+    ContainerUsage,
+    LogSink,
+    Prober,
+    Proxy,
+    Runtime,
+    Traffic,
+    TrafficMeter,
+)
 
 FAIL_BUILD = "FAIL_BUILD"  # a build context holding this file fails its build
 
@@ -137,6 +146,10 @@ class FakeRuntime:
         with self._lock:
             self.containers.pop(container_id, None)
 
+    def container_usage(self, container_id: str) -> ContainerUsage:
+        self.inspect_container(container_id)
+        return ContainerUsage(cpu_percent=12.5, memory_used=8 * 2**20, memory_limit=512 * 2**20)
+
     def list_containers(self, app: str | None = None) -> list[ContainerInfo]:
         self._up()
         with self._lock:
@@ -174,7 +187,10 @@ class FakeRuntime:
 
 
 class FakeProxy:
-    """nginx as the list of sites it was last given; `refuse` makes the next applies fail."""
+    """nginx as the list of sites it was last given; `refuse` makes the next applies fail.
+
+    Also the meter of its access logs: `requests` holds each app's (requests, 5xx) of the window.
+    """
 
     def access_log(self, app: str, *, tail: int, follow: bool) -> Iterator[str]:
         return iter(())
@@ -183,6 +199,11 @@ class FakeProxy:
         self.sites: list[Site] | None = None
         self.refuse: str | None = None
         self.applies = 0
+        self.requests: dict[str, tuple[int, int]] = {}
+
+    def traffic(self, app: str) -> Traffic:
+        requests, errors = self.requests.get(app, (0, 0))
+        return Traffic(requests=requests, errors=errors, window=60.0)
 
     def ensure_running(self, sites: Sequence[Site] | None) -> None:
         if sites is not None:
@@ -249,6 +270,6 @@ class FakeIssuer:
         )
 
 
-def _checked() -> tuple[Runtime, Proxy, Prober, CertificateIssuer]:
+def _checked() -> tuple[Runtime, Proxy, TrafficMeter, Prober, CertificateIssuer]:
     """mypy: each fake implements its port (never called)."""
-    return FakeRuntime(), FakeProxy(), FakeProber(), FakeIssuer()
+    return FakeRuntime(), FakeProxy(), FakeProxy(), FakeProber(), FakeIssuer()

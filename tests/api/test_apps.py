@@ -55,6 +55,7 @@ def test_unknown_apps_are_404_on_every_app_route(bed: Bed) -> None:
         ("POST", "/api/v1/apps/ghost/scale", {"web": 2}),
         ("POST", "/api/v1/apps/ghost/restart", None),
         ("GET", "/api/v1/apps/ghost/logs", None),
+        ("GET", "/api/v1/apps/ghost/stats", None),
         ("GET", "/api/v1/apps/ghost/deploys", None),
         ("POST", "/api/v1/apps/ghost/deploys", None),
         ("GET", "/api/v1/apps/ghost/certs", None),

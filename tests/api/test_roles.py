@@ -23,6 +23,7 @@ REQUIRED: dict[tuple[str, str], Action | str] = {
     ("GET", "/api/v1/apps/{name}"): R,
     ("DELETE", "/api/v1/apps/{name}"): A,
     ("GET", "/api/v1/apps/{name}/ps"): R,
+    ("GET", "/api/v1/apps/{name}/stats"): R,
     ("GET", "/api/v1/apps/{name}/domains"): R,
     ("POST", "/api/v1/apps/{name}/domains"): W,
     ("DELETE", "/api/v1/apps/{name}/domains/{domain}"): W,

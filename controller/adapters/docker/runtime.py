@@ -31,10 +31,11 @@ from controller.adapters.docker.inspection import (
 from controller.adapters.docker.layers import LayerJournal, journal_build_layers, prune_journalled_layers
 from controller.adapters.docker.logs import MergedLogs, close_streams
 from controller.adapters.docker.networks import ensure_network
+from controller.adapters.docker.stats import UsageSampler, supports_one_shot
 from controller.domain.containers import LABEL_APP, LABEL_INSTANCE, LABEL_MANAGED, ContainerSpec
 from controller.domain.errors import DeployCancelled, DockyardError
 from controller.domain.models import ContainerExit, ContainerInfo
-from controller.services.ports import BuiltImage, LogSink
+from controller.services.ports import BuiltImage, ContainerUsage, LogSink
 
 ADDRESS_WAIT_SECONDS = 5.0
 ADDRESS_POLL_SECONDS = 0.05
@@ -78,6 +79,7 @@ class DockerRuntime:
         self._layers = LayerJournal(build_layers) if build_layers is not None else None
         self._network = network
         self._connection = DockerConnection(base_url=base_url, timeout=timeout)
+        self._usage = UsageSampler()
 
     def _api(self) -> docker.APIClient:
         return self._connection.api()
@@ -233,6 +235,20 @@ class DockerRuntime:
             except docker.errors.APIError as exc:
                 if not removal_in_progress(exc):
                     raise
+
+    def container_usage(self, container_id: str) -> ContainerUsage:
+        """CPU % (against this runtime's previous sample of the container) and memory in use.
+
+        Asks for a one-shot sample where the engine supports it (API 1.41+): without it the
+        engine waits for a second sample, 1-2 s per container.
+        """
+        with self._docker_calls():
+            api = self._api()
+            if supports_one_shot(api.api_version):
+                stats = api.stats(container_id, stream=False, one_shot=True)
+            else:
+                stats = api.stats(container_id, stream=False)
+        return self._usage.usage(container_id, stats)
 
     def listening_ports(self, container_id: str) -> list[tuple[str, int]]:
         """The TCP (address, port) pairs the container listens on, from its /proc/net/tcp{,6}.

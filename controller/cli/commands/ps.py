@@ -1,5 +1,6 @@
 """`dockyard ps` and `dockyard logs`: an app's containers, their scale, restarts and output."""
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,53 @@ def ps_report(ctx: click.Context, name: str, as_json: bool) -> None:
         print_rows(rows)
     for line in crash_lines(report["crashes"]):
         click.echo(line)
+
+
+CPU_SAMPLE_GAP = 1.0  # seconds between the two stats requests CPU % is measured over
+
+
+@ps.command("stats")
+@click.argument("name")
+@json_option
+@click.pass_context
+def ps_stats(ctx: click.Context, name: str, as_json: bool) -> None:
+    """NAME's containers' CPU, memory and restarts, and its requests and 5xx per second."""
+    client = client_of(ctx)
+    stats = client.request("GET", f"/apps/{name}/stats")
+    if any(c["state"] == "running" and c["cpu_percent"] is None for c in stats["containers"]):
+        time.sleep(CPU_SAMPLE_GAP)  # the first request had no earlier sample to measure against
+        stats = client.request("GET", f"/apps/{name}/stats")
+    if as_json:
+        print_json(stats)
+        return
+    if stats["requests_per_second"] is not None:
+        click.echo(
+            f"{name}: {stats['requests_per_second']:.2f} requests/s, {stats['errors_per_second']:.2f} 5xx/s "
+            f"over the last {stats['window_seconds']:.0f} s"
+        )
+    if not stats["containers"]:
+        click.echo("no containers")
+        return
+    rows = [("TYPE", "RELEASE", "STATE", "CPU", "MEMORY", "LIMIT", "RESTARTS", "NAME")]
+    for c in stats["containers"]:
+        cpu = "-" if c["cpu_percent"] is None else f"{c['cpu_percent']:.1f}%"
+        rows.append(
+            (
+                c["process"],
+                f"v{c['release']}",
+                c["state"],
+                cpu,
+                _mib(c["memory_used_bytes"]),
+                _mib(c["memory_limit_bytes"]),
+                str(c["restarts"]),
+                c["name"],
+            )
+        )
+    print_rows(rows)
+
+
+def _mib(size: int | None) -> str:
+    return "-" if size is None else f"{size / 2**20:.1f} MiB"
 
 
 def _uptime(started_at: str | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from controller.domain.containers import choose_port
 from controller.domain.errors import InvalidInput
-from controller.domain.models import DeployKind, config_after
+from controller.domain.models import ContainerInfo, DeployKind, config_after
 from controller.services.deploys.jobs import ARROW, FAIL, SourceFetcher, check_cancel
 from controller.services.deploys.rollout import Rollout
 from controller.services.ports import BuildContexts, Runtime, Store
@@ -165,9 +165,20 @@ class DeployKinds:
         alive = self._rollout.serving_containers(app.name, release)
         dead = [c for c in self._runtime.list_containers(app.name) if c.id in serving_ids and c not in alive]
         missing = app.web_scale - len(alive)
+        started: list[ContainerInfo] = []
         if missing > 0:
             ctx.log(f"{ARROW}Starting {missing} replacement container(s) of v{release.number}")
-            alive += self._rollout.start_healthy(ctx, release, missing, first_index=len(alive))
-        self._rollout.switch(ctx, release, alive)
+            started = self._rollout.start_healthy(ctx, release, missing, first_index=len(alive))
+        self._rollout.switch(ctx, release, alive + started)
         self._rollout.retire(ctx, dead)
-        ctx.log(f"{ARROW}{app.name} runs {len(alive)} web container(s) again")
+        for container in dead:
+            self._rollout.events.publish(
+                "container",
+                app=app.name,
+                action="replaced",
+                how="repair",
+                container=container.name,
+                release=release.number,
+                replacements=[c.name for c in started],
+            )
+        ctx.log(f"{ARROW}{app.name} runs {len(alive) + len(started)} web container(s) again")

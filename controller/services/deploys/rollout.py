@@ -30,6 +30,7 @@ from controller.domain.models import App, ContainerInfo, Release
 from controller.domain.retention import kept_images
 from controller.services.deploys.health_report import health_failure
 from controller.services.deploys.jobs import ARROW, FAIL, INDENT, PipelineSettings, check_cancel
+from controller.services.events import EventBus
 from controller.services.health import wait_until_healthy
 from controller.services.ports import BuildContexts, BuiltImage, Prober, Runtime, Store
 from controller.services.queue import JobContext
@@ -50,6 +51,7 @@ class Rollout:
         routing: Routing,
         contexts: BuildContexts,
         settings: PipelineSettings,
+        events: EventBus | None = None,
     ) -> None:
         self._store = store
         self._runtime = runtime
@@ -57,6 +59,7 @@ class Rollout:
         self._routing = routing
         self._contexts = contexts
         self.settings = settings
+        self.events = events or EventBus()
 
     # -- a build becomes a release -------------------------------------------------------
 
@@ -219,7 +222,23 @@ class Rollout:
                 log=ctx.log,
             )
         except DockyardError as exc:
+            self._publish_health(ctx, release, container, error=str(exc))
             raise type(exc)(health_failure(self._runtime, release, container, exc)) from exc
+        self._publish_health(ctx, release, container, error=None)
+
+    def _publish_health(
+        self, ctx: JobContext, release: Release, container: ContainerInfo, *, error: str | None
+    ) -> None:
+        """A `health` event: a new container passed (or failed) its health check in a deploy."""
+        self.events.publish(
+            "health",
+            app=release.app,
+            container=container.name,
+            release=release.number,
+            deploy=ctx.job.id,
+            result="failed" if error is not None else "passed",
+            error=error,
+        )
 
     def _check_cancel_or_remove(self, ctx: JobContext, started: list[ContainerInfo]) -> None:
         if ctx.cancel.is_set():

@@ -42,9 +42,16 @@ class DeployService:
         self._logs = logs
         self._contexts = contexts
         self._settings = settings
-        self._announcer = DeployAnnouncer(store=store, events=events or EventBus())
+        events = events or EventBus()
+        self._announcer = DeployAnnouncer(store=store, events=events)
         self._rollout = Rollout(
-            store=store, runtime=runtime, prober=prober, routing=routing, contexts=contexts, settings=settings
+            store=store,
+            runtime=runtime,
+            prober=prober,
+            routing=routing,
+            contexts=contexts,
+            settings=settings,
+            events=events,
         )
         self._kinds = DeployKinds(
             store=store, runtime=runtime, routing=routing, contexts=contexts, rollout=self._rollout
