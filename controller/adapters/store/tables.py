@@ -172,4 +172,8 @@ webhook_deliveries = Table(
     Column("error", Text, nullable=True),
     # Replay protection: a provider's delivery id is accepted once per app.
     UniqueConstraint("app", "provider", "delivery_id"),
+    # Each delivery's replay checks: was its commit seen, the branch's newest (revision 0005).
+    Index("ix_webhook_deliveries_app_branch_commit_sha", "app", "branch", "commit_sha"),
+    Index("ix_webhook_deliveries_app_branch_seq", "app", "branch", "seq"),
+    Index("ix_webhook_deliveries_deploy_id", "deploy_id"),
 )
