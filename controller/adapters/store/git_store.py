@@ -243,16 +243,20 @@ def insert_deliveries(
             & webhook_deliveries.c.delivery_id.in_({d.delivery_id for d in given})
         )
         seen = {(row.app, row.provider, row.delivery_id) for row in conn.execute(query)}
-    results: list[WebhookDelivery | None] = []
+    new: list[WebhookDelivery | None] = []
     for delivery in batch:
         if delivery is None or (identity := (delivery.app, delivery.provider, delivery.delivery_id)) in seen:
-            results.append(None)
+            new.append(None)
             continue
         seen.add(identity)
-        key = conn.execute(insert(webhook_deliveries).values(**_delivery_row(delivery))).inserted_primary_key
-        assert key is not None
-        results.append(replace(delivery, seq=int(key[0])))
-    return results
+        new.append(delivery)
+    rows = [_delivery_row(delivery) for delivery in new if delivery is not None]
+    if not rows:
+        return new
+    # One statement for the batch; the seqs come back in the order of the rows.
+    returning = insert(webhook_deliveries).returning(webhook_deliveries.c.seq, sort_by_parameter_order=True)
+    seqs = iter(conn.execute(returning, rows).scalars().all())
+    return [replace(delivery, seq=next(seqs)) if delivery is not None else None for delivery in new]
 
 
 def _load_delivery(row: RowMapping | dict[str, Any]) -> WebhookDelivery:
