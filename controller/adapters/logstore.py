@@ -147,12 +147,14 @@ class FileDeployLogStore:
         with self._writers_lock:
             writer = self._writers.get(deploy_id)
         if writer is None:
-            segments = self._segments(deploy_id)
+            head = _size_or_zero(self.path_of(deploy_id))
+            # Tail segments come after a head: a new log (no head) needs no scan of the directory.
+            segments = self._segments(deploy_id) if head else []
             if segments:
                 last = segments[-1]
                 writer = _Writer(end=last + _size_or_zero(self._segment_path(deploy_id, last)), segment=last)
             else:
-                writer = _Writer(end=_size_or_zero(self.path_of(deploy_id)), segment=None)
+                writer = _Writer(end=head, segment=None)
             with self._writers_lock:
                 if len(self._writers) >= _CACHED_WRITERS:
                     self._writers.pop(next(iter(self._writers)))

@@ -48,6 +48,10 @@ class Conflict(DockyardError):
     kind = ErrorKind.CONFLICT
 
 
+class DeliveryReceived(Conflict):
+    """A webhook delivery (provider and delivery id) was recorded before: its retry changes nothing."""
+
+
 class PayloadTooLarge(DockyardError):
     """An uploaded body is over its size limit."""
 

@@ -9,6 +9,7 @@ from typing import IO, Any, Protocol
 
 from controller.domain.containers import ContainerSpec
 from controller.domain.errors import DockyardError
+from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import App, ContainerExit, ContainerInfo, Deploy, DeployStatus, Release, Site
 from controller.services.account_ports import AccountStore
 from controller.services.git_ports import GitStore
@@ -59,9 +60,16 @@ class Store(GitStore, AccountStore, Protocol):
     def list_releases(self, app: str) -> list[Release]:
         """Newest first."""
 
-    def create_deploys(self, items: Sequence[tuple[Deploy, dict[str, Any]]]) -> list[DockyardError | None]:
+    def create_deploys(
+        self,
+        items: Sequence[tuple[Deploy, dict[str, Any]]],
+        *,
+        deliveries: Sequence[WebhookDelivery | None] = (),
+    ) -> list[DockyardError | None]:
         """Stores a batch in one transaction, each deploy with (encrypted) what its job needs to
-        run or run again; each item's error (NotFound, Conflict) or None."""
+        run or run again, and the webhook delivery that asked for it (one per item, or none);
+        each item's error (NotFound, Conflict, DeliveryReceived for a delivery recorded
+        before: that deploy is not stored) or None."""
 
     def get_deploy_params(self, deploy_id: str) -> dict[str, Any]: ...
 

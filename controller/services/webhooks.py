@@ -13,7 +13,6 @@ branch head last delivered (from any provider: a body signed for one is signed f
 is refused unless the provider marks it as a force push from that head.
 """
 
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 
 from controller.domain.errors import (
     Conflict,
+    DeliveryReceived,
     DockyardError,
     InvalidInput,
     NotFound,
@@ -43,7 +43,6 @@ from controller.domain.webhooks import (
     signed_document,
     verify_signature,
 )
-from controller.services.batching import BatchWriter
 from controller.services.deploys import DeployService
 from controller.services.git_ports import Mirrors, UnpackTar
 from controller.services.git_push import unpack_tree
@@ -87,10 +86,6 @@ class WebhookService:
         self._mirrors = mirrors
         self._deploys = deploys
         self._unpack = unpack
-        # Deliveries of concurrent requests are recorded together (one transaction a batch).
-        self._recorder: BatchWriter[WebhookDelivery, WebhookDelivery | None] = BatchWriter(
-            store.add_webhook_deliveries, name="dockyard-webhook-intake"
-        )
 
     # -- intake ------------------------------------------------------------------------
 
@@ -125,26 +120,23 @@ class WebhookService:
         if self._store.find_webhook_delivery(app, provider.value, event.delivery_id) is not None:
             return _already_received(event.delivery_id)
         self._refuse_replay(app, source.branch, verdict)
-        deploy = self._deploys.request_fetched_build(
-            app,
-            source={"commit": verdict.commit, "branch": source.branch, "delivery": event.delivery_id},
-            description=f"{provider.value} push {verdict.commit[:12]} ({source.branch})",
+        delivery = WebhookDelivery(
+            app=app,
+            provider=provider.value,
+            delivery_id=event.delivery_id,
+            branch=source.branch,
+            commit=verdict.commit,
+            received_at=datetime.now(UTC),
+            status=DeliveryStatus.QUEUED,
         )
-        recorded = self._recorder.submit(
-            WebhookDelivery(
-                app=app,
-                provider=provider.value,
-                delivery_id=event.delivery_id,
-                branch=source.branch,
-                commit=verdict.commit,
-                received_at=datetime.now(UTC),
-                status=DeliveryStatus.QUEUED,
-                deploy_id=deploy.id,
+        try:  # the job and the delivery's row in one transaction (one commit to wait for)
+            deploy = self._deploys.request_fetched_build(
+                app,
+                source={"commit": verdict.commit, "branch": source.branch, "delivery": event.delivery_id},
+                description=f"{provider.value} push {verdict.commit[:12]} ({source.branch})",
+                delivery=delivery,
             )
-        ).result()
-        if recorded is None:  # the same delivery arrived at the same moment (or the app went away)
-            with contextlib.suppress(DockyardError):
-                self._deploys.cancel(deploy.id)
+        except DeliveryReceived:  # the same delivery arrived at the same moment
             return _already_received(event.delivery_id)
         return WebhookAnswer(
             WebhookOutcome.QUEUED,

@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from controller.services.git_push import GitPushService
 from controller.services.git_sources import GitSettings, GitSourceService
 from controller.services.redeploy import RedeployService
 from controller.services.webhooks import WebhookOutcome, WebhookService
-from tests.store_support import create_deploy
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -103,13 +102,27 @@ class FakeDeploys:
         dest.mkdir()
         return self._record(app, unpack(dest), description, {})
 
-    def request_fetched_build(self, app: str, *, source: dict[str, Any], description: str) -> Deploy:
+    def request_fetched_build(
+        self,
+        app: str,
+        *,
+        source: dict[str, Any],
+        description: str,
+        delivery: WebhookDelivery | None = None,
+    ) -> Deploy:
         """Records the job: its commit stands in for the digest (the job fetches when it runs)."""
         if self.docker_down:
             raise RuntimeUnavailable("Docker is not reachable")
-        return self._record(app, str(source.get("commit", "head")), description, {"source": source})
+        return self._record(app, str(source.get("commit", "head")), description, {"source": source}, delivery)
 
-    def _record(self, app: str, digest: str, description: str, params: dict[str, Any]) -> Deploy:
+    def _record(
+        self,
+        app: str,
+        digest: str,
+        description: str,
+        params: dict[str, Any],
+        delivery: WebhookDelivery | None = None,
+    ) -> Deploy:
         deploy = Deploy(
             id=f"d{len(self.builds)}",
             app=app,
@@ -118,7 +131,10 @@ class FakeDeploys:
             created_at=datetime.now(UTC),
             description=description,
         )
-        create_deploy(self.store, deploy, params)
+        recorded = [replace(delivery, deploy_id=deploy.id)] if delivery is not None else []
+        (error,) = self.store.create_deploys([(deploy, params)], deliveries=recorded)
+        if error is not None:
+            raise error
         self.builds.append((app, digest, description))
         return deploy
 

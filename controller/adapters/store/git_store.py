@@ -97,34 +97,13 @@ class GitStoreRows:
         Each result is the recorded delivery with its seq, or None for a replay of one
         recorded before or earlier in the batch, or for an app that no longer exists.
         """
-        results: list[WebhookDelivery | None] = []
         with self._writing() as conn:
             names = {delivery.app for delivery in batch}
             # Held (PostgreSQL) so none of these apps is deleted before its rows are in.
             locked = select(apps.c.name).where(apps.c.name.in_(names)).with_for_update()
             existing = set(conn.execute(locked).scalars())
-            seen = {
-                (row.app, row.provider, row.delivery_id)
-                for row in conn.execute(
-                    select(
-                        webhook_deliveries.c.app,
-                        webhook_deliveries.c.provider,
-                        webhook_deliveries.c.delivery_id,
-                    ).where(webhook_deliveries.c.delivery_id.in_({d.delivery_id for d in batch}))
-                )
-            }
-            for delivery in batch:
-                identity = (delivery.app, delivery.provider, delivery.delivery_id)
-                if delivery.app not in existing or identity in seen:
-                    results.append(None)
-                    continue
-                seen.add(identity)
-                key = conn.execute(
-                    insert(webhook_deliveries).values(**_delivery_row(delivery))
-                ).inserted_primary_key
-                assert key is not None
-                results.append(replace(delivery, seq=int(key[0])))
-        return results
+            present = [delivery if delivery.app in existing else None for delivery in batch]
+            return insert_deliveries(conn, present)
 
     def pending_webhook_deliveries(self) -> list[WebhookDelivery]:
         query = (
@@ -242,6 +221,42 @@ def _delivery_row(delivery: WebhookDelivery) -> dict[str, Any]:
         "deploy_id": delivery.deploy_id,
         "error": delivery.error,
     }
+
+
+def insert_deliveries(
+    conn: Connection, batch: Sequence[WebhookDelivery | None]
+) -> list[WebhookDelivery | None]:
+    """Insert the deliveries of a batch (in a transaction that holds their apps' rows).
+
+    Each result is the recorded delivery with its seq, or None for no delivery or for a
+    replay of one recorded before or earlier in the batch.
+    """
+    given = [delivery for delivery in batch if delivery is not None]
+    seen: set[tuple[str, str, str]] = set()
+    if given:
+        # Each column by itself: a lookup of the unique index for each combination, not a scan.
+        query = select(
+            webhook_deliveries.c.app, webhook_deliveries.c.provider, webhook_deliveries.c.delivery_id
+        ).where(
+            webhook_deliveries.c.app.in_({d.app for d in given})
+            & webhook_deliveries.c.provider.in_({d.provider for d in given})
+            & webhook_deliveries.c.delivery_id.in_({d.delivery_id for d in given})
+        )
+        seen = {(row.app, row.provider, row.delivery_id) for row in conn.execute(query)}
+    new: list[WebhookDelivery | None] = []
+    for delivery in batch:
+        if delivery is None or (identity := (delivery.app, delivery.provider, delivery.delivery_id)) in seen:
+            new.append(None)
+            continue
+        seen.add(identity)
+        new.append(delivery)
+    rows = [_delivery_row(delivery) for delivery in new if delivery is not None]
+    if not rows:
+        return new
+    # One statement for the batch; the seqs come back in the order of the rows.
+    returning = insert(webhook_deliveries).returning(webhook_deliveries.c.seq, sort_by_parameter_order=True)
+    seqs = iter(conn.execute(returning, rows).scalars().all())
+    return [replace(delivery, seq=next(seqs)) if delivery is not None else None for delivery in new]
 
 
 def _load_delivery(row: RowMapping | dict[str, Any]) -> WebhookDelivery:

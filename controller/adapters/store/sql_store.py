@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.account_store import AccountStoreRows
 from controller.adapters.store.engine import create_database_engine, for_writing
-from controller.adapters.store.git_store import GitStoreRows
+from controller.adapters.store.git_store import GitStoreRows, insert_deliveries
 from controller.adapters.store.tables import UtcDateTime, apps, config_vars, deploys, domains, releases
-from controller.domain.errors import Conflict, DockyardError, NotFound
+from controller.domain.errors import Conflict, DeliveryReceived, DockyardError, NotFound
+from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
 
 _UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
@@ -187,36 +188,64 @@ class SqlStore(GitStoreRows, AccountStoreRows):
 
     # Deploys
 
-    def create_deploys(self, items: Sequence[tuple[Deploy, dict[str, Any]]]) -> list[DockyardError | None]:
+    def create_deploys(
+        self,
+        items: Sequence[tuple[Deploy, dict[str, Any]]],
+        *,
+        deliveries: Sequence[WebhookDelivery | None] = (),
+    ) -> list[DockyardError | None]:
         """Store a batch of deploys in one transaction; each one's error (None when stored).
 
-        When the batch breaks a constraint (a duplicate id), each row is tried on its own.
+        `deliveries` (one per item, or none) are the webhook deliveries that asked for the
+        deploys, recorded with them: a deploy whose delivery was recorded before is not
+        stored (DeliveryReceived). When the batch breaks a constraint (a duplicate id), each
+        row is tried on its own.
         """
         rows = []
         for deploy, params in items:
             row = _deploy_row(deploy)
             row["params"] = self._cipher.encrypt(json.dumps(params))
             rows.append(row)
+        paired = list(deliveries) or [None] * len(rows)
         try:
             with self._writing() as conn:
                 names = sorted({row["app"] for row in rows})
                 existing = select(apps.c.name).where(apps.c.name.in_(names)).with_for_update()
                 known = set(conn.execute(existing).scalars())
-                errors: list[DockyardError | None] = [
-                    None if row["app"] in known else _app_not_found(row["app"]) for row in rows
-                ]
-                stored = [row for row, error in zip(rows, errors, strict=True) if error is None]
-                if stored:
-                    conn.execute(insert(deploys), stored)
-            return errors
+                return self._insert_deploys(conn, rows, paired, known)
         except IntegrityError:
-            return [self._insert_deploy(row) for row in rows]
+            return [self._insert_deploy(row, delivery) for row, delivery in zip(rows, paired, strict=True)]
 
-    def _insert_deploy(self, row: dict[str, Any]) -> DockyardError | None:
+    def _insert_deploys(
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        deliveries: list[WebhookDelivery | None],
+        known: set[str],
+    ) -> list[DockyardError | None]:
+        """Insert the rows of deploys (of `known` apps) and their deliveries first."""
+        present = [d if d is not None and d.app in known else None for d in deliveries]
+        recorded = insert_deliveries(conn, present)
+        errors: list[DockyardError | None] = []
+        for row, delivery, record in zip(rows, deliveries, recorded, strict=True):
+            if row["app"] not in known:
+                errors.append(_app_not_found(row["app"]))
+            elif delivery is not None and record is None:
+                errors.append(DeliveryReceived(f"delivery {delivery.delivery_id} was already received"))
+            else:
+                errors.append(None)
+        stored = [row for row, error in zip(rows, errors, strict=True) if error is None]
+        if stored:
+            conn.execute(insert(deploys), stored)
+        return errors
+
+    def _insert_deploy(self, row: dict[str, Any], delivery: WebhookDelivery | None) -> DockyardError | None:
         try:
             with self._writing() as conn:
                 _require_app(conn, row["app"], lock=True)
-                conn.execute(insert(deploys).values(**row))
+                (error,) = self._insert_deploys(conn, [row], [delivery], {row["app"]})
+                if error is not None:
+                    return error
         except IntegrityError:
             return Conflict(f"deploy {row['id']!r} already exists")
         except NotFound as missing:

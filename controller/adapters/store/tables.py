@@ -173,6 +173,10 @@ webhook_deliveries = Table(
     Column("error", Text, nullable=True),
     # Replay protection: a provider's delivery id is accepted once per app.
     UniqueConstraint("app", "provider", "delivery_id"),
+    # Each delivery's replay checks: was its commit seen, the branch's newest (revision 0006).
+    Index("ix_webhook_deliveries_app_branch_commit_sha", "app", "branch", "commit_sha"),
+    Index("ix_webhook_deliveries_app_branch_seq", "app", "branch", "seq"),
+    Index("ix_webhook_deliveries_deploy_id", "deploy_id"),
 )
 
 # Accounts (revision 0005): users, API tokens (SHA-256 of the secret only) and the audit log.

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from controller.domain.errors import DockyardError
+from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import Deploy, DeployKind, DeployStatus
 from controller.services.batching import BatchWriter
 from controller.services.deploy_logs import DeployLogHub
@@ -16,6 +17,8 @@ from controller.services.ports import BuildContexts, Store
 from controller.services.queue import Dispatcher
 
 logger = logging.getLogger(__name__)
+# A new deploy, its params, and the webhook delivery that asked for it (recorded with it).
+_Item = tuple[Deploy, dict[str, Any], WebhookDelivery | None]
 
 
 class JobIntake:
@@ -35,9 +38,7 @@ class JobIntake:
         self._contexts = contexts
         self._announcer = announcer
         self._dispatcher = dispatcher
-        self._writer: BatchWriter[tuple[Deploy, dict[str, Any]], Deploy] = BatchWriter(
-            self._store_batch, name="dockyard-intake"
-        )
+        self._writer: BatchWriter[_Item, Deploy] = BatchWriter(self._store_batch, name="dockyard-intake")
 
     def queue(
         self,
@@ -48,30 +49,40 @@ class JobIntake:
         *,
         deploy_id: str | None = None,
         attempt: int = 1,
+        delivery: WebhookDelivery | None = None,
     ) -> Deploy:
-        """Queue a job and return it once it is stored (raises what the store refused it with)."""
-        deploy = new_queued(app, kind, description, deploy_id=deploy_id, attempt=attempt)
-        return self.submit(deploy, params).result()
+        """Queue a job and return it once it is stored (raises what the store refused it with).
 
-    def submit(self, deploy: Deploy, params: dict[str, Any]) -> "Future[Deploy]":
+        The webhook `delivery` that asked for the job is recorded with it (one transaction).
+        """
+        deploy = new_queued(app, kind, description, deploy_id=deploy_id, attempt=attempt)
+        recorded = replace(delivery, deploy_id=deploy.id) if delivery is not None else None
+        return self.submit(deploy, params, recorded).result()
+
+    def submit(
+        self, deploy: Deploy, params: dict[str, Any], delivery: WebhookDelivery | None = None
+    ) -> "Future[Deploy]":
         """Hand a new queued deploy to the intake; the future completes once it is stored."""
         self._logs.open(deploy.id)  # before the dispatcher can see it: followers miss nothing
-        return self._writer.submit((deploy, params))
+        return self._writer.submit((deploy, params, delivery))
 
-    def _store_batch(self, batch: list[tuple[Deploy, dict[str, Any]]]) -> list[Deploy | DockyardError]:
+    def _store_batch(self, batch: list[_Item]) -> list[Deploy | DockyardError]:
         """Store the new deploys of concurrent requests at once (on the intake thread).
 
         A refused deploy's log and build context are dropped before its request hears of it.
         """
         try:
-            errors = self._store.create_deploys(batch)
+            errors = self._store.create_deploys(
+                [(deploy, params) for deploy, params, _ in batch],
+                deliveries=[delivery for _, _, delivery in batch],
+            )
         except BaseException:
-            for deploy, _ in batch:
+            for deploy, _, _ in batch:
                 self._refused(deploy.id)
             raise
         outcomes: list[Deploy | DockyardError] = []
         accepted: list[Deploy] = []
-        for (deploy, _), error in zip(batch, errors, strict=True):
+        for (deploy, _, _), error in zip(batch, errors, strict=True):
             if error is not None:
                 self._refused(deploy.id)
                 outcomes.append(error)

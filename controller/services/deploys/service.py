@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from controller.domain.errors import InvalidInput, NotFound
+from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import Deploy, DeployKind
 from controller.services.deploy_logs import DeployLogHub
 from controller.services.deploys.announcer import DeployAnnouncer
@@ -164,13 +165,25 @@ class DeployService:
         """How builds queued by `request_fetched_build` get their context when they run."""
         self._kinds.fetcher = fetcher
 
-    def request_fetched_build(self, app: str, *, source: dict[str, Any], description: str) -> Deploy:
+    def request_fetched_build(
+        self,
+        app: str,
+        *,
+        source: dict[str, Any],
+        description: str,
+        delivery: WebhookDelivery | None = None,
+    ) -> Deploy:
         """Queue a build whose context the job itself fetches (with the fetcher) when it runs.
 
         The job exists from now on: a source that cannot be fetched fails it, with the reason
-        in its log and error, like any other failed build.
+        in its log and error, like any other failed build. The webhook `delivery` that asked
+        for it is recorded in the same transaction, with the job's id.
+
+        Raises:
+            DeliveryReceived: `delivery` was recorded before (no job is queued).
+            NotFound: no such app.
         """
-        return self._intake.queue(app, DeployKind.BUILD, {"source": source}, description)
+        return self._intake.queue(app, DeployKind.BUILD, {"source": source}, description, delivery=delivery)
 
     def request_rollback(self, app: str, *, to: int | None = None) -> Deploy:
         current = self._store.get_app(app).current_release

@@ -1,5 +1,6 @@
 """The git side of the store: app sources (secrets encrypted), SSH keys, webhook deliveries."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ from controller.adapters.store import SqlStore
 from controller.adapters.store.engine import normalize_url
 from controller.domain.errors import Conflict, NotFound
 from controller.domain.git_records import AppSource, DeliveryStatus, SshKey, WebhookDelivery
+from controller.domain.models import Deploy, DeployKind, DeployStatus
 
 
 def delivery(app: str = "web", delivery_id: str = "d1", commit: str = "a" * 40) -> WebhookDelivery:
@@ -119,3 +121,42 @@ def test_webhook_deliveries_are_unique_per_app_and_ordered(store: SqlStore) -> N
     store.delete_app("web")
     store.create_app("web")
     assert store.add_webhook_deliveries([delivery()])[0] is not None  # rows went with the app
+
+
+def test_deploys_are_stored_with_their_deliveries_in_one_transaction(store: SqlStore) -> None:
+    store.create_app("web")
+    at = datetime.now(UTC)
+
+    def build(deploy_id: str, app: str = "web") -> tuple[Deploy, dict[str, object]]:
+        return Deploy(deploy_id, app, DeployKind.BUILD, DeployStatus.QUEUED, created_at=at), {}
+
+    (first,) = store.create_deploys([build("aaaa0001")], deliveries=[delivery(delivery_id="d1")])
+    assert first is None
+    # A retry of d1, d2 twice in one batch, a deploy with no delivery, another app's.
+    outcomes = store.create_deploys(
+        [
+            build("aaaa0002"),
+            build("aaaa0003"),
+            build("aaaa0004"),
+            build("aaaa0005"),
+            build("aaaa0006", "gone"),
+        ],
+        deliveries=[
+            delivery(delivery_id="d1"),
+            replace(delivery(delivery_id="d2"), deploy_id="aaaa0003"),
+            delivery(delivery_id="d2"),
+            None,
+            delivery(app="gone", delivery_id="d3"),
+        ],
+    )
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "DeliveryReceived",
+        "NoneType",
+        "DeliveryReceived",
+        "NoneType",
+        "NotFound",
+    ]
+    assert isinstance(outcomes[0], Conflict)
+    assert {d.id for d in store.list_deploys(app="web")} == {"aaaa0001", "aaaa0003", "aaaa0005"}
+    listed = store.list_webhook_deliveries("web")
+    assert [(d.delivery_id, d.deploy_id) for d in listed] == [("d2", "aaaa0003"), ("d1", None)]
