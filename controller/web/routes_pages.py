@@ -1,24 +1,19 @@
 """GUI pages that only show things (readable with JavaScript off) and their live streams."""
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep
-from controller.api.follow import FollowersDep, deploy_log_lines
+from controller.api.follow import SSE_HEADERS, FollowersDep, deploy_log_lines, event_stream
 from controller.web.deps import current_session
 from controller.web.render import render
 from controller.web.views import app_page, dashboard_rows
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_session)])
-EVENT_POLL = 0.1
-KEEPALIVE = 15.0
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.get("/")
@@ -56,32 +51,7 @@ def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
 async def live_events(request: Request, services: ServicesDep, followers: FollowersDep) -> StreamingResponse:
     """The controller's events for the open pages (the API's stream takes a bearer token,
     a browser's EventSource sends only cookies): each one tells a page to refresh."""
-    slot = followers.acquire(None)
-    subscription = services.events.subscribe(after=request.headers.get("last-event-id"))
-
-    def end() -> None:
-        subscription.close()
-        slot.release()
-
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b": connected\n\n"
-            idle = 0.0
-            while True:
-                batch = subscription.drain()
-                for event in batch:
-                    yield _sse(event.type, event.data, event.id)
-                idle = 0.0 if batch else idle + EVENT_POLL
-                if idle >= KEEPALIVE:
-                    yield b": keep-alive\n\n"
-                    idle = 0.0
-                await asyncio.sleep(EVENT_POLL)
-        finally:
-            end()
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(end)
-    )
+    return event_stream(services.events, followers, after=request.headers.get("last-event-id"))
 
 
 @router.get("/live/deploys/{deploy_id}/log")
