@@ -3,6 +3,7 @@ service as the API (same validation), then redirects (303) or shows the page aga
 error next to the control that caused it."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,31 +26,38 @@ def _int_field(form: dict[str, str], field: str, what: str) -> int:
     return int(value)
 
 
-def _on_app(
-    request: Request,
-    services: ServicesDep,
-    name: str,
-    form: dict[str, str],
-    control: str,
-    change: Callable[[], object],
-) -> Response:
-    """Run `change`; back to the app page, or the page again with the error at `control`."""
-    try:
-        change()
-    except DockyardError as exc:
+@dataclass(frozen=True)
+class AppForm:
+    """A posted form of one app's page."""
+
+    request: Request
+    services: ServicesDep
+    name: str
+    form: dict[str, str]
+
+    def field(self, name: str) -> str:
+        return self.form.get(name, "").strip()
+
+    def apply(self, control: str, change: Callable[[], object]) -> Response:
+        """Run `change` on the existing app; back to its page (303), or the page again with
+        the error next to `control` (a page of its own when the app does not exist)."""
         try:
-            page = app_page(services, name)
-        except DockyardError as missing:
-            return error_page(request, http_status(missing), str(missing))
-        return render(
-            request,
-            "app.html",
-            status_code=http_status(exc),
-            page=page,
-            errors={control: str(exc)},
-            form=form,
-        )
-    return RedirectResponse(f"/apps/{name}", status_code=303)
+            self.services.apps.get(self.name)
+            change()
+        except DockyardError as exc:
+            try:
+                page = app_page(self.services, self.name)
+            except DockyardError as missing:
+                return error_page(self.request, http_status(missing), str(missing))
+            return render(
+                self.request,
+                "app.html",
+                status_code=http_status(exc),
+                page=page,
+                errors={control: str(exc)},
+                form=self.form,
+            )
+        return RedirectResponse(f"/apps/{self.name}", status_code=303)
 
 
 @router.post("/apps")
@@ -73,72 +81,62 @@ def create_app(request: Request, services: ServicesDep, form: FormDep) -> Respon
 
 @router.post("/apps/{name}/config")
 def set_config(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
+    post = AppForm(request, services, name, form)
+
     def change() -> None:
-        key = validate_env_key(form.get("key", "").strip())
+        key = validate_env_key(post.field("key"))
         value = validate_env_value(key, form.get("value", ""))
-        services.apps.get(name)
         services.deploys.request_config_change(name, set_={key: value}, unset=[])
 
-    return _on_app(request, services, name, form, "config", change)
+    return post.apply("config", change)
 
 
 @router.post("/apps/{name}/config/unset")
 def unset_config(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
-    def change() -> None:
-        key = validate_env_key(form.get("key", ""))
-        services.apps.get(name)
-        services.deploys.request_config_change(name, set_={}, unset=[key])
-
-    return _on_app(request, services, name, form, "config", change)
+    post = AppForm(request, services, name, form)
+    return post.apply(
+        "config",
+        lambda: services.deploys.request_config_change(
+            name, set_={}, unset=[validate_env_key(post.field("key"))]
+        ),
+    )
 
 
 @router.post("/apps/{name}/domains")
 def add_domain(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
-    return _on_app(
-        request,
-        services,
-        name,
-        form,
-        "domains",
-        lambda: services.apps.add_domain(name, form.get("domain", "").strip()),
-    )
+    post = AppForm(request, services, name, form)
+    return post.apply("domains", lambda: services.apps.add_domain(name, post.field("domain")))
 
 
 @router.post("/apps/{name}/domains/remove")
 def remove_domain(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
-    return _on_app(
-        request,
-        services,
-        name,
-        form,
-        "domains",
-        lambda: services.apps.remove_domain(name, form.get("domain", "")),
-    )
+    post = AppForm(request, services, name, form)
+    return post.apply("domains", lambda: services.apps.remove_domain(name, post.field("domain")))
 
 
 @router.post("/apps/{name}/scale")
 def scale(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
+    post = AppForm(request, services, name, form)
+
     def change() -> None:
-        services.apps.get(name)
         web = validate_process_count("web", _int_field(form, "web", "the number of web containers"))
         services.deploys.request_scale(name, web=web)
 
-    return _on_app(request, services, name, form, "scale", change)
+    return post.apply("scale", change)
 
 
 @router.post("/apps/{name}/restart")
 def restart(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
-    def change() -> None:
-        services.apps.get(name)
-        services.deploys.request_restart(name)
-
-    return _on_app(request, services, name, form, "restart", change)
+    post = AppForm(request, services, name, form)
+    return post.apply("restart", lambda: services.deploys.request_restart(name))
 
 
 @router.post("/apps/{name}/rollback")
 def rollback(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
-    def change() -> None:
-        services.apps.get(name)
-        services.deploys.request_rollback(name, to=_int_field(form, "to", "the release to roll back to"))
-
-    return _on_app(request, services, name, form, "releases", change)
+    post = AppForm(request, services, name, form)
+    return post.apply(
+        "releases",
+        lambda: services.deploys.request_rollback(
+            name, to=_int_field(form, "to", "the release to roll back to")
+        ),
+    )
