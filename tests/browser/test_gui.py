@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.conftest import write_static_app
+from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import TOKEN, Controller
 
 # Also `integration` (real Docker and nginx): the usual `-m "not integration"` run leaves it out.
@@ -24,8 +24,15 @@ def app_text(ctl: Controller, app: str, path: str) -> str:
     return response.text if response.status_code == 200 else ""
 
 
+def log_in(page: Page, controller: Controller) -> None:
+    page.goto(controller.url + "/login")
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+
+
 def test_log_in_create_deploy_configure_roll_back_and_log_out(
-    controller: Controller, page: Page, tmp_path: Path
+    controller: Controller, chromium: Browser, page: Page, tmp_path: Path
 ) -> None:
     screens = tmp_path / "screenshots"
     screens.mkdir()
@@ -95,6 +102,21 @@ def test_log_in_create_deploy_configure_roll_back_and_log_out(
     expect(page.locator("#deploy-status")).to_have_text("succeeded")
     page.screenshot(path=screens / "07-deploy-log.png", full_page=True)
 
+    # With JavaScript off, the pages that only show things are complete.
+    still_logged_in = chromium.new_context(
+        java_script_enabled=False, storage_state=page.context.storage_state()
+    )
+    try:
+        plain = still_logged_in.new_page()
+        plain.goto(page.url)
+        expect(plain.locator("#deploy-log")).to_contain_text("Step")
+        plain.goto(controller.url + "/")
+        expect(plain.locator('tr[data-app="webgui"] .state')).to_have_text("running")
+        plain.goto(controller.url + "/apps/webgui")
+        expect(plain.get_by_text("v1 (current)")).to_be_visible()
+    finally:
+        still_logged_in.close()
+
     # Log out: the session is over.
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(controller.url + "/login")
@@ -104,3 +126,27 @@ def test_log_in_create_deploy_configure_roll_back_and_log_out(
 
     assert policy_violations == []
     assert len(list(screens.glob("*.png"))) == 8
+
+
+def test_the_app_page_streams_the_build_log_while_the_deploy_runs(
+    controller: Controller, page: Page, tmp_path: Path
+) -> None:
+    source = write_static_app(tmp_path / "app", body="slow build")
+    dockerfile = (source / "Dockerfile").read_text()
+    slow_step = "RUN for i in 1 2 3 4 5 6; do echo gui-line-$i; sleep 1; done\n"
+    (source / "Dockerfile").write_text(
+        dockerfile.replace(f"FROM {BUSYBOX_IMAGE}\n", f"FROM {BUSYBOX_IMAGE}\n{slow_step}")
+    )
+    assert controller.api("POST", "/apps", json={"name": "slowlog"}).status_code == 201
+    log_in(page, controller)
+
+    controller.cli("deploy", "slowlog", "--path", str(source), "--no-follow")
+    page.goto(controller.url + "/apps/slowlog")
+    live = page.locator("#live-log")
+    expect(live).to_contain_text("gui-line-2", timeout=WAIT_MS)
+    # Seen in the page while the build still runs: streamed, not loaded at the end.
+    deploy = controller.api("GET", "/apps/slowlog/deploys").json()[0]
+    assert deploy["status"] == "running", deploy
+    page.screenshot(path=tmp_path / "live-build-log.png", full_page=True)
+    # When the deploy ends the page reloads by itself and shows the new release.
+    expect(page.get_by_text("v1 (current)")).to_be_visible(timeout=WAIT_MS)
