@@ -73,6 +73,12 @@ def test_log_in_create_deploy_configure_roll_back_and_log_out(
     assert app_text(controller, "webgui", "/") == "hello from gui"
     page.screenshot(path=screens / "03-dashboard.png", full_page=True)
 
+    # The filter box narrows the table as one types (htmx), and widens it again.
+    page.get_by_label("Filter apps").fill("nomatch")
+    expect(page.get_by_text("No app matches")).to_be_visible()
+    page.get_by_label("Filter apps").fill("webg")
+    expect(row.locator(".state")).to_have_text("running")
+
     # Phone width: nothing wider than the screen.
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
