@@ -66,8 +66,9 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 
 # --- Debian packages ---------------------------------------------------------------------
-# What the test tiers need on the host. Add packages here (e.g. chromium for the browser tier).
+# What the test tiers need on the host (chromium: the browser tier's, driven by Playwright).
 PACKAGES=(
+  chromium
   docker.io
   nginx-light
   busybox-static

@@ -5,7 +5,8 @@
 #   scripts/test.sh --quick         lint + quick tier only (no dockerd / PostgreSQL needed)
 #   scripts/test.sh -k nginx -x     extra arguments go to every pytest tier
 #   scripts/test.sh --only integration-tier,dockerd-restart    only these steps (names as in
-#                                   the summary: lint, quick-tier, integration-tier, dockerd-restart)
+#                                   the summary: lint, quick-tier, integration-tier, browser-tier,
+#                                   dockerd-restart)
 #
 # It never touches the machine's own Docker or PostgreSQL. Everything it starts lives in one
 # run dir (/tmp/dockyard-test.XXXXXX, or under /var/tmp when /tmp is a tmpfs) and is stopped
@@ -178,7 +179,7 @@ run_pytest() {
 banner "setup: scripts/setup-testbed.sh"
 start=$SECONDS
 setup_args=()
-if ((quick)) || ! { wanted integration-tier || wanted dockerd-restart; }; then
+if ((quick)) || ! { wanted integration-tier || wanted browser-tier || wanted dockerd-restart; }; then
   setup_args+=(--no-services)
 else
   # The run's own dockerd and (unless one is given) PostgreSQL cluster, both in the run dir.
@@ -216,7 +217,7 @@ fi
 
 # --- tests -----------------------------------------------------------------------------------
 if wanted quick-tier; then
-  run_pytest quick-tier -m "not integration" "${pytest_args[@]}"
+  run_pytest quick-tier -m "not integration and not browser" "${pytest_args[@]}"
 fi
 
 if ((quick == 0)) && [[ -n "${DOCKYARD_TEST_DOCKERD_DIR:-}" ]]; then
@@ -227,13 +228,13 @@ if ((quick == 0)) && wanted integration-tier; then
   if [[ -z "${DOCKYARD_TEST_POSTGRES_URL:-}" ]]; then
     echo "DOCKYARD_TEST_POSTGRES_URL is not set (setup failed?): PostgreSQL tests will fail"
   fi
-  run_pytest integration-tier -m integration "${pytest_args[@]}"
-
-  # --- browser tier (Playwright + Debian chromium) ---------------------------------------
-  # BROWSER TIER GOES HERE: its own pytest invocation (Playwright's sync API breaks Textual
-  # tests in the same process, see TESTBED.md), e.g. run_pytest browser-tier -m browser ...,
-  # and exclude its marker from the two tiers above.
-
+  run_pytest integration-tier -m "integration and not browser" "${pytest_args[@]}"
+fi
+if ((quick == 0)) && wanted browser-tier; then
+  # --- browser tier (Playwright + Debian chromium, a real controller) --------------------
+  # Its own pytest invocation: Playwright's sync API breaks Textual tests in the same
+  # process (TESTBED.md).
+  run_pytest browser-tier -m browser "${pytest_args[@]}"
 fi
 if ((quick == 0)) && wanted dockerd-restart; then
   # --- dockerd restart: last, because it kills the run's PRIVATE dockerd (SIGKILL, by its

@@ -27,6 +27,7 @@ from controller.api.errors import install_error_handlers
 from controller.api.follow import FollowerLimits
 from controller.api.schemas import Health
 from controller.settings import Settings
+from controller.web import install_web
 from controller.wiring import Services, build_services
 
 JSON_BODY_LIMIT = 1024 * 1024
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(routes_hooks.router)
     app.include_router(routes_accounts.router)
     app.add_middleware(AuditTrail)
+    install_web(app, resolved)  # the GUI at /, after the API so its routes come first
     app.add_middleware(BodyLimit, upload_limit=resolved.max_upload_mb * 1024 * 1024)
     app.state.followers = FollowerLimits(per_app=resolved.max_followers_per_app, total=resolved.max_followers)
     return app

@@ -25,12 +25,17 @@ def http_status(error: DockyardError) -> int:
     return HTTP_STATUS[error.kind]
 
 
+def error_answer(error: DockyardError) -> JSONResponse:
+    """`{"detail": message}` with the error's status: how the API answers a DockyardError."""
+    return JSONResponse({"detail": str(error)}, status_code=http_status(error))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every DockyardError with its status and `{"detail": message}`."""
 
     @app.exception_handler(DockyardError)
     async def dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=http_status(exc))
+        return error_answer(exc)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:

@@ -7,22 +7,27 @@ client goes away: Starlette cancels the stream on the client's disconnect.
 """
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from controller.domain.errors import DockyardError, ErrorKind
 from controller.services.deploy_logs import DeployLogHub
+from controller.services.events import EventBus
 from controller.services.ports import LogLines
 
 TAKE_LINES = 500
 FOLLOW_POLL = 0.05  # seconds between looks (in memory) for new deploy log lines
 WAKE_CHECK = 1.0  # seconds; a missed wake-up costs at most this much delay
+KEEPALIVE = 15.0  # seconds of silence on an event stream before a comment line keeps it open
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class TooManyFollowers(DockyardError):
@@ -141,3 +146,46 @@ async def deploy_log_lines(logs: DeployLogHub, deploy_id: str, *, follow: bool) 
             return
         while not logs.has_news(deploy_id, cursor):
             await asyncio.sleep(FOLLOW_POLL)
+
+
+def event_stream(
+    events: EventBus,
+    followers: FollowerLimits,
+    *,
+    after: str | None,
+    visible: Callable[[str], bool] = lambda app: True,
+) -> StreamingResponse:
+    """The controller's events as Server-Sent Events, each with its `id:`, from after `after`
+    (or a `resync` event first when those cannot be replayed); takes a follower slot.
+    An event about an app that `visible` refuses is left out (a scoped principal's stream)."""
+    slot = followers.acquire(None)
+    subscription = events.subscribe(after=after)
+
+    def end() -> None:
+        subscription.close()
+        slot.release()
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"
+            idle = 0.0
+            while True:
+                batch = subscription.drain()
+                for event in batch:
+                    app = event.data.get("app")
+                    if isinstance(app, str) and not visible(app):
+                        continue
+                    yield f"event: {event.type}\nid: {event.id}\ndata: {json.dumps(event.data)}\n\n".encode()
+                if batch:
+                    idle = 0.0
+                elif idle >= KEEPALIVE:
+                    yield b": keep-alive\n\n"
+                    idle = 0.0
+                await asyncio.sleep(FOLLOW_POLL)
+                idle += FOLLOW_POLL
+        finally:
+            end()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers=SSE_HEADERS, background=BackgroundTask(end)
+    )

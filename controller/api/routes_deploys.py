@@ -1,26 +1,21 @@
 """Routes of deploys: upload a build context, list and inspect deploys, follow their logs."""
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.auth import PrincipalDep, deploy_app, no_app, requires
 from controller.api.bodies import spool_limited
 from controller.api.deps import ServicesDep
-from controller.api.follow import FollowersDep, FollowerSlot, deploy_log_lines
+from controller.api.follow import FollowersDep, FollowerSlot, deploy_log_lines, event_stream
 from controller.api.schemas import DeployPublic
 from controller.domain.access import Action
 from controller.domain.errors import InvalidInput
 from controller.domain.names import validate_app_name
 
 router = APIRouter(prefix="/api/v1", tags=["deploys"])
-FOLLOW_POLL = 0.05
-KEEPALIVE = 15.0
 
 
 @router.post(
@@ -106,40 +101,7 @@ async def events(
     controller restarted, or too many passed) the stream starts with a `resync` event:
     refetch the state you show, then follow on.
     """
-    slot = followers.acquire(None)
-    subscription = services.events.subscribe(after=after or last_event_id)
-
-    def end() -> None:
-        subscription.close()
-        slot.release()
-
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b": connected\n\n"
-            idle = 0.0
-            while True:
-                batch = subscription.drain()
-                for event in batch:
-                    app = event.data.get("app")
-                    if app is not None and not principal.may_use(app):
-                        continue  # a scoped principal sees its apps' events only
-                    yield f"event: {event.type}\nid: {event.id}\ndata: {json.dumps(event.data)}\n\n".encode()
-                if batch:
-                    idle = 0.0
-                elif idle >= KEEPALIVE:
-                    yield b": keep-alive\n\n"
-                    idle = 0.0
-                await asyncio.sleep(FOLLOW_POLL)
-                idle += FOLLOW_POLL
-        finally:
-            end()
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        background=BackgroundTask(end),
-    )
+    return event_stream(services.events, followers, after=after or last_event_id, visible=principal.may_use)
 
 
 @router.get(

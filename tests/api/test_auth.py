@@ -24,7 +24,7 @@ PUBLIC = {
     ("HEAD", "/openapi.json"),
     ("HEAD", "/api/docs"),
 }
-PUBLIC_MOUNTS = {"/api/docs/assets"}  # Swagger UI's static files
+PUBLIC_MOUNTS = {"/api/docs/assets", "/static"}  # Swagger UI's and the GUI's static files
 SAMPLES = {"name": "web", "app": "web", "provider": "github", "deploy_id": "0123456789abcdef"}
 SAMPLES |= {"domain": "web.example.com", "repo": "web.git", "rest": "info/refs", "token": "ci"}
 
@@ -46,14 +46,20 @@ def _flat_routes() -> list[tuple[str, set[str], BaseRoute]]:
     return [(c.path or "", set(c.methods or ()), c.original_route) for c in iterate(routes)]
 
 
-def _endpoints() -> list[tuple[str, str]]:
+def is_gui(route: BaseRoute) -> bool:
+    """A page of the web GUI: sessions, not tokens (tests/web/test_auth.py has its table)."""
+    return str(getattr(getattr(route, "endpoint", None), "__module__", "")).startswith("controller.web")
+
+
+def _endpoints(gui: bool = False) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for path, methods, route in _flat_routes():
         if isinstance(route, Mount):
             assert path in PUBLIC_MOUNTS, f"unexpected mount {path}: is it authenticated?"
             continue
         assert isinstance(route, APIRoute | Route), route
-        found.extend((method, path) for method in sorted(methods))
+        if is_gui(route) == gui:
+            found.extend((method, path) for method in sorted(methods))
     return found
 
 

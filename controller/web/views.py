@@ -1,0 +1,105 @@
+"""What the GUI's pages show, gathered from the services (the same ones the API calls)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from controller.domain.errors import DockyardError
+from controller.domain.models import App, Deploy, DeployStatus
+from controller.services.apps import AppDetails, ReleaseView
+from controller.wiring import Services
+
+RECENT_DEPLOYS = 10
+
+
+@dataclass(frozen=True)
+class AppRow:
+    """One line of the dashboard."""
+
+    name: str
+    state: str
+    domains: tuple[str, ...]
+    urls: tuple[str, ...]
+    release: int | None
+    last_deploy: Deploy | None
+    containers: int
+
+
+@dataclass(frozen=True)
+class AppPage:
+    """Everything the app page shows."""
+
+    details: AppDetails
+    state: str
+    releases: list[ReleaseView]
+    config: dict[str, str]
+    deploys: list[Deploy]
+    running: Deploy | None  # the deploy in progress, whose log streams on the page
+
+
+def gui_state(status: str, last: Deploy | None) -> str:
+    """The app's state as the GUI names it: a deploy in progress or a failed last deploy
+    says more than the containers do; otherwise the containers' state."""
+    if last is not None and not last.status.is_final:
+        return "deploying"
+    if status == "not-deployed":
+        return "no release"
+    if last is not None and last.status == DeployStatus.FAILED and status in ("running", "unknown"):
+        return "failed"
+    return status
+
+
+def _row(services: Services, app: App) -> AppRow:
+    details = services.apps.details(app.name)
+    deploys = services.history.of_app(app.name, limit=1)
+    last = deploys[0] if deploys else None
+    return AppRow(
+        name=app.name,
+        state=gui_state(details.status, last),
+        domains=app.domains,
+        urls=details.urls,
+        release=app.current_release,
+        last_deploy=last,
+        containers=sum(1 for c in details.containers if c.state == "running"),
+    )
+
+
+def dashboard_rows(services: Services, query: str = "") -> list[AppRow]:
+    """Every app (whose name or a domain contains `query`), by name."""
+    needle = query.strip().lower()
+    rows = []
+    for app in sorted(services.apps.all(), key=lambda a: a.name):
+        if needle and needle not in app.name and not any(needle in d for d in app.domains):
+            continue
+        try:
+            rows.append(_row(services, app))
+        except DockyardError:
+            continue  # destroyed meanwhile
+    return rows
+
+
+def app_page(services: Services, name: str) -> AppPage:
+    """Raises NotFound / InvalidInput for no such app."""
+    details = services.apps.details(name)
+    deploys = services.history.of_app(name, limit=RECENT_DEPLOYS)
+    running = next((d for d in deploys if not d.status.is_final), None)
+    return AppPage(
+        details=details,
+        state=gui_state(details.status, deploys[0] if deploys else None),
+        releases=services.apps.releases(name),
+        config=services.apps.config(name, reveal=False),
+        deploys=deploys,
+        running=running,
+    )
+
+
+def age(moment: datetime | None, *, now: datetime | None = None) -> str:
+    """'12 s ago', '5 min ago', '3 h ago', '2 d ago'."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{max(seconds, 0)} s ago"
