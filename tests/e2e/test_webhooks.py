@@ -280,7 +280,11 @@ def test_a_burst_for_one_app_coalesces_into_few_builds(hook_env: HookEnv) -> Non
     for commit in commits:
         body = encode("github", push_payload("github", branch="main", commit=commit, clone_url="x"))
         answer = hook_env.post("github", app, body, signed_headers("github", body, secret=secret))
-        assert answer.status_code == 202 and answer.json()["status"] == "queued"
+        # On a slow machine the second commit can be live before its last deliveries arrive:
+        # those are refused as replays of what runs. Either way no further build.
+        already_live = answer.status_code == 409 and "already runs" in answer.text
+        queued = answer.status_code == 202 and answer.json()["status"] == "queued"
+        assert queued or already_live, answer.text
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         deliveries = hook_env.ctl.api("GET", f"/apps/{app}/source").json()["deliveries"]

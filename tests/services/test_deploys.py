@@ -356,3 +356,27 @@ def test_a_job_that_runs_out_of_time_is_cancelled(patient_bed: DeployBed) -> Non
     cancelled = patient_bed.finished(patient_bed.build("web"))
     assert cancelled.status is DeployStatus.CANCELLED and cancelled.error == "the deploy was cancelled"
     assert patient_bed.runtime.list_containers("web") == []
+
+
+def test_a_delivery_of_the_commit_being_built_is_answered_by_that_build(
+    idle_bed: DeployBed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook delivered again (a new delivery id) while its commit builds makes no second build."""
+    idle_bed.store.create_app("web")
+    source = {"commit": "a" * 40, "branch": "main"}
+    building = idle_bed.deploys.request_fetched_build("web", source=source, description="push")
+    claimed = idle_bed.store.claim_next("web")
+    assert claimed is not None and claimed[0].id == building.id
+    monkeypatch.setattr(idle_bed.deploys._intake._dispatcher, "running", lambda: {"web": building.id})
+
+    again = idle_bed.deploys.request_fetched_build("web", source=dict(source), description="push again")
+    stored = idle_bed.store.get_deploy(again.id)
+    assert stored.status is DeployStatus.SUPERSEDED
+    assert stored.error == f"deploy {building.id} is building the same commit"
+    # Another commit, or the head of the branch (a redeploy), builds after it as usual.
+    newer = idle_bed.deploys.request_fetched_build(
+        "web", source={**source, "commit": "b" * 40}, description="b"
+    )
+    head = idle_bed.deploys.request_fetched_build("web", source={"branch": "main"}, description="redeploy")
+    assert idle_bed.store.get_deploy(newer.id).status is DeployStatus.SUPERSEDED  # by the redeploy
+    assert idle_bed.store.get_deploy(head.id).status is DeployStatus.QUEUED

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from controller.domain.errors import DockyardError
+from controller.domain.errors import DockyardError, NotFound
 from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import Deploy, DeployKind, DeployStatus
 from controller.services.batching import BatchWriter
@@ -132,12 +132,35 @@ class JobIntake:
         if not candidates:
             return
         newest = max(candidates, key=lambda d: (d.created_at, d.id))
-        older = {d.id: d for d in queued if d.id != newest.id}
+        self._supersede([d for d in queued if d.id != newest.id], f"superseded by deploy {newest.id}")
+        if running is not None and newest.id != running.id and self._same_commit(newest, running):
+            # A webhook delivered again while its commit builds: that build is the answer.
+            self._supersede([newest], f"deploy {running.id} is building the same commit")
+
+    def _supersede(self, deploys: list[Deploy], reason: str) -> None:
+        older = {d.id: d for d in deploys}
         if not older:
             return
-        reason = f"superseded by deploy {newest.id}"
         for claimed in self._store.claim_deploys(list(older), DeployStatus.SUPERSEDED, error=reason):
             self._logs.append(claimed, ARROW + reason)
             self._logs.finish(claimed)
             self._contexts.discard(claimed)
             self._announcer.publish(replace(older[claimed], status=DeployStatus.SUPERSEDED, error=reason))
+
+    def _same_commit(self, newer: Deploy, running: Deploy) -> bool:
+        """Both are builds of the same fetched commit of the same branch (a redeploy of a
+        branch head, which names no commit, is never the same)."""
+        if newer.kind is not DeployKind.BUILD or running.kind is not DeployKind.BUILD:
+            return False
+
+        def commit_of(deploy: Deploy) -> tuple[Any, Any] | None:
+            try:
+                source = self._store.get_deploy_params(deploy.id).get("source")
+            except NotFound:
+                return None
+            if not isinstance(source, dict) or not source.get("commit"):
+                return None
+            return source["commit"], source.get("branch")
+
+        mine = commit_of(newer)
+        return mine is not None and mine == commit_of(running)
