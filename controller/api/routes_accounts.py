@@ -6,15 +6,17 @@ generated password are in the one answer that creates them.
 """
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from controller.api.auth import SESSION_COOKIE, PrincipalDep, no_app, requires
 from controller.api.deps import ServicesDep
+from controller.api.schemas import FromAttributes
 from controller.domain.access import PASSWORD_MAX, Action, Role
-from controller.domain.account_records import ApiToken, AuditEvent, AuditQuery, User
+from controller.domain.account_records import AuditQuery
 from controller.services.sessions import TooManyLogins
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -38,16 +40,18 @@ class PasswordUpdate(BaseModel):
     password: str | None = Field(default=None, max_length=PASSWORD_MAX)
 
 
-class UserPublic(BaseModel):
-    name: str
-    role: str
-    apps: list[str] | None
-    created_at: datetime
+# A role read as its value; a set of apps as a sorted list (None: every app).
+RoleValue = Annotated[str, BeforeValidator(lambda role: role.value if isinstance(role, Role) else role)]
+AppList = Annotated[
+    list[str] | None, BeforeValidator(lambda apps: sorted(apps) if apps is not None else None)
+]
 
-    @classmethod
-    def of(cls, user: User) -> "UserPublic":
-        apps = sorted(user.apps) if user.apps is not None else None
-        return cls(name=user.name, role=user.role.value, apps=apps, created_at=user.created_at)
+
+class UserPublic(FromAttributes):
+    name: str
+    role: RoleValue
+    apps: AppList
+    created_at: datetime
 
 
 class UserCreated(UserPublic):
@@ -70,37 +74,23 @@ class TokenCreate(BaseModel):
     expires: str | None = Field(default=None, max_length=16, description="e.g. 30d, 12h, 2w")
 
 
-class TokenPublic(BaseModel):
+class TokenPublic(FromAttributes):
     id: str
     name: str
     user: str | None
-    role: str | None
-    apps: list[str] | None
+    role: RoleValue | None
+    apps: AppList
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> "TokenPublic":
-        return cls(
-            id=token.id,
-            name=token.name,
-            user=token.user,
-            role=token.role.value if token.role is not None else None,
-            apps=sorted(token.apps) if token.apps is not None else None,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-            expires_at=token.expires_at,
-            revoked_at=token.revoked_at,
-        )
 
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="the secret, shown this once (only its hash is stored)")
 
 
-class AuditEventPublic(BaseModel):
+class AuditEventPublic(FromAttributes):
     at: datetime
     actor: str
     action: str
@@ -109,22 +99,10 @@ class AuditEventPublic(BaseModel):
     source: str | None
     detail: str
 
-    @classmethod
-    def of(cls, event: AuditEvent) -> "AuditEventPublic":
-        return cls(
-            at=event.at,
-            actor=event.actor,
-            action=event.action,
-            app=event.app,
-            outcome=event.outcome,
-            source=event.source,
-            detail=event.detail,
-        )
-
 
 @router.get("/users", response_model=list[UserPublic], dependencies=ADMIN)
 def list_users(services: ServicesDep) -> list[UserPublic]:
-    return [UserPublic.of(user) for user in services.accounts.users.all()]
+    return [UserPublic.model_validate(user) for user in services.accounts.users.all()]
 
 
 @router.post("/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED, dependencies=ADMIN)
@@ -132,13 +110,13 @@ def add_user(body: UserCreate, services: ServicesDep) -> UserCreated:
     user, generated = services.accounts.users.add(
         body.name, role=body.role, apps=body.apps, password=body.password
     )
-    return UserCreated(**UserPublic.of(user).model_dump(), password=generated)
+    return UserCreated(**UserPublic.model_validate(user).model_dump(), password=generated)
 
 
 @router.put("/users/{name}", response_model=UserPublic, dependencies=ADMIN)
 def set_user(name: str, body: UserUpdate, services: ServicesDep) -> UserPublic:
     """Change a user's role and apps (the last admin cannot be demoted)."""
-    return UserPublic.of(services.accounts.users.update(name, role=body.role, apps=body.apps))
+    return UserPublic.model_validate(services.accounts.users.update(name, role=body.role, apps=body.apps))
 
 
 @router.put("/users/{name}/password", response_model=PasswordSet, dependencies=ADMIN)
@@ -155,7 +133,7 @@ def remove_user(name: str, services: ServicesDep) -> None:
 
 @router.get("/tokens", response_model=list[TokenPublic], dependencies=ADMIN)
 def list_tokens(services: ServicesDep) -> list[TokenPublic]:
-    return [TokenPublic.of(token) for token in services.accounts.tokens.all()]
+    return [TokenPublic.model_validate(token) for token in services.accounts.tokens.all()]
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED, dependencies=ADMIN)
@@ -163,13 +141,13 @@ def create_token(body: TokenCreate, services: ServicesDep) -> TokenCreated:
     token, secret = services.accounts.tokens.create(
         body.name, user=body.user, role=body.role, apps=body.apps, expires=body.expires
     )
-    return TokenCreated(**TokenPublic.of(token).model_dump(), token=secret)
+    return TokenCreated(**TokenPublic.model_validate(token).model_dump(), token=secret)
 
 
 @router.delete("/tokens/{token}", response_model=TokenPublic, dependencies=ADMIN)
 def revoke_token(token: str, services: ServicesDep) -> TokenPublic:
     """Revoke a token by name or id: it is refused from its next request on."""
-    return TokenPublic.of(services.accounts.tokens.revoke(token))
+    return TokenPublic.model_validate(services.accounts.tokens.revoke(token))
 
 
 async def _query_app(request: Request, services: object) -> str | None:
@@ -195,7 +173,7 @@ async def audit_log(
         since = since.replace(tzinfo=UTC)
     query = AuditQuery(app=app, actor=user, since=since, apps=scope, limit=limit)
     events = await run_in_threadpool(services.accounts.audit.query, query)
-    return [AuditEventPublic.of(event) for event in events]
+    return [AuditEventPublic.model_validate(event) for event in events]
 
 
 class LoginRequest(BaseModel):
