@@ -150,7 +150,7 @@ class Client:
             if exc.status in (404, 405):
                 return None
             raise
-        return result
+        return with_totals(result)
 
     # What the keys do.
     async def redeploy(self, name: str) -> dict[str, Any]:
@@ -234,3 +234,16 @@ class Client:
                     event_id = value
                 elif field == "data":
                     data.append(value)
+
+
+def with_totals(stats: dict[str, Any]) -> dict[str, Any]:
+    """The app's stats plus its containers' CPU % and memory added up (`cpu_percent`,
+    `memory_bytes`; None when no container reports one), as the apps table shows them."""
+    containers = stats.get("containers") or []
+    cpu = [c["cpu_percent"] for c in containers if c.get("cpu_percent") is not None]
+    memory = [c["memory_used_bytes"] for c in containers if c.get("memory_used_bytes") is not None]
+    return {
+        **stats,
+        "cpu_percent": sum(cpu) if cpu else None,
+        "memory_bytes": sum(memory) if memory else None,
+    }
