@@ -217,7 +217,8 @@ fi
 
 # --- tests -----------------------------------------------------------------------------------
 if wanted quick-tier; then
-  run_pytest quick-tier -m "not integration and not browser" "${pytest_args[@]}"
+  # On every core: these tests share nothing (own tmp dirs, free ports, fakes for Docker).
+  run_pytest quick-tier -n auto -m "not integration and not browser" "${pytest_args[@]}"
 fi
 
 if ((quick == 0)) && [[ -n "${DOCKYARD_TEST_DOCKERD_DIR:-}" ]]; then

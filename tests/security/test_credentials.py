@@ -42,13 +42,16 @@ def test_secrets_match_only_the_same_secret() -> None:
         secrets.token_hex(20),
         "pass word" * 9,
     ],
+    ids=["empty", "blank", "short", "e2e-token", "one-char", "two-chars", "160-bit-hex", "phrase"],
 )
 def test_weak_secrets_are_refused(weak: str) -> None:
     with pytest.raises(InvalidInput):
         check_secret_strength(weak, what="the token")
 
 
-@pytest.mark.parametrize("strong", [secrets.token_urlsafe(32), secrets.token_hex(32), TOKEN])
+@pytest.mark.parametrize(
+    "strong", [secrets.token_urlsafe(32), secrets.token_hex(32), TOKEN], ids=["urlsafe", "hex", "test-token"]
+)
 def test_strong_secrets_pass(strong: str) -> None:
     assert check_secret_strength(strong, what="the token") == strong
 
