@@ -62,11 +62,12 @@ def test_live_app_screen_deploy_log_rollback_crash_and_controller_restart(
             summary = screen.query_one("#summary", Static)
             await until(pilot, lambda: " v2 " in plain(summary), "release v2")
 
-            # `d`: this controller has no rebuild endpoint yet; the TUI says so in words.
+            # `d`: an app deployed from an uploaded directory has no source to rebuild (Dockyard
+            # keeps none): the TUI shows the controller's words.
             await pilot.press("d")
             await until(
                 pilot,
-                lambda: any("cannot rebuild" in str(n.message) for n in app._notifications),
+                lambda: any("does not keep" in str(n.message) for n in app._notifications),
                 "the redeploy notice",
             )
 
