@@ -1,23 +1,21 @@
 """Live data of a real app: `GET /apps/{name}/stats` from Docker and nginx's access log, and the
 container and app state events of a `docker kill`."""
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import docker
-import httpx
 import pytest
 
 from tests.conftest import write_static_app
-from tests.e2e.conftest import TOKEN, Controller
+from tests.e2e.conftest import Controller
+from tests.e2e.sse import Event, current_event_id, read_events
 
 pytestmark = pytest.mark.integration
 
 WAIT = 60.0  # seconds: a bound, never reached when things work
-Event = tuple[str, dict[str, Any]]
 
 
 def write_app_with_failing_path(directory: Path) -> Path:
@@ -48,39 +46,6 @@ def stats_until(ctl: Controller, app: str, done: Callable[[dict[str, Any]], bool
         time.sleep(0.2)
 
 
-def current_event_id(ctl: Controller) -> str:
-    """The id of the newest event: a resync for an unknown id carries it."""
-    ((event_id, kind, _),) = read_events(ctl, "unknown", lambda seen: True)
-    assert kind == "resync"
-    return event_id
-
-
-def read_events(
-    ctl: Controller, after: str, until: Callable[[list[Event]], bool]
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """(id, type, data) of the events after `after` until `until` holds for the (type, data) seen."""
-    headers = {"Authorization": f"Bearer {TOKEN}", "Last-Event-ID": after}
-    seen: list[Event] = []
-    ids: list[tuple[str, str, dict[str, Any]]] = []
-    deadline = time.monotonic() + WAIT
-    with httpx.stream("GET", f"{ctl.url}/api/v1/events", headers=headers, timeout=WAIT) as stream:
-        block: dict[str, str] = {}
-        for line in stream.iter_lines():
-            assert time.monotonic() < deadline, seen
-            if line:
-                key, _, value = line.partition(": ")
-                block[key] = value
-                continue
-            if "data" in block:
-                data = json.loads(block["data"])
-                seen.append((block["event"], data))
-                ids.append((block["id"], block["event"], data))
-                if until(seen):
-                    break
-            block = {}
-    return ids
-
-
 def test_stats_count_requests_and_a_killed_container_is_announced(
     controller: Controller, tmp_path: Path
 ) -> None:
@@ -89,7 +54,7 @@ def test_stats_count_requests_and_a_killed_container_is_announced(
     ctl.cli("deploy", "live", "--path", str(write_app_with_failing_path(tmp_path / "app")))
     # The deploy's history: its new container passed its health check.
     epoch = current_event_id(ctl).rpartition("-")[0]
-    history = read_events(ctl, f"{epoch}-0", lambda seen: any(kind == "health" for kind, _ in seen))
+    history = read_events(ctl, f"{epoch}-0", lambda seen: any(kind == "health" for _, kind, _ in seen))
     (health,) = [data for _, kind, data in history if kind == "health"]
     assert health["app"] == "live" and health["result"] == "passed" and health["release"] == 1
     for _ in range(30):
@@ -123,7 +88,7 @@ def test_stats_count_requests_and_a_killed_container_is_announced(
         client.close()
 
     def recovered(seen: list[Event]) -> bool:
-        states = [data["state"] for kind, data in seen if kind == "app" and data["app"] == "live"]
+        states = [data["state"] for _, kind, data in seen if kind == "app" and data["app"] == "live"]
         return "crashed" in states and states[-1] == "running"
 
     seen = [(kind, data) for _, kind, data in read_events(ctl, after, recovered)]
