@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from controller.cli import main
@@ -52,3 +53,17 @@ def test_the_walk_sees_nested_commands() -> None:
         "dockyard certs renew",
         "dockyard ps scale",
     } <= names
+
+
+def test_an_empty_account_listing_says_so_instead_of_a_bare_header(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from controller.cli.commands.accounts import _table
+
+    _table(("TIME", "ACTOR"), [], empty="nothing recorded that matches")
+    _table(("TIME", "ACTOR"), [("now", "alice")], empty="unused")
+    assert capsys.readouterr().out.splitlines() == [
+        "nothing recorded that matches",
+        "TIME  ACTOR",
+        "now   alice",
+    ]

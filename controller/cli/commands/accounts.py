@@ -24,8 +24,12 @@ def _stdin_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    print_rows([header, *rows])
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, empty: str) -> None:
+    """The rows under their header; `empty` alone when there are none."""
+    if rows:
+        print_rows([header, *rows])
+    else:
+        click.echo(empty)
 
 
 def _apps(value: list[str] | None) -> str:
@@ -70,6 +74,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     _table(
         ("NAME", "ROLE", "APPS", "CREATED"),
         [(u["name"], u["role"], _apps(u["apps"]), _when(u["created_at"])) for u in items],
+        empty="no users yet (the admin token works without one): dockyard users add NAME --role admin",
     )
 
 
@@ -157,7 +162,8 @@ def tokens_list(ctx: click.Context, as_json: bool) -> None:
                 state,
             )
         )
-    _table(("ID", "NAME", "USER", "ROLE", "APPS", "CREATED", "LAST USED", "EXPIRES"), rows)
+    header = ("ID", "NAME", "USER", "ROLE", "APPS", "CREATED", "LAST USED", "EXPIRES")
+    _table(header, rows, empty="no tokens: dockyard tokens create NAME")
 
 
 @tokens.command("revoke")
@@ -191,4 +197,5 @@ def audit(
             (_when(e["at"]), e["actor"], e["action"], e["app"] or "-", e["outcome"], e["source"] or "-")
             for e in items
         ],
+        empty="nothing recorded that matches",
     )
