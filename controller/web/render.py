@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from controller import __version__
+from controller.domain.access import Action, Principal, authorize
 from controller.web.views import age
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -33,11 +34,26 @@ _templates = Environment(
 _templates.filters["age"] = age
 
 
+def permissions(request: Request) -> Any:
+    """The templates' `may("operate", app)`: whether the logged-in principal may do `action` on
+    `app` (None: no app). Controls a principal may not use are not rendered at all; the routes
+    refuse them anyway. A page without a principal on the request is an admin's session."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+
+    def may(action: str, app: str | None = None) -> bool:
+        if principal is None:
+            return True
+        return authorize(principal, Action(action), app).allowed
+
+    return may
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """The page `template` with `context`, the session (for its CSRF token) and the headers."""
     html = _templates.get_template(template).render(
         request=request,
         session=getattr(request.state, "session", None),
+        may=permissions(request),
         version=__version__,
         **context,
     )
