@@ -9,6 +9,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from controller.services.log_ranges import LogRanges
 from controller.services.ports import DeployLogStore
 
 KEEP_FINISHED_LIVE = 200
@@ -40,6 +41,7 @@ class DeployLogHub:
         self._lock = threading.Lock()
         self._live: dict[str, _LiveLog] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
+        self.ranges = LogRanges(store, self.is_finished)  # counts, line ranges, searches
 
     def open(self, deploy_id: str) -> None:
         """Start a live log for a deploy that was just queued (or picked up again)."""
@@ -47,6 +49,7 @@ class DeployLogHub:
         with self._lock:
             self._live[deploy_id] = _LiveLog(end=end)
             self._finished.pop(deploy_id, None)
+        self.ranges.forget(deploy_id)
 
     def append(self, deploy_id: str, line: str) -> None:
         for part in line.splitlines() or [""]:
@@ -68,6 +71,12 @@ class DeployLogHub:
                 oldest, _ = self._finished.popitem(last=False)
                 self._live.pop(oldest, None)
 
+    def is_finished(self, deploy_id: str) -> bool:
+        """Whether nothing more will be appended (a log not open here is one of the past)."""
+        with self._lock:
+            live = self._live.get(deploy_id)
+            return live is None or live.finished
+
     def has_news(self, deploy_id: str, cursor: int) -> bool:
         """Whether a read from `cursor` may return something new (no I/O: for polling)."""
         with self._lock:
@@ -87,3 +96,4 @@ class DeployLogHub:
             self._live.pop(deploy_id, None)
             self._finished.pop(deploy_id, None)
         self._store.delete(deploy_id)
+        self.ranges.forget(deploy_id)

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from controller.api.errors import error_answer, http_status
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
-from controller.web import routes_actions, routes_login, routes_pages
+from controller.web import routes_actions, routes_login, routes_logs, routes_pages
 from controller.web.deps import CsrfRefused, FormTooLarge, LoginRequired
 from controller.web.render import STATIC_DIR, error_page
 from controller.web.session import SessionSigner
@@ -29,6 +29,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="web-static")
     app.include_router(routes_login.router)
     app.include_router(routes_pages.router)
+    app.include_router(routes_logs.router)
     app.include_router(routes_actions.router)
 
     @app.exception_handler(LoginRequired)

@@ -32,16 +32,6 @@ def app_details(request: Request, name: str, services: ServicesDep) -> HTMLRespo
     return render(request, "app.html", page=app_page(services, name), errors={}, form={})
 
 
-@router.get("/deploys/{deploy_id}")
-async def deploy_page(request: Request, deploy_id: str, services: ServicesDep) -> HTMLResponse:
-    """The deploy and its stored log; a running deploy's page streams the rest (live.js)."""
-    deploy = await run_in_threadpool(services.history.get, deploy_id)
-    lines: list[str] = []
-    async for batch in deploy_log_lines(services.logs, deploy_id, follow=False):
-        lines.extend(batch)
-    return render(request, "deploy.html", deploy=deploy, lines=lines)
-
-
 def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
     head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id else "")
     return (head + f"data: {json.dumps(data)}\n\n").encode()
