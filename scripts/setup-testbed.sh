@@ -78,6 +78,11 @@ PACKAGES=(
   python3-venv
   tmux  # the TUI smoke test drives `dockyard tui` in a detached tmux at 80x24
 )
+# The browser tier's accessibility test fetches axe-core with `npm pack`: Debian's npm where
+# the machine has no npm of its own (its Node.js may come from elsewhere: leave that one be).
+if ! command -v npm >/dev/null; then
+  PACKAGES+=(npm)
+fi
 
 missing=()
 installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)"
