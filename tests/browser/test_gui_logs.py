@@ -128,3 +128,22 @@ def test_a_100000_line_build_log_streams_without_long_tasks_and_stays_bounded(
     long_tasks = page.evaluate("window.__longTasks")
     assert [ms for ms in long_tasks if ms > LONG_TASK_MS] == [], long_tasks
     page.screenshot(path=tmp_path / "big-log-search.png")
+
+
+def test_the_app_pages_live_build_log_keeps_only_its_newest_lines(
+    controller: Controller, page: Page, tmp_path: Path
+) -> None:
+    source = write_static_app(tmp_path / "app", body="app page log")
+    dockerfile = source / "Dockerfile"
+    head, rest = dockerfile.read_text().split("\n", 1)
+    dockerfile.write_text(f"{head}\nRUN sleep 3; seq 1 30000 | sed s/^/applog-/; sleep 2\n{rest}")
+    controller.cli("apps", "create", "applog")
+    log_in(page, controller)
+    controller.cli("deploy", "applog", "--path", str(source), "--no-follow")
+    page.goto(controller.url + "/apps/applog")
+    live = page.locator("#live-log")
+    expect(live).to_contain_text("applog-30000", timeout=WAIT_MS)  # the last line of the burst
+    nodes: int = page.evaluate("document.getElementById('live-log').childNodes.length")
+    assert 0 < nodes <= 1_000
+    assert "Step 1/" not in (live.text_content() or "")  # the oldest lines were dropped
+    expect(page.get_by_text("v1 (current)")).to_be_visible(timeout=WAIT_MS)  # reloaded at the end

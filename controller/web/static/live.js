@@ -12,19 +12,82 @@
     }
   });
 
+  // A running deploy's log on the app page: its newest FOLLOW_LINES lines, drawn once per
+  // frame whatever the rate of lines. The stream's event ids are line numbers, so a
+  // reconnect resumes where it stopped; a hidden tab drops the stream and picks it up again
+  // from its last line when shown. (The deploy page has the whole log: logview.js.)
+  var FOLLOW_LINES = 1000;
+
   function followLog(pre) {
-    var source = new EventSource(pre.getAttribute("data-follow"));
-    source.addEventListener("line", function (event) {
+    var url = pre.getAttribute("data-follow");
+    var source = null;
+    var have = 0;
+    var pending = [];
+    var scheduled = false;
+    var ended = false;
+
+    function draw() {
+      scheduled = false;
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.appendChild(document.createTextNode(JSON.parse(event.data) + "\n"));
+      var fragment = document.createDocumentFragment();
+      pending.forEach(function (line) {
+        fragment.appendChild(document.createTextNode(line + "\n"));
+      });
+      pending = [];
+      pre.appendChild(fragment);
+      while (pre.childNodes.length > FOLLOW_LINES) {
+        pre.removeChild(pre.firstChild);
+      }
       if (atBottom) {
         pre.scrollTop = pre.scrollHeight;
       }
+    }
+
+    function connect() {
+      if (ended || source || document.visibilityState === "hidden") {
+        return;
+      }
+      source = new EventSource(url + "?from=" + have);
+      source.addEventListener("lines", function (event) {
+        var batch = JSON.parse(event.data);
+        if (batch.from + batch.lines.length <= have) {
+          return;
+        }
+        pending = pending.concat(batch.lines.slice(Math.max(have - batch.from, 0))).slice(-FOLLOW_LINES);
+        have = batch.from + batch.lines.length;
+        if (!scheduled) {
+          scheduled = true;
+          window.requestAnimationFrame(draw);
+        }
+      });
+      source.addEventListener("end", function () {
+        ended = true;
+        disconnect();
+        window.location.reload();
+      });
+      source.addEventListener("error", function () {
+        if (source && source.readyState === EventSource.CLOSED) {
+          disconnect();
+          setTimeout(connect, 2000);
+        }
+      });
+    }
+
+    function disconnect() {
+      if (source) {
+        source.close();
+        source = null;
+      }
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") {
+        disconnect();
+      } else {
+        connect();
+      }
     });
-    source.addEventListener("end", function () {
-      source.close();
-      window.location.reload();
-    });
+    connect();
   }
 
   function typing() {
