@@ -23,7 +23,8 @@
 # Written into dockyard.env on the first run only (later runs keep the file as it is):
 #   DOCKYARD_DATA_DIR (/var/lib/dockyard), DOCKYARD_LISTEN (127.0.0.1:8000),
 #   DOCKYARD_HTTP_PORT (80), DOCKYARD_HTTPS_PORT (443), DOCKYARD_PROXY_ADDR (0.0.0.0),
-#   DOCKYARD_BASE_DOMAIN, DOCKYARD_DATABASE_URL, DOCKYARD_GIT_AUTHORIZED_KEYS, DOCKER_HOST
+#   DOCKYARD_BASE_DOMAIN, DOCKYARD_DASHBOARD_DOMAIN, DOCKYARD_DATABASE_URL,
+#   DOCKYARD_GIT_AUTHORIZED_KEYS, DOCKER_HOST
 #   (commented out when empty).
 set -euo pipefail
 
@@ -170,6 +171,8 @@ else
     echo "DOCKYARD_PROXY_ADDR=${DOCKYARD_PROXY_ADDR:-0.0.0.0}"
     echo "# Apps get <app>.<base domain> when set (point a wildcard DNS record here)."
     optional DOCKYARD_BASE_DOMAIN "${DOCKYARD_BASE_DOMAIN:-}"
+    echo "# The GUI on its own name through nginx (with a certificate when DOCKYARD_ACME_EMAIL is set)."
+    optional DOCKYARD_DASHBOARD_DOMAIN "${DOCKYARD_DASHBOARD_DOMAIN:-}"
     echo "# Default: SQLite under the data dir. PostgreSQL: postgresql+psycopg://user:pass@host/db"
     optional DOCKYARD_DATABASE_URL "${DOCKYARD_DATABASE_URL:-}"
     echo "# The git user's authorized_keys, whose marked lines \`dockyard keys\` keeps (default ~dockyard/.ssh/)."

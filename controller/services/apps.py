@@ -96,6 +96,8 @@ class AppService:
         """Create an app; with a base domain it also gets `<name>.<base domain>`."""
         validate_app_name(name)
         default_domain = f"{name}.{self._base_domain}" if self._base_domain else None
+        if default_domain:
+            self._refuse_reserved(default_domain)
         if default_domain and any(default_domain in app.domains for app in self._store.list_apps()):
             raise Conflict(f"domain {default_domain} is already used by another app")
         self._store.create_app(name)
@@ -182,6 +184,7 @@ class AppService:
     def add_domain(self, name: str, domain: str) -> App:
         app = self.get(name)
         domain = validate_domain(domain)
+        self._refuse_reserved(domain)
         self._store.add_domain(app.name, domain)
         self._domains_updated(app.name)
         try:
@@ -190,6 +193,10 @@ class AppService:
             self._store.remove_domain(app.name, domain)
             raise
         return self._store.get_app(app.name)
+
+    def _refuse_reserved(self, domain: str) -> None:
+        if domain in self._routing.reserved_domains():
+            raise Conflict(f"domain {domain} serves the Dockyard dashboard (DOCKYARD_DASHBOARD_DOMAIN)")
 
     def _domains_updated(self, name: str) -> None:
         """Tell listeners once the store has the domains: a certificate order can run while
