@@ -1,6 +1,8 @@
 """What a session's principal may do in the GUI: every route declares its need (`needs`), a
 refusal is a 403 page and changes nothing, and a scoped principal sees only its apps."""
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -88,3 +90,52 @@ def test_a_developer_may_not_create_apps(bed: Bed) -> None:
     dev = browser_of(bed, "dev", TestClient(bed.client.app))
     assert dev.post("/apps", {"name": "new"}).status_code == 403
     assert bed.services.apps.all() == []
+
+
+MUTATING = ("Roll back", ">Restart<", ">Scale<", ">Set<", ">Add<", ">Remove<")
+POST_ACTION = re.compile(r'<form method="post" action="([^"]*)"')
+BUTTON = re.compile(r"<button[^>]*>([^<]*)</button>")
+
+
+def test_a_viewer_sees_no_mutating_control(viewer: Browser) -> None:
+    bed = viewer.bed
+    bed.services.apps.add_domain("web", "web.example.com")
+    bed.deploy("web")
+    bed.deploy("web")  # v2: v1 could be rolled back to
+    bed.services.deploys.submit_config_change("web", set_={"A": "1"}, unset=[]).result()
+    for url in ("/", "/apps/web", "/partials/apps"):
+        page = viewer.get(url).text
+        assert set(POST_ACTION.findall(page)) <= {"/logout"}, url
+        assert set(BUTTON.findall(page)) <= {"Filter", "Log out (vera)"}, url
+    assert "Log out (vera)" in viewer.get("/").text  # its own session form stays
+    assert "web.example.com" in viewer.get("/apps/web").text  # what it may read is shown
+
+
+def test_an_admin_sees_every_control(browser: Browser) -> None:
+    bed = browser.bed
+    bed.create_app("web")
+    bed.services.apps.add_domain("web", "web.example.com")
+    bed.deploy("web")
+    bed.deploy("web")
+    page = browser.get("/apps/web").text
+    for control in MUTATING[1:]:
+        assert control in page, control
+    assert '<form method="post" action="/apps" class="create">' in browser.get("/").text
+
+
+def test_a_scoped_developer_hears_only_of_its_apps_on_the_live_stream(scoped: Browser) -> None:
+    from tests.web.test_live import sse_blocks
+
+    bed = scoped.bed
+    with scoped.client.stream("GET", "/live/events") as stream:
+        assert stream.status_code == 200
+        chunks = stream.iter_raw()
+        assert next(chunks).startswith(b": connected")
+        bed.services.deploys.submit_config_change("shop", set_={"A": "1"}, unset=[]).result()
+        bed.services.deploys.submit_config_change("web", set_={"A": "1"}, unset=[]).result()
+        apps: list[object] = []
+        for chunk in chunks:
+            apps += [data.get("app") for _, data in sse_blocks(chunk.decode()) if isinstance(data, dict)]
+            if "web" in apps:
+                break
+    assert "shop" not in apps
