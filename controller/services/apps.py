@@ -51,6 +51,16 @@ class AppDetails:
     crashes: tuple[ContainerExit, ...] = ()  # of the current release, lately, newest first
 
 
+@dataclass(frozen=True)
+class AppOverview:
+    """What a list of every app shows of one: no per-app Docker inspect, so it is cheap."""
+
+    app: App
+    status: str
+    urls: tuple[str, ...]
+    running: int  # containers of the app that run
+
+
 def app_status(app: App, containers: Sequence[ContainerInfo], crashes: int = 0) -> str:
     """One word for the app's state: not-deployed, stopped, running, degraded or crashed.
 
@@ -114,6 +124,30 @@ class AppService:
 
     def get(self, name: str) -> App:
         return self._store.get_app(validate_app_name(name))
+
+    def overview(self) -> list[AppOverview]:
+        """Every app with its state, URLs and running containers, from one container listing."""
+        listed: list[ContainerInfo] | None
+        try:
+            listed = self._runtime.list_containers()
+        except DockyardError:
+            listed = None  # Docker is down: every state is unknown
+        containers: dict[str, list[ContainerInfo]] = {}
+        for container in listed or ():
+            containers.setdefault(container.app, []).append(container)
+        overviews = []
+        for app in self._store.list_apps():
+            own = containers.get(app.name, [])
+            crashes = len(self._crashes.recent(app.name, app.current_release))
+            overviews.append(
+                AppOverview(
+                    app=app,
+                    status=app_status(app, own, crashes) if listed is not None else "unknown",
+                    urls=tuple(self._public_urls(app.name, app.domains)),
+                    running=sum(1 for c in own if c.state == "running"),
+                )
+            )
+        return overviews
 
     def details(self, name: str) -> AppDetails:
         app = self.get(name)
