@@ -125,18 +125,20 @@ class AppService:
     def get(self, name: str) -> App:
         return self._store.get_app(validate_app_name(name))
 
-    def overview(self) -> list[AppOverview]:
-        """Every app with its state, URLs and running containers, from one container listing."""
+    def overview(self, only: str | None = None) -> list[AppOverview]:
+        """Every app (or just `only`) with its state, URLs and running containers, from one
+        container listing."""
+        apps = [self.get(only)] if only is not None else self._store.list_apps()
         listed: list[ContainerInfo] | None
         try:
-            listed = self._runtime.list_containers()
+            listed = self._runtime.list_containers(only)
         except DockyardError:
             listed = None  # Docker is down: every state is unknown
         containers: dict[str, list[ContainerInfo]] = {}
         for container in listed or ():
             containers.setdefault(container.app, []).append(container)
         overviews = []
-        for app in self._store.list_apps():
+        for app in apps:
             own = containers.get(app.name, [])
             crashes = len(self._crashes.recent(app.name, app.current_release))
             overviews.append(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from controller.domain.access import Principal
 from controller.domain.models import Deploy, DeployStatus
-from controller.services.apps import AppDetails, ReleaseView
+from controller.services.apps import AppDetails, AppOverview, ReleaseView
 from controller.wiring import Services
 
 RECENT_DEPLOYS = 10
@@ -48,6 +48,26 @@ def gui_state(status: str, last: Deploy | None) -> str:
     return status
 
 
+def _row(overview: AppOverview, last: Deploy | None) -> AppRow:
+    app = overview.app
+    return AppRow(
+        name=app.name,
+        state=gui_state(overview.status, last),
+        domains=app.domains,
+        urls=overview.urls,
+        release=app.current_release,
+        last_deploy=last,
+        containers=overview.running,
+    )
+
+
+def dashboard_row(services: Services, name: str) -> AppRow:
+    """One app's row, for a live update of that app alone. Raises NotFound."""
+    (overview,) = services.apps.overview(only=name)
+    last = services.history.of_app(name, limit=1)
+    return _row(overview, last[0] if last else None)
+
+
 def dashboard_rows(services: Services, query: str = "", principal: Principal | None = None) -> list[AppRow]:
     """Every app `principal` may see (whose name or a domain contains `query`), by name.
 
@@ -63,18 +83,7 @@ def dashboard_rows(services: Services, query: str = "", principal: Principal | N
             continue
         if needle and needle not in app.name and not any(needle in d for d in app.domains):
             continue
-        last = last_deploys.get(app.name)
-        rows.append(
-            AppRow(
-                name=app.name,
-                state=gui_state(overview.status, last),
-                domains=app.domains,
-                urls=overview.urls,
-                release=app.current_release,
-                last_deploy=last,
-                containers=overview.running,
-            )
-        )
+        rows.append(_row(overview, last_deploys.get(app.name)))
     return rows
 
 

@@ -48,6 +48,19 @@ def test_the_filter_box_works_without_javascript_and_as_a_fragment(browser: Brow
     assert 'data-app="alpha"' not in fragment.text
 
 
+def test_one_row_alone_for_a_live_update_of_one_app(browser: Browser) -> None:
+    deployed(browser, "web")
+    row = browser.get("/partials/apps/web/row")
+    assert row.status_code == 200
+    assert row.text.lstrip().startswith('<tr data-app="web">'), row.text
+    whole = re.search(r'<tr data-app="web">.*?</tr>', browser.get("/").text, re.S)
+    ageless = re.compile(r'<span class="muted">[^<]*</span>')  # "3 s ago" may tick in between
+    assert whole and ageless.sub("", whole.group(0)) in ageless.sub("", row.text), "the table's row"
+    gone = browser.get("/partials/apps/nobody/row")
+    assert (gone.status_code, gone.text) == (200, ""), "a destroyed app's row is swapped for nothing"
+    assert browser.get("/partials/apps/%3Cscript%3E/row").status_code == 400
+
+
 def test_creating_an_app_from_the_dashboard(browser: Browser) -> None:
     response = browser.post("/apps", {"name": "shop"})
     assert response.status_code == 303
