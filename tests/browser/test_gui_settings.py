@@ -49,6 +49,12 @@ def test_an_admin_adds_a_user_who_logs_in_with_the_password_shown_once(
     page.screenshot(path=tmp_path / "settings-user-created.png", full_page=True)
     page.goto(controller.url + "/settings/users")
     expect(page.locator("#new-password")).to_have_count(0)  # shown once
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone: nothing wider than it
+    for tab in ("users", "tokens", "keys", "system"):
+        page.goto(controller.url + f"/settings/{tab}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, tab
+        page.screenshot(path=tmp_path / f"settings-{tab}-375px.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("button", name="Log out").click()
     log_in_as(page, controller, "dev1", password)
