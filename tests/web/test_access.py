@@ -8,9 +8,8 @@ from fastapi.testclient import TestClient
 
 from controller.api.app import create_app
 from tests.api.conftest import Bed
-from tests.api.test_auth import _concrete
 from tests.web.conftest import Browser, add_user, browser_of
-from tests.web.test_auth import PROTECTED
+from tests.web.test_auth import PROTECTED, _concrete
 
 # Every GUI route that changes something, with what a viewer posting it anyway sends.
 CHANGES = [(m, p) for m, p in PROTECTED if m == "POST" and p != "/logout"]
