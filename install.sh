@@ -517,11 +517,14 @@ bootstrap_token="$(env_get DOCKYARD_ADMIN_TOKEN "")"
 if [[ -z "$bootstrap_token" ]]; then
   bootstrap_token="$(cat "$TOKEN_FILE" 2>/dev/null || true)"
 fi
-[[ -n "$bootstrap_token" ]] || die "no admin token in $ENV_FILE or $TOKEN_FILE: cannot add the admin user"
 cli() { DOCKYARD_URL="$API_URL" DOCKYARD_TOKEN="$bootstrap_token" "$PREFIX/bin/dockyard" "$@"; }
-users_json="$(cli users list --json)" || die "could not list the users (see above)"
-# "exists", else the admins there are (space-separated), else nothing.
-admins="$("$PYTHON" -c '
+admins=""
+if [[ -z "$bootstrap_token" ]] || ! users_json="$(cli users list --json)"; then
+  # An admin may have revoked the bootstrap token once users existed: nothing to do then.
+  admins="unknown"
+else
+  # "exists", else the admins there are (space-separated), else nothing.
+  admins="$("$PYTHON" -c '
 import json, sys
 name, users = sys.argv[1], json.loads(sys.stdin.read())
 if any(u["name"] == name for u in users):
@@ -529,7 +532,11 @@ if any(u["name"] == name for u in users):
 else:
     print(" ".join(u["name"] for u in users if u["role"] == "admin"))
 ' "$ADMIN_USER" <<<"$users_json")"
-if [[ "$admins" == exists ]]; then
+fi
+if [[ "$admins" == unknown ]]; then
+  note "skipped: the bootstrap admin token (DOCKYARD_ADMIN_TOKEN or $TOKEN_FILE) was refused or is"
+  note "missing, so the users cannot be listed; add an admin with: dockyard users add NAME --role admin"
+elif [[ "$admins" == exists ]]; then
   already "user $ADMIN_USER exists (password unchanged; dockyard users passwd $ADMIN_USER sets a new one)"
 elif [[ -n "$admins" ]]; then
   already "an admin user exists ($admins): not adding $ADMIN_USER"
@@ -541,7 +548,7 @@ else
     die "could not add the admin user $ADMIN_USER (see above)"
   did "added user $ADMIN_USER (role admin; its password is printed at the end, this once)"
 fi
-unset bootstrap_token users_json
+unset bootstrap_token
 
 # --- done ------------------------------------------------------------------------------------
 data_dir_hint=""

@@ -344,3 +344,17 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     assert "started the controller" in third.stdout
     assert "No such file or directory" not in third.stderr, third.stderr
     assert alive(install.controller_pid())
+
+    # Once an admin revoked the bootstrap token, a re-run still succeeds and adds no one.
+    token_secret = (install.data_dir / "admin.token").read_text().strip()
+    revoke = urllib.request.Request(
+        f"http://{install.listen}/api/v1/tokens/bootstrap-admin",
+        headers={"Authorization": f"Bearer {token_secret}"},
+        method="DELETE",
+    )
+    with urllib.request.urlopen(revoke, timeout=30) as response:
+        assert response.status == 200
+    fourth = install.run()
+    assert "skipped: the bootstrap admin token" in fourth.stdout, fourth.stdout
+    assert "password:" not in fourth.stdout
+    assert login(install.listen, "admin", password) == 200
