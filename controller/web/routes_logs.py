@@ -16,24 +16,27 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.auth import deploy_app
 from controller.api.deps import ServicesDep
 from controller.api.follow import FOLLOW_POLL, SSE_HEADERS, FollowersDep
+from controller.domain.access import Action
 from controller.domain.models import Deploy
 from controller.services.log_ranges import MAX_QUERY, MAX_RANGE
-from controller.web.deps import current_session
+from controller.web.deps import current_session, needs
 from controller.web.render import SECURITY_HEADERS, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_session)])
 WINDOW = 2_000  # lines of a log in the page at once
 PAGE_HITS = 50  # search matches listed on the page
 FromLine = Annotated[int | None, Query(alias="from", ge=0)]
+READ_DEPLOY = Depends(needs(Action.READ, app=deploy_app))  # the deploy's app, read access
 
 
 async def _deploy(services: ServicesDep, deploy_id: str) -> Deploy:
     return await run_in_threadpool(services.history.get, deploy_id)
 
 
-@router.get("/deploys/{deploy_id}")
+@router.get("/deploys/{deploy_id}", dependencies=[READ_DEPLOY])
 async def deploy_page(
     request: Request,
     deploy_id: str,
@@ -64,7 +67,7 @@ async def deploy_page(
     )
 
 
-@router.get("/deploys/{deploy_id}/lines")
+@router.get("/deploys/{deploy_id}/lines", dependencies=[READ_DEPLOY])
 async def log_lines(
     deploy_id: str,
     services: ServicesDep,
@@ -84,7 +87,7 @@ async def log_lines(
     return JSONResponse(body, headers=SECURITY_HEADERS)
 
 
-@router.get("/deploys/{deploy_id}/search")
+@router.get("/deploys/{deploy_id}/search", dependencies=[READ_DEPLOY])
 async def log_search(
     deploy_id: str,
     services: ServicesDep,
@@ -102,7 +105,7 @@ async def log_search(
     return JSONResponse(body, headers=SECURITY_HEADERS)
 
 
-@router.get("/deploys/{deploy_id}/log.txt")
+@router.get("/deploys/{deploy_id}/log.txt", dependencies=[READ_DEPLOY])
 async def log_download(deploy_id: str, services: ServicesDep) -> StreamingResponse:
     """The whole stored log as a text file (streamed a chunk at a time)."""
     await _deploy(services, deploy_id)
@@ -138,7 +141,7 @@ def _resume_line(request: Request, start: int | None) -> int:
     return start or 0
 
 
-@router.get("/live/deploys/{deploy_id}/lines")
+@router.get("/live/deploys/{deploy_id}/lines", dependencies=[READ_DEPLOY])
 async def live_log_lines(
     request: Request, deploy_id: str, services: ServicesDep, followers: FollowersDep, start: FromLine = None
 ) -> StreamingResponse:

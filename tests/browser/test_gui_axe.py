@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.test_gui import log_in
+from tests.browser.test_gui import add_user, log_in
 from tests.conftest import write_static_app
 from tests.e2e.conftest import Controller
 
@@ -106,6 +106,7 @@ def test_login_dashboard_app_and_deploy_pages_have_no_serious_accessibility_viol
 
     page.goto(controller.url + "/login")
     found["login"] = violations(page, axe_source)
+    add_user(controller, "ada", "admin")
     log_in(page, controller)
     expect(page.locator('tr[data-app="axe"] .state')).to_have_text("running", timeout=WAIT_MS)
     found["dashboard"] = violations(page, axe_source)

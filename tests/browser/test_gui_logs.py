@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gui import log_in
+from tests.browser.test_gui import add_user, log_in
 from tests.conftest import write_static_app
 from tests.e2e.conftest import Controller
 
@@ -62,6 +62,7 @@ def test_a_100000_line_build_log_streams_without_long_tasks_and_stays_bounded(
     head, rest = dockerfile.read_text().split("\n", 1)
     dockerfile.write_text(f"{head}\n{BIG_BUILD}{rest}")
     controller.cli("apps", "create", "biglog")
+    add_user(controller, "ada", "admin")
     log_in(page, controller)
     page.add_init_script(MEASURE_LONG_TASKS)
 
@@ -138,6 +139,7 @@ def test_the_app_pages_live_build_log_keeps_only_its_newest_lines(
     head, rest = dockerfile.read_text().split("\n", 1)
     dockerfile.write_text(f"{head}\nRUN sleep 3; seq 1 30000 | sed s/^/applog-/; sleep 2\n{rest}")
     controller.cli("apps", "create", "applog")
+    add_user(controller, "ada", "admin")
     log_in(page, controller)
     controller.cli("deploy", "applog", "--path", str(source), "--no-follow")
     page.goto(controller.url + "/apps/applog")

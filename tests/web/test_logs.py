@@ -3,7 +3,8 @@ live stream that resumes from a line number."""
 
 import re
 
-from tests.web.conftest import Browser
+from tests.api.conftest import Bed
+from tests.web.conftest import Browser, add_user, browser_of
 from tests.web.test_live import sse_blocks
 from tests.web.test_pages import HOSTILE, deployed
 
@@ -102,3 +103,15 @@ def test_log_routes_need_a_session(browser: Browser) -> None:
     browser.client.cookies.clear()
     for tail in ["lines", "search?q=a", "log.txt"]:
         assert browser.get(f"/deploys/{deploy_id}/{tail}").status_code == 303
+
+
+def test_a_scoped_developer_gets_no_range_search_download_or_stream_of_another_apps_log(bed: Bed) -> None:
+    bed.create_app("web")
+    bed.create_app("shop")
+    add_user(bed, "dora", "developer", ["web"])
+    dora = browser_of(bed, "dora")
+    theirs, mine = bed.deploy("shop")["id"], bed.deploy("web")["id"]
+    for tail in ["/lines", "/search?q=a", "/log.txt", "?from=0"]:
+        assert dora.get(f"/deploys/{theirs}{tail}").status_code == 403, tail
+        assert dora.get(f"/deploys/{mine}{tail}").status_code == 200, tail
+    assert dora.get(f"/live/deploys/{theirs}/lines").status_code == 403
