@@ -32,6 +32,7 @@ AXE_INTEGRITY = (  # the registry's dist.integrity of that version
 )
 AXE_CACHE = Path(tempfile.gettempdir()) / "dockyard-test-axe"
 BLOCKING = ("serious", "critical")
+SETTINGS_PAGES = [f"/settings/{name}" for name in ("users", "tokens", "keys", "system")]
 WAIT_MS = 90_000
 
 
@@ -119,6 +120,11 @@ def test_login_dashboard_app_and_deploy_pages_have_no_serious_accessibility_viol
     page.keyboard.press("Enter")
     expect(page.locator("#deploy-log .ln.hit")).to_have_count(1)
     found["deploy, searched"] = violations(page, axe_source)
+
+    # Beyond the four the issue names: the 404 page, the admin's settings and the audit page.
+    for path in ["/no/such/page", *SETTINGS_PAGES, "/audit"]:
+        page.goto(controller.url + path)
+        found[path] = violations(page, axe_source)
 
     assert {name: lines for name, lines in found.items() if lines} == {}
     # The check can fail: an image without a text alternative is a critical violation.
