@@ -126,6 +126,9 @@
   };
 
   LogView.prototype.resume = function () {
+    if (this.source && this.source.readyState === EventSource.CLOSED) {
+      this.disconnect(); // closed while the page was frozen or in the back-forward cache
+    }
     if (!this.ended && !this.source && document.visibilityState !== "hidden") {
       this.connect();
     }
