@@ -4,6 +4,7 @@
 #
 # Usage: bench/run.sh [NAME...]      NAME in: deploy_overhead cli_deploy zero_downtime footprint proxy_overhead
 #                                    acme_issuance queue git_push_to_live webhook_intake tui auth_overhead gui
+#                                    deploy_log
 # Needs: root (apt-get), a running dockerd (scripts/setup-testbed.sh starts one), the venv .venv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,7 +32,7 @@ fi
 
 names=("$@")
 ((${#names[@]})) || names=(
-  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake tui auth_overhead gui
+  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake tui auth_overhead gui deploy_log
 )
 # Other work on the machine skews every figure: show how busy it was around each benchmark.
 machine() {
