@@ -142,6 +142,12 @@ def test_a_100000_line_build_log_streams_without_long_tasks_and_stays_bounded(
     assert [ms for ms in long_tasks if ms > LONG_TASK_MS] == [], long_tasks
     page.screenshot(path=tmp_path / "big-log-search.png")
 
+    # On a phone (375 px): nothing wider than the screen, the search still there.
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    expect(page.get_by_label("Search the whole log")).to_be_visible()
+    page.screenshot(path=tmp_path / "big-log-phone.png")
+
 
 def test_the_app_pages_live_build_log_keeps_only_its_newest_lines(
     controller: Controller, page: Page, tmp_path: Path
