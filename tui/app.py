@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 
 from tui.client import ApiError, Client, Event, Unreachable, find_target
 from tui.format import FINAL, MISSING, is_final
+from tui.rights import EVERYTHING, Rights, rights_of
 from tui.screens import AppsScreen, Live
 
 RECONNECT_DELAY = 0.5
@@ -50,6 +51,7 @@ class DockyardApp(App[None]):
         self.stats: dict[str, dict[str, Any] | None] = {}
         self.stats_available: bool | None = None
         self.alerts: dict[str, str] = {}  # app -> "crashed"/"stopped" until its next good deploy
+        self.rights: Rights = EVERYTHING  # until whoami answers: the controller's 403s say no
         self.connection = "connecting" if live else ""
         self.last_event_id: str | None = None
         self.loaded = asyncio.Event()
@@ -69,10 +71,13 @@ class DockyardApp(App[None]):
         """Every app and deploy: the list first (one frame with every app), then each app's
         details in screen order, a chunk at a time, so the rows on screen fill first."""
         try:
-            apps, deploys = await asyncio.gather(self.client.apps(), self.client.deploys(limit=500))
+            apps, deploys, whoami = await asyncio.gather(
+                self.client.apps(), self.client.deploys(limit=500), self.client.whoami()
+            )
         except ApiError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
+        self.set_rights(rights_of(whoami))
         self.apps = {app["name"]: {**self.apps.get(app["name"], {}), **app} for app in apps}
         self.deploys = {d["id"]: d for d in deploys}
         self.changed(None)
@@ -147,6 +152,16 @@ class DockyardApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, Live):
                 screen.state_changed(app)
+
+    def set_rights(self, rights: Rights) -> None:
+        """Keep what the token may do; the keys it may not use are greyed on every screen."""
+        if rights == self.rights:
+            return
+        self.rights = rights
+        for screen in self.screen_stack:
+            if isinstance(screen, Live):
+                screen.refresh_bindings()
+                screen.show_status()
 
     def set_connection(self, text: str) -> None:
         self.connection = text

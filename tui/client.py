@@ -152,6 +152,16 @@ class Client:
             raise
         return with_totals(result)
 
+    async def whoami(self) -> dict[str, Any] | None:
+        """Who the token is and what it may do, or None when this controller cannot say (yet)."""
+        try:
+            result: dict[str, Any] = await self.request("GET", "/whoami")
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+        return result
+
     # What the keys do.
     async def redeploy(self, name: str) -> dict[str, Any]:
         """Rebuild the app's current source (the controller's redeploy endpoint)."""

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,19 +17,40 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, RichLog, St
 
 from tui.client import ApiError
 from tui.format import MISSING, age, duration, is_final, literal, parse_assignment, parse_scale, safe
+from tui.rights import MUTATING, MUTATING_KEYS, OPERATE
 
 if TYPE_CHECKING:
     from tui.app import DockyardApp
 
 LOG_LINES = 10_000
-HELP = """\
+HELP_TOP = """\
 Apps         Enter open  / filter  : command  ? keys  q quit
 Commands     :apps :deploys :certs :audit :q
-App          d deploy  r rollback  R restart  s scale  l logs
-             b build log  c edit config  v reveal value  x cancel deploy
+"""
+HELP_APP_KEYS = [
+    [("d", "deploy"), ("r", "rollback"), ("R", "restart"), ("s", "scale"), ("l", "logs")],
+    [("b", "build log"), ("c", "edit config"), ("v", "reveal value"), ("x", "cancel deploy")],
+]
+HELP_BOTTOM = """\
 Deploys      Enter log
 Logs         f follow on/off  / search  w wrap  Esc back
 Everywhere   Esc back  Ctrl+C quit"""
+GREYED = "dim strike"
+
+
+def help_text(refused: Collection[str] = (), who: str = "") -> Text:
+    """The keys, those in `refused` greyed (the token may not use them here)."""
+    text = Text(HELP_TOP)
+    for label, keys in zip(("App", ""), HELP_APP_KEYS, strict=True):
+        text.append(f"{label:<13}")
+        for index, (key, name) in enumerate(keys):
+            text.append("  " if index else "")
+            text.append(f"{key} {name}", style=GREYED if key in refused else "")
+        text.append("\n")
+    text.append(HELP_BOTTOM)
+    if refused:
+        text.append(f"\nGreyed       your token may not use them here ({safe(who)})")
+    return text
 
 
 class Live(Screen[None]):
@@ -54,7 +75,16 @@ class Live(Screen[None]):
             connection = self.dy.connection
             line.append(connection, style="reverse" if connection == "reconnecting" else "")
             line.append(f"  {self.status_text()}")
+            if not self.dy.rights.may(OPERATE, self.rights_app()):
+                line.append(f"  read only ({safe(self.dy.rights.who())})", style="dim")
             status.update(line)
+
+    def rights_app(self) -> str | None:
+        """The app this screen acts on, whose rights decide what is greyed (None: no one app)."""
+        return None
+
+    def refused_keys(self) -> set[str]:
+        return self.dy.rights.refused_keys(self.rights_app())
 
     ready = False
 
@@ -80,7 +110,7 @@ class Live(Screen[None]):
             self.app.pop_screen()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(help_text(self.refused_keys(), self.dy.rights.who())))
 
     def action_quit_app(self) -> None:
         self.app.exit()
@@ -207,6 +237,10 @@ class AppsScreen(Live):
             _stat(stats.get("memory_bytes"), "{}", megabytes=True),
         ]
 
+    def refused_keys(self) -> set[str]:
+        """The app keys greyed for the app under the cursor."""
+        return self.dy.rights.refused_keys(selected(self.query_one("#apps", DataTable)))
+
     def action_filter(self) -> None:
         self._ask("filter", "/", self.filter)
 
@@ -290,6 +324,8 @@ class AppScreen(Live):
         Binding("c", "edit_config", "Config"),
         Binding("v", "reveal", "Reveal", show=False),
         Binding("x", "cancel", "Cancel", show=False),
+        # A greyed key (the binding above it disabled by check_action) says why, asking no one.
+        *(Binding(key, f"refused('{action}')", show=False) for key, action in MUTATING_KEYS.items()),
     ]
 
     def __init__(self, name: str) -> None:
@@ -325,6 +361,18 @@ class AppScreen(Live):
 
     def status_text(self) -> str:
         return self.app_name
+
+    def rights_app(self) -> str | None:
+        return self.app_name
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The keys that change the app are greyed (None: shown disabled) when the token may not."""
+        if action in MUTATING and not self.dy.rights.may(OPERATE, self.app_name):
+            return None
+        return True
+
+    def action_refused(self, action: str) -> None:
+        self.notify(self.dy.rights.refusal(action, self.app_name), severity="warning", markup=False)
 
     @work(exclusive=True, group="reload")
     async def reload(self) -> None:
@@ -742,8 +790,12 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > Static { width: auto; max-width: 78; border: round $accent; padding: 0 1; }
     """
 
+    def __init__(self, text: Text | None = None) -> None:
+        super().__init__()
+        self.text = text if text is not None else help_text()
+
     def compose(self) -> ComposeResult:
-        yield Static(Text(HELP))
+        yield Static(self.text)
 
 
 class ConfirmScreen(ModalScreen[bool]):
