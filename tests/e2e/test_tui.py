@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
@@ -124,6 +125,43 @@ def test_live_app_screen_deploy_log_rollback_crash_and_controller_restart(
             await pilot.press("q")
 
     asyncio.run(run())
+
+
+def test_a_viewer_token_has_the_app_keys_greyed_and_they_ask_the_controller_nothing(
+    controller: Controller,
+) -> None:
+    ctl = controller
+    ctl.cli("apps", "create", "seen")
+    ctl.cli("users", "add", "vera", "--role", "viewer")
+    viewer = ctl.cli("tokens", "create", "vera-cli", "--user", "vera").stdout.strip()
+
+    async def run() -> None:
+        app = DockyardApp(Client(Target(ctl.url, viewer, "")))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.connection == "live", "the live event stream")
+            assert (app.rights.role, app.rights.actions) == ("viewer", frozenset({"read"}))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, AppScreen), "the app screen")
+            screen = app.screen
+            assert not screen.active_bindings["d"].enabled
+            await pilot.press("d", "R", "s")
+            await until(
+                pilot,
+                lambda: any(
+                    str(n.message) == "your token may not deploy app seen (viewer)"
+                    for n in app._notifications
+                ),
+                "the refusal",
+            )
+            assert app.screen is screen  # no scale dialog either
+            await pilot.press("q")
+
+    asyncio.run(run())
+    # The controller records every refused change: none came from the TUI's keys.
+    assert ctl.api("GET", "/audit", params={"user": "vera-cli"}).json() == []
+    refused = httpx.post(ctl.url + "/api/v1/apps/seen/restart", headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403
+    assert [e["outcome"] for e in ctl.api("GET", "/audit", params={"user": "vera-cli"}).json()] == ["denied"]
 
 
 SOCKET = f"dockyard-tui-test-{os.getpid()}"  # a private tmux server: no other session is touched
