@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ class DockyardApp(App[None]):
     DataTable { height: 1fr; }
     TabbedContent, ContentSwitcher, TabPane { height: 1fr; }
     TabPane { padding: 0; }
+    /* Without colours (NO_COLOR) the cursor and the active tab are told apart by reverse video. */
+    DataTable:nocolor > .datatable--cursor { text-style: reverse; }
+    Tab:nocolor.-active { text-style: bold reverse; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
@@ -42,7 +46,10 @@ class DockyardApp(App[None]):
     def __init__(
         self, client: Client, *, live: bool = True, clock: Callable[[], datetime] | None = None
     ) -> None:
-        super().__init__()
+        # NO_COLOR as Textual reads it (set, whatever its value). Textual alone would turn the
+        # colours into greys (its Monochrome filter still writes 256-colour and RGB escapes);
+        # ANSI mode makes it use its NoColor filter instead: the terminal's default colours only.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.client = client
         self.live = live
         self.clock = clock or (lambda: datetime.now(UTC))

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, RichLog, Static
 
 from tests.conftest import write_static_app
 from tests.e2e.conftest import DOCKYARD, TOKEN, Controller, free_port
+from tests.tui.colours import colour_codes
 from tui.app import DockyardApp
 from tui.client import Client, Target
 from tui.screens import AppScreen, ConfirmScreen, LogScreen
@@ -193,12 +194,18 @@ def wait_prompt(session: str, timeout: float = 30) -> None:
     raise AssertionError("the shell prompt never came back")
 
 
+def tui_env(controller: Controller, **extra: str) -> str:
+    """The variables `dockyard tui` needs, for a shell line (PYTHONPATH too: the code under test)."""
+    variables = {"DOCKYARD_URL": controller.url, "DOCKYARD_TOKEN": TOKEN, **extra}
+    if os.environ.get("PYTHONPATH"):
+        variables["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
+
+
 def test_dockyard_tui_in_tmux_at_80x24_quits_and_restores_the_terminal(controller: Controller) -> None:
     controller.cli("apps", "create", "smoke")
     session = f"dockyard-tui-{os.getpid()}"
-    env = " ".join(
-        f"{k}={shlex.quote(v)}" for k, v in {"DOCKYARD_URL": controller.url, "DOCKYARD_TOKEN": TOKEN}.items()
-    )
+    env = tui_env(controller)
     tmux(
         "new-session",
         "-d",
@@ -215,6 +222,7 @@ def test_dockyard_tui_in_tmux_at_80x24_quits_and_restores_the_terminal(controlle
         screen = wait_screen(session, "smoke")
         assert "NAME" in screen and "STATE" in screen
         assert max(len(line) for line in screen.splitlines()) <= 80
+        assert colour_codes(tmux("capture-pane", "-p", "-e", "-t", session))  # NO_COLOR unset: colours
         tmux("send-keys", "-t", session, "?")
         wait_screen(session, ":apps :deploys :certs :audit :q")
         tmux("send-keys", "-t", session, "Escape")
@@ -260,3 +268,30 @@ def test_bad_start_exits_2_with_one_line(controller: Controller) -> None:
     assert down.returncode == 2
     assert down.stderr.startswith("error: cannot reach Dockyard at http://127.0.0.1:")
     assert len(down.stderr.strip().splitlines()) == 1
+
+
+def test_no_color_in_a_real_terminal_draws_without_colour_escapes(controller: Controller) -> None:
+    controller.cli("apps", "create", "plain")
+    session = f"dockyard-tui-nocolor-{os.getpid()}"
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        f"exec env {tui_env(controller, NO_COLOR='1', TERM='xterm-256color')} {shlex.quote(DOCKYARD)} tui",
+    )
+    try:
+        wait_screen(session, "plain")
+        time.sleep(1)  # the details and the live stream's status line drawn too
+        screen = tmux("capture-pane", "-p", "-e", "-t", session)
+        assert "NAME" in screen and "\x1b[" in screen  # escapes were captured: bold, reverse
+        assert colour_codes(screen) == []
+        tmux("send-keys", "-t", session, "Enter")
+        wait_screen(session, "Containers")
+        assert colour_codes(tmux("capture-pane", "-p", "-e", "-t", session)) == []
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], check=False)
