@@ -106,17 +106,28 @@ class DockyardApp(App[None]):
         self.changed(None)
 
     async def refresh_stats(self, names: list[str]) -> None:
-        if self.stats_available is False:
+        """The stats of `names`, DETAIL_FETCHES at a time; the first answer says whether this
+        controller has a stats endpoint at all (else the columns show a dash)."""
+        if self.stats_available is None and names:
+            await self.fetch_stats(names[0])
+            names = names[1:]
+        if not self.stats_available:
             return
-        for name in names:
-            try:
-                self.stats[name] = await self.client.stats(name)
-            except ApiError:
-                self.stats[name] = None
-            if self.stats[name] is None and self.stats_available is None:
-                self.stats_available = False  # no stats endpoint on this controller: the columns show a dash
-                return
-            self.stats_available = True
+        gate = asyncio.Semaphore(DETAIL_FETCHES)
+
+        async def one(name: str) -> None:
+            async with gate:
+                await self.fetch_stats(name)
+
+        await asyncio.gather(*(one(name) for name in names))
+
+    async def fetch_stats(self, name: str) -> None:
+        try:
+            self.stats[name] = await self.client.stats(name)
+        except ApiError:
+            self.stats[name] = None
+        if self.stats_available is None:
+            self.stats_available = self.stats[name] is not None
 
     async def refresh_app(self, name: str, *, keep_alert: bool = False) -> None:
         try:
@@ -128,6 +139,13 @@ class DockyardApp(App[None]):
             self.alerts.pop(name, None)
         await self.refresh_stats([name])
         self.changed(name)
+
+    def refetch(self, name: str, *, keep_alert: bool = False) -> None:
+        """Fetch an app again beside the event stream, which goes on meanwhile (the next
+        event is not kept waiting); a newer refetch of the same app replaces one under way."""
+        self.run_worker(
+            self.refresh_app(name, keep_alert=keep_alert), group=f"refetch {name}", exclusive=True
+        )
 
     def latest_deploys(self) -> dict[str, dict[str, Any]]:
         """The newest deploy of every app, in one pass."""
@@ -220,14 +238,14 @@ class DockyardApp(App[None]):
                 self.alerts.pop(app, None)
             self.changed(app)
             if data.get("status") in FINAL and app:
-                await self.refresh_app(app)
+                self.refetch(app)
         elif event.type == "container" and app:
             # Shown until the app is seen running again: the keeper or a repair may bring the
             # container back within a moment, so look again once ALERT_RECHECK has passed.
             self.alerts[app] = str(data.get("action", "crashed"))
             self.changed(app)
-            await self.refresh_app(app, keep_alert=True)
-            self.set_timer(ALERT_RECHECK, lambda: self.run_worker(self.refresh_app(app)))
+            self.refetch(app, keep_alert=True)
+            self.set_timer(ALERT_RECHECK, lambda: self.refetch(app))
         elif event.type == "certificate" and app:
             self.changed(app)
 

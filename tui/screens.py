@@ -18,6 +18,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, RichLog, St
 from tui.client import ApiError
 from tui.format import MISSING, age, duration, is_final, literal, parse_assignment, parse_scale, safe
 from tui.rights import MUTATING, MUTATING_KEYS, OPERATE
+from tui.table import LiveTable, fill, fill_row, selected
 
 if TYPE_CHECKING:
     from tui.app import DockyardApp
@@ -69,15 +70,21 @@ class Live(Screen[None]):
     def status_text(self) -> str:
         return ""
 
+    status_line: Text | None = None
+
     def show_status(self) -> None:
+        """Draw the status line when it changed (each event asks): one line, no new layout."""
+        line = Text(f" Dockyard {safe(self.dy.client.url)}  ", style="bold")
+        connection = self.dy.connection
+        line.append(connection, style="reverse" if connection == "reconnecting" else "")
+        line.append(f"  {self.status_text()}")
+        if not self.dy.rights.may(OPERATE, self.rights_app()):
+            line.append(f"  read only ({safe(self.dy.rights.who())})", style="dim")
+        if line == self.status_line:
+            return
         for status in self.query("#status").results(Static):
-            line = Text(f" Dockyard {safe(self.dy.client.url)}  ", style="bold")
-            connection = self.dy.connection
-            line.append(connection, style="reverse" if connection == "reconnecting" else "")
-            line.append(f"  {self.status_text()}")
-            if not self.dy.rights.may(OPERATE, self.rights_app()):
-                line.append(f"  read only ({safe(self.dy.rights.who())})", style="dim")
-            status.update(line)
+            status.update(line, layout=False)  # its height is 1 (CSS)
+            self.status_line = line
 
     def rights_app(self) -> str | None:
         """The app this screen acts on, whose rights decide what is greyed (None: no one app)."""
@@ -126,42 +133,6 @@ class Live(Screen[None]):
         return result
 
 
-def cells_of(values: list[Any]) -> list[Text]:
-    return [value if isinstance(value, Text) else literal(value) for value in values]
-
-
-def fill_row(table: DataTable[Any], key: str, values: list[Any]) -> None:
-    """Update the cells of one row that changed."""
-    for column, old, new in zip(list(table.columns), table.get_row(key), cells_of(values), strict=True):
-        if old != new:
-            table.update_cell(key, column, new)
-
-
-def fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
-    """Show `rows` in a table: only the changed cells when the rows are the same ones, else
-    all of them, keeping the cursor on the same key."""
-    keys = [key for key, _ in rows]
-    if keys == [row.value for row in table.rows]:
-        for key, values in rows:
-            fill_row(table, key, values)
-        return
-    keep = None
-    if table.row_count and table.cursor_row < table.row_count:
-        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    table.clear()
-    for key, values in rows:
-        table.add_row(*cells_of(values), key=key)
-    if keep in keys:
-        table.move_cursor(row=keys.index(str(keep)))
-
-
-def selected(table: DataTable[Any]) -> str | None:
-    if not table.row_count:
-        return None
-    value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    return str(value) if value is not None else None
-
-
 STATE_STYLE = {
     "running": "green",
     "deploying": "yellow",
@@ -192,7 +163,7 @@ class AppsScreen(Live):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield DataTable(id="apps", cursor_type="row", zebra_stripes=False)
+        yield LiveTable(id="apps", cursor_type="row", zebra_stripes=False)
         yield Input(id="prompt")
         yield Footer()
 
@@ -202,7 +173,7 @@ class AppsScreen(Live):
         self.start_live()
 
     def status_text(self) -> str:
-        shown = f"{len(self.dy.apps)} apps"
+        shown = f"{len(self.dy.apps)} apps" + ("" if self.dy.loaded.is_set() else "  loading")
         return f"{shown}  filter: {self.filter}" if self.filter else shown
 
     def draw_state(self, app: str | None) -> None:
@@ -335,19 +306,20 @@ class AppScreen(Live):
         self.domains: list[dict[str, Any]] = []
         self.config: dict[str, str] = {}
         self.revealed: dict[str, str] = {}
+        self.summary = Text()
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
         yield Static(id="summary")
         with TabbedContent(initial="containers"):
             with TabPane("Containers", id="containers"):
-                yield DataTable(id="containers-table", cursor_type="row")
+                yield LiveTable(id="containers-table", cursor_type="row")
             with TabPane("Releases", id="releases"):
-                yield DataTable(id="releases-table", cursor_type="row")
+                yield LiveTable(id="releases-table", cursor_type="row")
             with TabPane("Domains", id="domains"):
-                yield DataTable(id="domains-table", cursor_type="row")
+                yield LiveTable(id="domains-table", cursor_type="row")
             with TabPane("Config", id="config"):
-                yield DataTable(id="config-table", cursor_type="row")
+                yield LiveTable(id="config-table", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -404,7 +376,9 @@ class AppScreen(Live):
         summary.append(f"  {safe(last.get('kind', MISSING))} {safe(last.get('status', ''))}")
         summary.append(f"  req/s {_stat(stats.get('requests_per_second'), '{:.1f}')}")
         summary.append(f"  5xx/s {_stat(stats.get('errors_per_second'), '{:.1f}')}")
-        self.query_one("#summary", Static).update(summary)
+        if summary != self.summary:
+            self.summary = summary
+            self.query_one("#summary", Static).update(summary)
         fill(
             self.query_one("#containers-table", DataTable),
             [
@@ -569,7 +543,7 @@ class DeploysScreen(Live):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield DataTable(id="deploys", cursor_type="row")
+        yield LiveTable(id="deploys", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -613,7 +587,7 @@ class CertsScreen(Live):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield DataTable(id="certs", cursor_type="row")
+        yield LiveTable(id="certs", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
