@@ -50,6 +50,18 @@
     });
   });
 
+  // -- a form being sent: the app page must not reload under it (live.js reloads it on the
+  // app's events, which a destroy or a restart causes while its POST is still answered).
+  document.addEventListener("submit", function (event) {
+    if (event.defaultPrevented) {
+      return; // cancelled at its confirm dialog, or sent by htmx
+    }
+    var live = document.getElementById("app-live");
+    if (live) {
+      live.removeAttribute("data-live-reload");
+    }
+  });
+
   // -- destroy: the button works once the typed name matches (the server checks it too) -----
   function guardDestroy(input) {
     var button = input.form && input.form.querySelector("button[type=submit]");
@@ -150,10 +162,11 @@
       container.appendChild(figure);
     }
     var known = values.filter(function (v) { return v !== null; });
-    var top = Math.max.apply(null, known.concat([0.001]));
+    var most = known.length ? Math.max.apply(null, known) : null;
+    var top = Math.max(most || 0, 0.001); // the chart's scale; a flat zero stays at the bottom
     var last = known.length ? known[known.length - 1] : null;
     figure.querySelector("figcaption").textContent =
-      name + ": " + (last === null ? "–" : last) + " (max " + (known.length ? top : "–") + ")";
+      name + ": " + (last === null ? "–" : last) + (most === null ? "" : " (max " + most + ")");
     var step = 100 / (POINTS - 1);
     var offset = POINTS - values.length;
     var points = [];
