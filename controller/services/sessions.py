@@ -1,6 +1,8 @@
 """Browser sessions: log in with a password, a session id in a cookie plus a CSRF token.
 
-Only SHA-256 hashes of the session id and the CSRF token are stored. A session ends when
+Only SHA-256 hashes of the session id and the CSRF token are stored. The CSRF token is derived
+from the session id (`csrf_token_of`), so a server-rendered page (the GUI) can put it into its
+forms from the cookie alone; a site that cannot read the cookie cannot compute it. A session ends when
 it expires (`DOCKYARD_SESSION_HOURS`), at logout, and when the user's password changes.
 Failed logins are slowed per user and per source address (`LoginThrottle`).
 """
@@ -36,6 +38,11 @@ class NewSession:
     csrf_token: str
     principal: Principal
     expires_at: datetime
+
+
+def csrf_token_of(session_id: str) -> str:
+    """The CSRF token of a session: a one-way function of its (256-bit, secret) id."""
+    return token_digest("dockyard csrf v1:" + session_id)
 
 
 class SessionService:
@@ -79,7 +86,8 @@ class SessionService:
             raise Unauthenticated("wrong user name or password")
         with self._lock:
             self._throttle.succeeded(keys[0])
-        session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        session_id = secrets.token_urlsafe(32)
+        csrf = csrf_token_of(session_id)
         now = datetime.now(UTC)
         session = Session(
             id_hash=token_digest(session_id),

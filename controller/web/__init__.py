@@ -9,10 +9,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from controller.api.errors import error_answer, http_status
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
-from controller.web import routes_actions, routes_app, routes_login, routes_pages
-from controller.web.deps import CsrfRefused, FormTooLarge, LoginRequired
+from controller.web import routes_actions, routes_app, routes_login, routes_pages, routes_settings
+from controller.web.deps import CsrfRefused, FormTooLarge, LoginRequired, NotAllowed
 from controller.web.render import STATIC_DIR, error_page
-from controller.web.session import SessionSigner
 
 # Paths the GUI does not own: their errors stay JSON (or what their routes answer).
 CSRF_REFUSED = "This form was refused: it lacked a valid CSRF token. Reload the page and try again."
@@ -25,12 +24,12 @@ def is_page(request: Request) -> bool:
 
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Mount the GUI's routes, static files and error pages on the API's app."""
-    app.state.web_signer = SessionSigner.from_secret_file(settings.secret_key_file)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="web-static")
     app.include_router(routes_login.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_actions.router)
     app.include_router(routes_app.router)
+    app.include_router(routes_settings.router)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -45,6 +44,10 @@ def install_web(app: FastAPI, settings: Settings) -> None:
             403,
             CSRF_REFUSED,
         )
+
+    @app.exception_handler(NotAllowed)
+    async def not_allowed(request: Request, exc: NotAllowed) -> Response:
+        return error_page(request, 403, f"You may not do this: {exc.reason}.")
 
     @app.exception_handler(FormTooLarge)
     async def form_too_large(request: Request, exc: FormTooLarge) -> Response:

@@ -37,12 +37,13 @@ _templates.filters["age"] = age
 def permissions(request: Request) -> Any:
     """The templates' `may("operate", app)`: whether the logged-in principal may do `action` on
     `app` (None: no app). Controls a principal may not use are not rendered at all; the routes
-    refuse them anyway. A page without a principal on the request is an admin's session."""
+    refuse them anyway. A page without a principal on the request (the login form, an error
+    page of a visitor without a session) offers nothing."""
     principal: Principal | None = getattr(request.state, "principal", None)
 
     def may(action: str, app: str | None = None) -> bool:
         if principal is None:
-            return True
+            return False
         return authorize(principal, Action(action), app).allowed
 
     return may

@@ -5,18 +5,21 @@ error next to the control that caused it."""
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from controller.api.deps import ServicesDep
 from controller.api.errors import http_status
+from controller.domain.access import Action
 from controller.domain.errors import DockyardError, InvalidInput
 from controller.domain.names import validate_env_key, validate_env_value, validate_process_count
-from controller.web.deps import FormDep
+from controller.web.deps import FormDep, PrincipalDep, needs, no_app
 from controller.web.render import error_page, render
 from controller.web.views import app_page, dashboard_rows
 
 router = APIRouter(include_in_schema=False)
+OPERATE = [Depends(needs(Action.OPERATE))]
+ADMINISTER = [Depends(needs(Action.ADMINISTER, app=no_app))]
 
 
 def _int_field(form: dict[str, str], field: str, what: str) -> int:
@@ -60,13 +63,13 @@ class AppForm:
         return RedirectResponse(f"/apps/{self.name}", status_code=303)
 
 
-@router.post("/apps")
-def create_app(request: Request, services: ServicesDep, form: FormDep) -> Response:
+@router.post("/apps", dependencies=ADMINISTER)
+def create_app(request: Request, services: ServicesDep, principal: PrincipalDep, form: FormDep) -> Response:
     name = form.get("name", "").strip()
     try:
         services.apps.create(name)
     except DockyardError as exc:
-        rows = dashboard_rows(services)
+        rows = dashboard_rows(services, "", principal)
         return render(
             request,
             "dashboard.html",
@@ -79,7 +82,7 @@ def create_app(request: Request, services: ServicesDep, form: FormDep) -> Respon
     return RedirectResponse(f"/apps/{name}", status_code=303)
 
 
-@router.post("/apps/{name}/config")
+@router.post("/apps/{name}/config", dependencies=OPERATE)
 def set_config(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
 
@@ -91,7 +94,7 @@ def set_config(request: Request, name: str, services: ServicesDep, form: FormDep
     return post.apply("config", change)
 
 
-@router.post("/apps/{name}/config/unset")
+@router.post("/apps/{name}/config/unset", dependencies=OPERATE)
 def unset_config(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
     return post.apply(
@@ -102,19 +105,19 @@ def unset_config(request: Request, name: str, services: ServicesDep, form: FormD
     )
 
 
-@router.post("/apps/{name}/domains")
+@router.post("/apps/{name}/domains", dependencies=OPERATE)
 def add_domain(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
     return post.apply("domains", lambda: services.apps.add_domain(name, post.field("domain")))
 
 
-@router.post("/apps/{name}/domains/remove")
+@router.post("/apps/{name}/domains/remove", dependencies=OPERATE)
 def remove_domain(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
     return post.apply("domains", lambda: services.apps.remove_domain(name, post.field("domain")))
 
 
-@router.post("/apps/{name}/scale")
+@router.post("/apps/{name}/scale", dependencies=OPERATE)
 def scale(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
 
@@ -125,13 +128,13 @@ def scale(request: Request, name: str, services: ServicesDep, form: FormDep) -> 
     return post.apply("scale", change)
 
 
-@router.post("/apps/{name}/restart")
+@router.post("/apps/{name}/restart", dependencies=OPERATE)
 def restart(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
     return post.apply("restart", lambda: services.deploys.request_restart(name))
 
 
-@router.post("/apps/{name}/rollback")
+@router.post("/apps/{name}/rollback", dependencies=OPERATE)
 def rollback(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     post = AppForm(request, services, name, form)
     return post.apply(

@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from controller.api.deps import ServicesDep
 from controller.api.errors import http_status
 from controller.api.follow import SSE_HEADERS, FollowersDep, stream_lines
+from controller.domain.access import Action
 from controller.domain.errors import DockyardError, InvalidInput, NotFound
 from controller.domain.models import HEALTH_CHECK_USER_AGENT
 from controller.domain.names import validate_env_key
-from controller.web.deps import FormDep, SessionDep, current_session
+from controller.web.deps import FormDep, PrincipalDep, current_session, needs
 from controller.web.render import error_page, render
 from controller.web.routes_actions import AppForm
 from controller.web.views import app_page
@@ -28,6 +29,12 @@ from controller.web.views_app import stats_view
 from controller.wiring import Services
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_session)])
+# What each route needs of the session's principal on the app in its path, as the API's
+# routes: reading (pages, logs, figures), operating (deploy now, a secret in clear), and
+# administering (destroy).
+READ = [Depends(needs(Action.READ))]
+OPERATE = [Depends(needs(Action.OPERATE))]
+ADMINISTER = [Depends(needs(Action.ADMINISTER))]
 
 LOG_TAIL = 200  # lines a container logs page starts with
 LOG_TAIL_MAX = 1000  # and at most (the page keeps a bounded number of lines)
@@ -57,7 +64,7 @@ def _apply(post: AppForm, control: str, change: Callable[[], object], then: str)
 # -- destroy and deploy now -------------------------------------------------------------------
 
 
-@router.post("/apps/{name}/destroy")
+@router.post("/apps/{name}/destroy", dependencies=ADMINISTER)
 def destroy_app(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     """Destroy the app once its name is typed in `confirm` exactly; else nothing changes."""
     post = AppForm(request, services, name, form)
@@ -70,13 +77,13 @@ def destroy_app(request: Request, name: str, services: ServicesDep, form: FormDe
     return _apply(post, "destroy", change, then="/")
 
 
-@router.post("/apps/{name}/redeploy")
+@router.post("/apps/{name}/redeploy", dependencies=OPERATE)
 def deploy_now(
-    request: Request, name: str, services: ServicesDep, form: FormDep, session: SessionDep
+    request: Request, name: str, services: ServicesDep, form: FormDep, principal: PrincipalDep
 ) -> Response:
     """Build the app's current source again; its page then shows the build log live."""
     post = AppForm(request, services, name, form)
-    return post.apply("redeploy", lambda: services.git.redeploy.redeploy(name, actor=session.who))
+    return post.apply("redeploy", lambda: services.git.redeploy.redeploy(name, actor=principal.name))
 
 
 # -- container logs ---------------------------------------------------------------------------
@@ -90,7 +97,7 @@ def _tail_of(services: Services, name: str, tail: int) -> list[str]:
         lines.close()
 
 
-@router.get("/apps/{name}/logs")
+@router.get("/apps/{name}/logs", dependencies=READ)
 async def container_logs_page(
     request: Request,
     name: str,
@@ -111,7 +118,7 @@ async def container_logs_page(
     return render(request, "app_logs.html", app=app, lines=lines, tail=tail, error=error)
 
 
-@router.get("/live/apps/{name}/logs")
+@router.get("/live/apps/{name}/logs", dependencies=READ)
 async def live_container_logs(
     name: str,
     services: ServicesDep,
@@ -152,7 +159,7 @@ def _config_value(services: Services, name: str, key: str) -> str:
     return config[key]
 
 
-@router.post("/apps/{name}/config/reveal")
+@router.post("/apps/{name}/config/reveal", dependencies=OPERATE)
 def reveal_config_value(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     """One config value in clear: in its place on the page (htmx), or the app page with it shown."""
     key = form.get("key", "").strip()
@@ -174,7 +181,7 @@ def reveal_config_value(request: Request, name: str, services: ServicesDep, form
     return render(request, "app.html", page=app_page(services, name), errors={}, form={}, revealed=revealed)
 
 
-@router.post("/apps/{name}/git/secret")
+@router.post("/apps/{name}/git/secret", dependencies=OPERATE)
 def reveal_webhook_secret(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
     """The app's webhook secret in clear, for pasting into the git provider."""
     if _is_htmx(request):
@@ -195,14 +202,14 @@ def reveal_webhook_secret(request: Request, name: str, services: ServicesDep, fo
 # -- live figures -----------------------------------------------------------------------------
 
 
-@router.get("/apps/{name}/stats")
+@router.get("/apps/{name}/stats", dependencies=READ)
 def stats_page(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
     """The app's figures as numbers: what the app page's charts draw, readable without JavaScript."""
     app = services.apps.get(name)
     return render(request, "app_stats.html", app=app, stats=stats_view(services, name))
 
 
-@router.get("/partials/apps/{name}/stats")
+@router.get("/partials/apps/{name}/stats", dependencies=READ)
 def stats_fragment(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
     """The figures alone: what app.js fetches every few seconds to extend the charts."""
     app = services.apps.get(name)

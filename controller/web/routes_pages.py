@@ -7,32 +7,40 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.auth import deploy_app
 from controller.api.deps import ServicesDep
 from controller.api.follow import SSE_HEADERS, FollowersDep, deploy_log_lines, event_stream
-from controller.web.deps import current_session
+from controller.domain.access import Action
+from controller.web.deps import PrincipalDep, current_session, needs, no_app
 from controller.web.render import render
 from controller.web.views import app_page, dashboard_rows
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_session)])
 
 
-@router.get("/")
-def dashboard(request: Request, services: ServicesDep, q: str = "") -> HTMLResponse:
-    return render(request, "dashboard.html", rows=dashboard_rows(services, q), query=q, errors={}, form={})
+READ_ANY = Depends(needs(Action.READ, app=no_app))
+READ_APP = Depends(needs(Action.READ))
+READ_DEPLOY = Depends(needs(Action.READ, app=deploy_app))
 
 
-@router.get("/partials/apps")
-def apps_table(request: Request, services: ServicesDep, q: str = "") -> HTMLResponse:
+@router.get("/", dependencies=[READ_ANY])
+def dashboard(request: Request, services: ServicesDep, principal: PrincipalDep, q: str = "") -> HTMLResponse:
+    rows = dashboard_rows(services, q, principal)
+    return render(request, "dashboard.html", rows=rows, query=q, errors={}, form={})
+
+
+@router.get("/partials/apps", dependencies=[READ_ANY])
+def apps_table(request: Request, services: ServicesDep, principal: PrincipalDep, q: str = "") -> HTMLResponse:
     """The dashboard's table alone: what its filter box and live updates swap in."""
-    return render(request, "partials/apps.html", rows=dashboard_rows(services, q), query=q)
+    return render(request, "partials/apps.html", rows=dashboard_rows(services, q, principal), query=q)
 
 
-@router.get("/apps/{name}")
+@router.get("/apps/{name}", dependencies=[READ_APP])
 def app_details(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
     return render(request, "app.html", page=app_page(services, name), errors={}, form={})
 
 
-@router.get("/deploys/{deploy_id}")
+@router.get("/deploys/{deploy_id}", dependencies=[READ_DEPLOY])
 async def deploy_page(request: Request, deploy_id: str, services: ServicesDep) -> HTMLResponse:
     """The deploy and its stored log; a running deploy's page streams the rest (live.js)."""
     deploy = await run_in_threadpool(services.history.get, deploy_id)
@@ -47,14 +55,18 @@ def _sse(event: str, data: object, event_id: str | None = None) -> bytes:
     return (head + f"data: {json.dumps(data)}\n\n").encode()
 
 
-@router.get("/live/events")
-async def live_events(request: Request, services: ServicesDep, followers: FollowersDep) -> StreamingResponse:
-    """The controller's events for the open pages (the API's stream takes a bearer token,
-    a browser's EventSource sends only cookies): each one tells a page to refresh."""
-    return event_stream(services.events, followers, after=request.headers.get("last-event-id"))
+@router.get("/live/events", dependencies=[READ_ANY])
+async def live_events(
+    request: Request, services: ServicesDep, followers: FollowersDep, principal: PrincipalDep
+) -> StreamingResponse:
+    """The controller's events for the open pages, each one telling a page to refresh; a
+    principal limited to some apps hears only of those (as on the API's stream)."""
+    return event_stream(
+        services.events, followers, after=request.headers.get("last-event-id"), visible=principal.may_use
+    )
 
 
-@router.get("/live/deploys/{deploy_id}/log")
+@router.get("/live/deploys/{deploy_id}/log", dependencies=[READ_DEPLOY])
 async def live_deploy_log(
     deploy_id: str, services: ServicesDep, followers: FollowersDep, after: int = 0
 ) -> StreamingResponse:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from controller.domain.access import Principal
 from controller.domain.errors import DockyardError
 from controller.domain.models import App, Deploy, DeployStatus
 from controller.services.apps import AppDetails, ReleaseView
@@ -65,11 +66,13 @@ def _row(services: Services, app: App) -> AppRow:
     )
 
 
-def dashboard_rows(services: Services, query: str = "") -> list[AppRow]:
-    """Every app (whose name or a domain contains `query`), by name."""
+def dashboard_rows(services: Services, query: str = "", principal: Principal | None = None) -> list[AppRow]:
+    """Every app `principal` may see (whose name or a domain contains `query`), by name."""
     needle = query.strip().lower()
     rows = []
     for app in sorted(services.apps.all(), key=lambda a: a.name):
+        if principal is not None and not principal.may_use(app.name):
+            continue
         if needle and needle not in app.name and not any(needle in d for d in app.domains):
             continue
         try:

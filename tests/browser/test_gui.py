@@ -9,11 +9,19 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.conftest import BUSYBOX_IMAGE, write_static_app
-from tests.e2e.conftest import TOKEN, Controller
+from tests.e2e.conftest import Controller
 
 # Also `integration` (real Docker and nginx): the usual `-m "not integration"` run leaves it out.
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 WAIT_MS = 90_000  # a deploy on 2 shared cores; expect() returns as soon as the text is there
+PASSWORD = "browser tier password"
+
+
+def add_user(controller: Controller, name: str, role: str, apps: list[str] | None = None) -> None:
+    """A user made the way an admin makes one: POST /api/v1/users with the bootstrap token."""
+    body = {"name": name, "role": role, "apps": apps or [], "password": PASSWORD}
+    response = controller.api("POST", "/users", json=body)
+    assert response.status_code == 201, response.text
 
 
 def app_text(ctl: Controller, app: str, path: str) -> str:
@@ -24,9 +32,10 @@ def app_text(ctl: Controller, app: str, path: str) -> str:
     return response.text if response.status_code == 200 else ""
 
 
-def log_in(page: Page, controller: Controller) -> None:
+def log_in(page: Page, controller: Controller, user: str = "ada") -> None:
     page.goto(controller.url + "/login")
-    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Apps")).to_be_visible()
 
@@ -49,7 +58,10 @@ def test_log_in_create_deploy_configure_roll_back_and_log_out(
     page.goto(controller.url + "/apps/webgui")
     expect(page).to_have_url(controller.url + "/login?next=/apps/webgui")
     page.screenshot(path=screens / "01-login.png", full_page=True)
-    page.keyboard.type(TOKEN)  # the token field has the focus
+    add_user(controller, "ada", "admin")
+    page.keyboard.type("ada")  # the user name field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()  # no such app yet
 
@@ -144,6 +156,7 @@ def test_the_app_page_streams_the_build_log_while_the_deploy_runs(
         dockerfile.replace(f"FROM {BUSYBOX_IMAGE}\n", f"FROM {BUSYBOX_IMAGE}\n{slow_step}")
     )
     assert controller.api("POST", "/apps", json={"name": "slowlog"}).status_code == 201
+    add_user(controller, "ada", "admin")
     log_in(page, controller)
 
     controller.cli("deploy", "slowlog", "--path", str(source), "--no-follow")

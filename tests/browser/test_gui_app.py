@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from tests.browser.test_gui import log_in
+from tests.browser.test_gui import add_user, log_in
 from tests.conftest import BUSYBOX_IMAGE
 from tests.e2e.conftest import Controller
 
@@ -50,6 +50,7 @@ def test_reveal_figures_container_logs_and_destroy(
     page.on("console", on_console)
     page.on("dialog", lambda dialog: dialog.accept())
 
+    add_user(controller, "ada", "admin")
     assert controller.api("POST", "/apps", json={"name": "ticker"}).status_code == 201
     config = controller.api("PATCH", "/apps/ticker/config", json={"set": {"SECRET_TOKEN": SECRET}})
     assert config.status_code == 202, config.text

@@ -8,10 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tests.api.conftest import TOKEN, Bed, bed, migrated_database
+from tests.api.conftest import Bed, bed, migrated_database
 
 __all__ = ["bed", "migrated_database"]
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+ADMIN = "root"
+PASSWORD = "correct horse battery staple"
 
 
 def csrf_of(html: str) -> str:
@@ -38,16 +40,29 @@ class Browser:
         return response
 
 
-def log_in(client: TestClient, token: str = TOKEN) -> Response:
+def log_in(client: TestClient, user: str = ADMIN, password: str = PASSWORD) -> Response:
     page = client.get("/login")
     response: Response = client.post(
-        "/login", data={"csrf": csrf_of(page.text), "token": token, "next": "/"}, follow_redirects=False
+        "/login",
+        data={"csrf": csrf_of(page.text), "user": user, "password": password, "next": "/"},
+        follow_redirects=False,
     )
     return response
 
 
+def add_user(bed: Bed, name: str, role: str, apps: list[str] | None = None) -> None:
+    bed.services.accounts.users.add(name, role=role, apps=apps, password=PASSWORD)
+
+
+def browser_of(bed: Bed, user: str, client: TestClient | None = None) -> Browser:
+    """`user` logged in on `client` (the bed's own by default)."""
+    client = client or bed.client
+    assert log_in(client, user).status_code == 303
+    return Browser(bed, client, csrf_of(client.get("/").text))
+
+
 @pytest.fixture
 def browser(bed: Bed) -> Browser:
-    client = bed.client
-    assert log_in(client).status_code == 303
-    return Browser(bed, client, csrf_of(client.get("/").text))
+    """An admin user logged in."""
+    add_user(bed, ADMIN, "admin")
+    return browser_of(bed, ADMIN)

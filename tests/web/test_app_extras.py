@@ -16,8 +16,9 @@ from controller.domain.certificates import ChallengeFailed, ChallengeFailure
 from controller.domain.errors import DockyardError, NotFound
 from controller.domain.git_records import WebhookDelivery
 from controller.web.session import CSRF_HEADER
+from tests.api.conftest import Bed
 from tests.api.test_redeploy import GIT_ENV, commit_dockerfile
-from tests.web.conftest import Browser
+from tests.web.conftest import ADMIN, Browser, add_user, browser_of
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_NAMES = ["%3Cscript%3E", "UPPER", "a..b", "x" * 40, "app;rm"]
@@ -128,7 +129,7 @@ def test_deploy_now_builds_the_pushed_source_again(browser: Browser, tmp_path: P
     assert response.headers["location"] == "/apps/web"
     (deploy,) = browser.bed.services.history.of_app("web", limit=5)
     assert deploy.kind == "build"
-    assert "by admin" in (deploy.description or "")
+    assert f"by {ADMIN}" in (deploy.description or "")
     browser.bed.services.deploys.wait(deploy.id, 10)
     assert browser.bed.services.apps.get("web").current_release == 1
 
@@ -372,3 +373,60 @@ def test_the_app_page_links_logs_and_figures_and_loads_its_script(browser: Brows
     assert browser.get("/static/app.js").status_code == 200
     assert browser.get("/static/app.css").status_code == 200
     assert "<script>" not in page.text.replace('<script src="/static/app.js" defer></script>', "")
+
+
+# -- who may do what --------------------------------------------------------------------------
+
+
+def test_a_viewer_reads_logs_and_figures_but_reveals_and_destroys_nothing(bed: Bed) -> None:
+    bed.create_app("web")
+    assert bed.deploy("web")["status"] == "succeeded"
+    change = bed.services.deploys.submit_config_change("web", set_={"API_KEY": "s3cr3t-value"}, unset=[])
+    bed.services.deploys.wait(change.result().id, 10)
+    add_user(bed, "vera", "viewer")
+    viewer = browser_of(bed, "vera")
+    secret = bed.services.git.sources.source("web").webhook_secret
+
+    page = viewer.get("/apps/web")
+    assert page.status_code == 200
+    for absent in ("Deploy now", "Reveal", "/destroy", "Type <strong>web</strong>", secret, "s3cr3t-value"):
+        assert absent not in page.text, absent
+    assert "git remote add dockyard" in page.text  # reading the remotes is reading
+    assert viewer.get("/apps/web/logs").status_code == 200
+    assert viewer.get("/apps/web/stats").status_code == 200
+    assert viewer.get("/partials/apps/web/stats").status_code == 200
+
+    for url, form in [
+        ("/apps/web/config/reveal", {"key": "API_KEY"}),
+        ("/apps/web/git/secret", {}),
+        ("/apps/web/redeploy", {}),
+        ("/apps/web/destroy", {"confirm": "web"}),
+    ]:
+        refused = viewer.post(url, form)
+        assert refused.status_code == 403, url
+        assert "Not allowed" in refused.text
+        assert "s3cr3t-value" not in refused.text and secret not in refused.text
+        htmx = htmx_post(viewer, url, form)
+        assert htmx.status_code == 403, url
+        assert "s3cr3t-value" not in htmx.text and secret not in htmx.text
+    assert exists(viewer, "web")
+    assert len(bed.services.history.of_app("web", limit=50)) == 2
+
+
+def test_a_developer_reveals_but_may_not_destroy_nor_touch_other_apps(bed: Bed) -> None:
+    bed.create_app("web")
+    bed.create_app("shop")
+    add_user(bed, "dora", "developer", ["web"])
+    dev = browser_of(bed, "dora")
+    page = dev.get("/apps/web")
+    assert "Reveal secret" in page.text
+    assert "/destroy" not in page.text
+    assert htmx_post(dev, "/apps/web/git/secret", {}).status_code == 200
+    assert dev.post("/apps/web/destroy", {"confirm": "web"}).status_code == 403
+    assert exists(dev, "web")
+    for url in ("/apps/shop/logs", "/live/apps/shop/logs", "/apps/shop/stats", "/partials/apps/shop/stats"):
+        assert dev.get(url).status_code == 403, url
+    shop_secret = bed.services.git.sources.source("shop").webhook_secret
+    refused = dev.post("/apps/shop/git/secret")
+    assert refused.status_code == 403
+    assert shop_secret not in refused.text

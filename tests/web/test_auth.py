@@ -1,14 +1,22 @@
 """Every GUI route needs a session, except the login form: the table is built from `app.routes`,
 so a new page without the session dependency fails here."""
 
+import re
+
 import pytest
 
 from tests.api.conftest import Bed
-from tests.api.test_auth import _concrete, _endpoints
+from tests.api.test_auth import SAMPLES, _endpoints
 
 GUI = _endpoints(gui=True)
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("HEAD", "/login")}
 PROTECTED = [endpoint for endpoint in GUI if endpoint not in PUBLIC]
+GUI_SAMPLES = SAMPLES | {"user": "root", "key": "laptop", "page": "users"}
+
+
+def _concrete(path: str) -> str:
+    """`path` with a sample value in each of its parameters."""
+    return re.sub(r"\{([^}:]+)[^}]*\}", lambda match: GUI_SAMPLES[match.group(1)], path)
 
 
 def test_the_table_sees_the_gui() -> None:
