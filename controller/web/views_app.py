@@ -1,5 +1,6 @@
 """What the app page shows beyond the basics: domains with their certificate, the git side
-(remotes, webhook URLs, deliveries; never the secret unless asked), and live figures."""
+(remotes, webhook URLs, deliveries; never the secret unless asked), and live figures (on
+their own page and fragment: sampling every container is not paid for by each app page)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +48,7 @@ class ContainerFigures:
 
 @dataclass(frozen=True)
 class StatsView:
-    """Live figures as numbers (the charts are drawn from them by stats.js)."""
+    """Live figures as numbers (app.js draws the charts from them)."""
 
     containers: tuple[ContainerFigures, ...]
     requests_per_second: float | None
@@ -60,7 +61,6 @@ class AppExtras:
     domains: list[DomainRow]
     git: GitView | None
     git_error: str | None
-    stats: StatsView
 
 
 def domain_rows(services: Services, name: str) -> list[DomainRow]:
@@ -146,5 +146,4 @@ def app_extras(services: Services, name: str) -> AppExtras:
         domains=domain_rows(services, name),
         git=git,
         git_error=git_error,
-        stats=stats_view(services, name),
     )

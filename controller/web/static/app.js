@@ -254,8 +254,14 @@
         poll();
       }
     });
-    sample(figures);
-    timer = setTimeout(poll, STATS_EVERY_MS);
+    if (figures.querySelector("[data-series]")) {
+      sample(figures); // the figures page came with them
+      timer = setTimeout(poll, STATS_EVERY_MS);
+    } else {
+      // The app page: the charts so far (kept across its reloads), then its figures from here.
+      Object.keys(series).forEach(function (name) { chart(charts, name, series[name]); });
+      poll();
+    }
   }
 
   function start() {
