@@ -15,6 +15,7 @@ import pytest
 from controller.domain.certificates import ChallengeFailed, ChallengeFailure
 from controller.domain.errors import DockyardError, NotFound
 from controller.domain.git_records import WebhookDelivery
+from controller.domain.models import HEALTH_CHECK_USER_AGENT
 from controller.web.session import CSRF_HEADER
 from tests.api.conftest import Bed
 from tests.api.test_redeploy import GIT_ENV, commit_dockerfile
@@ -163,12 +164,17 @@ def test_container_log_lines_are_escaped(browser: Browser, monkeypatch: pytest.M
     def hostile(*args: Any, **kwargs: Any) -> Any:
         lines = original(*args, **kwargs)
         lines._lines.append(HOSTILE)
+        lines._lines.append(f'10.0.0.1 "GET /health" 200 "{HEALTH_CHECK_USER_AGENT}"')
         return lines
 
     monkeypatch.setattr(runtime, "follow_logs", hostile)
     page = browser.get("/apps/web/logs")
     assert HOSTILE not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "GET /health" not in page.text  # Dockyard's own health checks are left out
+    stream = browser.get("/live/apps/web/logs")
+    assert "alert(1)" in stream.text  # JSON in the stream; app.js adds it as text, not HTML
+    assert "GET /health" not in stream.text
 
 
 def test_container_logs_of_a_hostile_or_missing_app_are_an_error_page(browser: Browser) -> None:
@@ -430,3 +436,15 @@ def test_a_developer_reveals_but_may_not_destroy_nor_touch_other_apps(bed: Bed) 
     refused = dev.post("/apps/shop/git/secret")
     assert refused.status_code == 403
     assert shop_secret not in refused.text
+
+
+def test_each_secret_shown_is_in_the_audit_trail_with_who_asked(browser: Browser) -> None:
+    configured(browser)
+    htmx_post(browser, "/apps/web/config/reveal", {"key": "API_KEY"})
+    browser.post("/apps/web/git/secret")
+    browser.post("/apps/web/config/reveal", {"key": "API_KEY"}, csrf=False)  # refused: audited too
+    audit = browser.bed.get("/api/v1/audit", params={"app": "web"}).json()
+    seen = [(e["actor"], e["action"], e["outcome"]) for e in audit]
+    assert (ADMIN, "reveal_config_value", "ok") in seen, seen
+    assert (ADMIN, "reveal_webhook_secret", "ok") in seen, seen
+    assert any(action == "reveal_config_value" and outcome == "denied" for _, action, outcome in seen), seen
