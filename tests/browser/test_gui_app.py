@@ -100,6 +100,14 @@ def test_reveal_figures_container_logs_and_destroy(
     page.locator("#follow-toggle").click()
     expect(log).to_contain_text(f"tick-{paused_at + 5}", timeout=30_000)
 
+    # A restart replaces the container: the page follows the new one by itself.
+    old_container = (log.text_content() or "").split(" | ", 1)[0].strip()
+    assert controller.api("POST", "/apps/ticker/restart").status_code == 202
+    expect(page.locator("#log-status")).to_contain_text("output ended", timeout=WAIT_MS)
+    expect(log).not_to_contain_text(old_container, timeout=WAIT_MS)
+    expect(log).to_contain_text("tick-3", timeout=WAIT_MS)
+    expect(page.locator("#log-status")).to_have_text("Following new lines.")
+
     # Destroy: the button stays disabled until the name is typed exactly.
     page.goto(controller.url + "/apps/ticker")
     confirm = page.get_by_label("Type ticker to confirm")

@@ -8,6 +8,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var STATS_EVERY_MS = 5000;
   var POINTS = 60; // per chart: five minutes at one sample per 5 s
+  var RESUME_MS = 5000; // a followed log whose containers went away is followed again after this
   document.documentElement.classList.add("js");
 
   // -- copy buttons: data-copy names the element whose text is copied -----------------------
@@ -81,6 +82,7 @@
     var status = document.getElementById("log-status");
     var limit = parseInt(pre.getAttribute("data-max-lines"), 10) || 1000;
     var source = null;
+    var again = null;
 
     function say(text) {
       if (status) {
@@ -101,39 +103,60 @@
       }
     }
 
-    function start() {
-      // The stream starts with the same tail the page was rendered with: no gap, no repeat.
-      pre.textContent = "";
-      source = new EventSource(pre.getAttribute("data-follow-container"));
-      source.addEventListener("lines", function (event) { append(JSON.parse(event.data)); });
-      source.addEventListener("end", function () {
-        stop();
-        say("The containers' output ended (stopped or replaced). Reload to see a new release's.");
-      });
-      source.onopen = function () { say("Following new lines."); };
-      source.onerror = function () { say("Reconnecting…"); };
+    function show(following) {
       if (toggle) {
-        toggle.setAttribute("aria-pressed", "true");
-        toggle.textContent = "Following: on";
+        toggle.setAttribute("aria-pressed", following ? "true" : "false");
+        toggle.textContent = following ? "Following: on" : "Following: off";
       }
     }
 
-    function stop() {
+    function close() {
+      clearTimeout(again);
+      again = null;
       if (source) {
         source.close();
         source = null;
       }
-      if (toggle) {
-        toggle.setAttribute("aria-pressed", "false");
-        toggle.textContent = "Following: off";
-      }
+    }
+
+    function resumeLater(why) {
+      // Stopped or replaced containers (a deploy, a restart), or a refused stream: follow the
+      // app's current containers again in a moment, unless paused meanwhile.
+      close();
+      say(why + " Following again in " + RESUME_MS / 1000 + " s.");
+      again = setTimeout(start, RESUME_MS);
+    }
+
+    function start() {
+      // The stream starts with the same tail the page was rendered with: no gap, no repeat.
+      close();
+      pre.textContent = "";
+      source = new EventSource(pre.getAttribute("data-follow-container"));
+      source.addEventListener("lines", function (event) { append(JSON.parse(event.data)); });
+      source.addEventListener("end", function () {
+        resumeLater("The containers' output ended (stopped or replaced).");
+      });
+      source.onopen = function () { say("Following new lines."); };
+      source.onerror = function () {
+        if (source && source.readyState === EventSource.CLOSED) {
+          resumeLater("The log stream was refused.");
+        } else {
+          say("Reconnecting…");
+        }
+      };
+      show(true);
+    }
+
+    function pause() {
+      close();
+      show(false);
       say("Paused.");
     }
 
     if (toggle) {
       toggle.addEventListener("click", function () {
-        if (source) {
-          stop();
+        if (source || again) {
+          pause();
         } else {
           start();
         }
