@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -89,6 +89,13 @@ def deploy_now(
 # -- container logs ---------------------------------------------------------------------------
 
 
+def _tail(value: str | None, *, least: int) -> int:
+    """The `tail` a page or stream was asked for, within bounds (a page never answers a 422)."""
+    if value is None or not value.strip().isdigit():
+        return LOG_TAIL
+    return min(max(int(value), least), LOG_TAIL_MAX)
+
+
 def _tail_of(services: Services, name: str, tail: int) -> list[str]:
     lines = services.apps.container_logs(name, tail=tail, follow=False, timestamps=False)
     try:
@@ -102,20 +109,21 @@ async def container_logs_page(
     request: Request,
     name: str,
     services: ServicesDep,
-    tail: int = Query(default=LOG_TAIL, ge=1, le=LOG_TAIL_MAX),
+    tail: str | None = None,
 ) -> HTMLResponse:
     """The last `tail` lines of the app's web containers (readable without JavaScript);
     app.js follows the rest from /live/apps/{name}/logs."""
     app = await run_in_threadpool(services.apps.get, name)
+    lines_wanted = _tail(tail, least=1)
     error = None
     lines: list[str] = []
     try:
-        lines = await run_in_threadpool(_tail_of, services, app.name, tail)
+        lines = await run_in_threadpool(_tail_of, services, app.name, lines_wanted)
     except NotFound:
         raise
     except DockyardError as exc:
         error = str(exc)
-    return render(request, "app_logs.html", app=app, lines=lines, tail=tail, error=error)
+    return render(request, "app_logs.html", app=app, lines=lines, tail=lines_wanted, error=error)
 
 
 @router.get("/live/apps/{name}/logs", dependencies=READ)
@@ -123,7 +131,7 @@ async def live_container_logs(
     name: str,
     services: ServicesDep,
     followers: FollowersDep,
-    tail: int = Query(default=LOG_TAIL, ge=0, le=LOG_TAIL_MAX),
+    tail: str | None = None,
 ) -> StreamingResponse:
     """The last `tail` lines of the app's web containers, then new ones as they come: one
     `lines` event per batch (a JSON list), then `end` when every container's output ended."""
@@ -131,7 +139,13 @@ async def live_container_logs(
     slot = followers.acquire(app.name)
     try:
         lines = await run_in_threadpool(
-            partial(services.apps.container_logs, app.name, tail=tail, follow=True, timestamps=False)
+            partial(
+                services.apps.container_logs,
+                app.name,
+                tail=_tail(tail, least=0),
+                follow=True,
+                timestamps=False,
+            )
         )
     except BaseException:
         slot.release()

@@ -144,8 +144,11 @@ def test_the_container_logs_page_shows_the_tail_and_the_stream_follows(browser: 
     assert page.status_code == 200
     assert "hello from" in page.text
     assert 'data-follow-container="/live/apps/web/logs?tail=200"' in page.text
-    assert browser.get("/apps/web/logs?tail=0").status_code == 422
-    assert browser.get("/apps/web/logs?tail=100000").status_code == 422
+    for asked, shown in [("0", 1), ("100000", 1000), ("-5", 200), ("abc", 200), ("10", 10)]:
+        bounded = browser.get(f"/apps/web/logs?tail={asked}")
+        assert bounded.status_code == 200, asked
+        assert f'data-follow-container="/live/apps/web/logs?tail={shown}"' in bounded.text, asked
+    assert browser.get("/live/apps/web/logs?tail=abc").status_code == 200
 
     stream = browser.get("/live/apps/web/logs?tail=10")
     assert stream.status_code == 200
