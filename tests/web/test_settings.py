@@ -209,3 +209,17 @@ def test_a_scoped_developer_sees_only_its_apps_in_the_audit(bed: Bed) -> None:
     assert dora.get("/audit", params={"app": "shop"}).status_code == 403
     add_user(bed, "vera", "viewer")
     assert browser_of(bed, "vera").get("/audit").status_code == 403
+
+
+def test_a_removed_or_demoted_user_loses_its_rights_at_its_next_request(browser: Browser, bed: Bed) -> None:
+    bed.create_app("web")
+    add_user(bed, "dev", "developer")
+    add_user(bed, "gone", "developer")
+    dev = browser_of(bed, "dev", TestClient(bed.client.app))
+    gone = browser_of(bed, "gone", TestClient(bed.client.app))
+    assert ">Restart<" in dev.get("/apps/web").text
+    assert browser.post("/settings/users/dev/role", {"role": "viewer"}).status_code == 303
+    assert ">Restart<" not in dev.get("/apps/web").text
+    assert dev.post("/apps/web/restart").status_code == 403
+    assert browser.post("/settings/users/gone/remove").status_code == 303
+    assert gone.get("/").status_code == 303  # its session went with it
