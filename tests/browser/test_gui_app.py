@@ -81,6 +81,12 @@ def test_reveal_figures_container_logs_and_destroy(
         "points", re.compile(r"\d"), timeout=30_000
     )
     page.screenshot(path=screens / "01-app-page.png", full_page=True)
+    page.locator("#stats-charts").screenshot(path=screens / "01-charts.png")
+    # On a phone (375 px) nothing is wider than the screen: remotes, URLs and secrets wrap.
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path=screens / "01-app-page-375.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # Container logs: the tail, then new lines arrive without a reload.
     page.get_by_role("link", name="Container logs").click()
@@ -91,6 +97,9 @@ def test_reveal_figures_container_logs_and_destroy(
     expect(log).to_contain_text(f"tick-{seen + 5}", timeout=30_000)
     expect(page.locator("#log-status")).to_have_text("Following new lines.")
     page.screenshot(path=screens / "02-container-logs.png", full_page=True)
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.set_viewport_size({"width": 1280, "height": 900})
     toggle = page.get_by_role("button", name="Following: on")
     toggle.click()
     expect(page.locator("#follow-toggle")).to_have_attribute("aria-pressed", "false")

@@ -180,6 +180,13 @@
       var svg = document.createElementNS(SVG, "svg");
       svg.setAttribute("viewBox", "0 0 100 30");
       svg.setAttribute("preserveAspectRatio", "none");
+      var base = document.createElementNS(SVG, "line");
+      base.setAttribute("class", "base");
+      base.setAttribute("x1", "0");
+      base.setAttribute("x2", "100");
+      base.setAttribute("y1", "29.5");
+      base.setAttribute("y2", "29.5");
+      svg.appendChild(base);
       svg.appendChild(document.createElementNS(SVG, "polyline"));
       figure.appendChild(svg);
       container.appendChild(figure);
@@ -198,6 +205,11 @@
         points.push(((offset + i) * step).toFixed(2) + "," + (29 - (v / top) * 28).toFixed(2));
       }
     });
+    if (points.length === 1) {
+      // One sample so far: a short flat stroke ending at it (a single point draws nothing).
+      var only = points[0].split(",");
+      points.unshift((parseFloat(only[0]) - step).toFixed(2) + "," + only[1]);
+    }
     figure.querySelector("polyline").setAttribute("points", points.join(" "));
   }
 
