@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.browser.test_gui import add_user, log_in
 from tests.conftest import BUSYBOX_IMAGE
@@ -37,7 +37,7 @@ def highest_tick(text: str) -> int:
 
 
 def test_reveal_figures_container_logs_and_destroy(
-    controller: Controller, page: Page, tmp_path: Path
+    controller: Controller, chromium: Browser, page: Page, tmp_path: Path
 ) -> None:
     screens = tmp_path / "screenshots"
     screens.mkdir()
@@ -116,6 +116,22 @@ def test_reveal_figures_container_logs_and_destroy(
     expect(log).not_to_contain_text(old_container, timeout=WAIT_MS)
     expect(log).to_contain_text("tick-3", timeout=WAIT_MS)
     expect(page.locator("#log-status")).to_have_text("Following new lines.")
+
+    # With JavaScript off the logs, figures and a revealed value are still there to read.
+    plain_context = chromium.new_context(java_script_enabled=False)
+    try:
+        plain = plain_context.new_page()
+        log_in(plain, controller)
+        plain.goto(controller.url + "/apps/ticker/logs")
+        expect(plain.locator("#container-log")).to_contain_text("tick-")
+        plain.goto(controller.url + "/apps/ticker/stats")
+        expect(plain.locator("#app-stats-figures table")).to_contain_text("running")
+        plain.goto(controller.url + "/apps/ticker")
+        plain.get_by_role("button", name="Reveal the value of SECRET_TOKEN").click()
+        expect(plain.locator("#config-SECRET_TOKEN-value")).to_have_text(SECRET)
+        plain.screenshot(path=screens / "02-no-javascript-revealed.png", full_page=True)
+    finally:
+        plain_context.close()
 
     # Destroy: the button stays disabled until the name is typed exactly.
     page.goto(controller.url + "/apps/ticker")
