@@ -130,13 +130,17 @@
     function start() {
       // The stream starts with the same tail the page was rendered with: no gap, no repeat.
       close();
-      pre.textContent = "";
       source = new EventSource(pre.getAttribute("data-follow-container"));
       source.addEventListener("lines", function (event) { append(JSON.parse(event.data)); });
       source.addEventListener("end", function () {
         resumeLater("The containers' output ended (stopped or replaced).");
       });
-      source.onopen = function () { say("Following new lines."); };
+      source.onopen = function () {
+        // Each (re)connection starts with the tail again (a proxy may cut a quiet stream):
+        // the page shows it once.
+        pre.textContent = "";
+        say("Following new lines.");
+      };
       source.onerror = function () {
         if (source && source.readyState === EventSource.CLOSED) {
           resumeLater("The log stream was refused.");
