@@ -3,7 +3,7 @@
 # and ratios against baselines measured in the same run; they assert nothing.
 #
 # Usage: bench/run.sh [NAME...]      NAME in: deploy_overhead cli_deploy zero_downtime footprint proxy_overhead
-#                                    acme_issuance queue git_push_to_live webhook_intake tui auth_overhead
+#                                    acme_issuance queue git_push_to_live webhook_intake tui auth_overhead gui
 # Needs: root (apt-get), a running dockerd (scripts/setup-testbed.sh starts one), the venv .venv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,7 +31,7 @@ fi
 
 names=("$@")
 ((${#names[@]})) || names=(
-  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake tui auth_overhead
+  deploy_overhead cli_deploy zero_downtime footprint proxy_overhead acme_issuance queue git_push_to_live webhook_intake tui auth_overhead gui
 )
 # Other work on the machine skews every figure: show how busy it was around each benchmark.
 machine() {

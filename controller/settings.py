@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     http_port: int = 80
     https_port: int = 443
     base_domain: str | None = None
+    # Serve the GUI and API through the managed nginx on this name, with an ACME certificate.
+    dashboard_domain: str | None = None
     admin_token: str | None = None
     audit_days: int = Field(default=365, ge=1)  # how long the audit log keeps its events
     session_hours: float = Field(default=12, gt=0)  # how long a browser login lasts
@@ -82,7 +84,7 @@ class Settings(BaseSettings):
     git_allow_private_sources: bool = False  # sources on loopback, link-local or private addresses
     public_url: str | None = None  # how users reach the API (HTTP remotes, webhooks); default http://<listen>
 
-    @field_validator("base_domain")
+    @field_validator("base_domain", "dashboard_domain")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
@@ -128,6 +130,17 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def dashboard_backend(self) -> str:
+        """Where the proxy reaches the API for the dashboard domain: an IPv4 address and port.
+
+        A wildcard or IPv6 listen address is reached on 127.0.0.1 (the proxy runs here).
+        """
+        host = self.listen_host.strip("[]")
+        if host in ("", "0.0.0.0", "localhost") or ":" in host:  # noqa: S104 - compared, not bound
+            host = "127.0.0.1"
+        return f"{host}:{self.listen_port}"
 
     @property
     def admin_token_file(self) -> Path:

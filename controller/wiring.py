@@ -24,8 +24,9 @@ from controller.adapters.store.sql_store import SqlStore
 from controller.adapters.store.upgrade import upgrade_database_in_child
 from controller.domain.certificates import RenewalPolicy, served_domains
 from controller.domain.credentials import check_secret_strength
-from controller.domain.errors import RuntimeUnavailable
-from controller.domain.models import ContainerExit
+from controller.domain.errors import InvalidInput, RuntimeUnavailable
+from controller.domain.models import ContainerExit, Site
+from controller.domain.names import DASHBOARD_SITE, validate_domain
 from controller.services.account_ports import PasswordHasher
 from controller.services.accounts import Accounts
 from controller.services.app_state import AppStateWatch
@@ -293,7 +294,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
     prepare_data_dir(settings)
     outside = adapters if adapters is not None else build_adapters(settings)
     store, runtime, proxy, certs = outside.store, outside.runtime, outside.proxy, outside.certs
-    routing = Routing(store=store, runtime=runtime, proxy=proxy)
+    routing = Routing(store=store, runtime=runtime, proxy=proxy, system_sites=dashboard_sites(settings))
     logs = DeployLogHub(outside.deploy_logs)
     events = EventBus(journal=outside.event_journal)
     public_urls = PublicUrls(settings.http_port, settings.https_port, certs)
@@ -337,7 +338,19 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         threshold_percent=settings.disk_prune_threshold,
         measure=outside.disk_used_percent,
     )
-    keeper = Keeper(starter=outside.starter, serving=ServingSets(store).of) if outside.starter else None
+    admin_token = load_admin_token(settings)
+    accounts = build_accounts(
+        settings,
+        store=store,
+        app_names=lambda: [a.name for a in store.list_apps()],
+        admin_token=admin_token,
+        hasher=outside.passwords,
+    )
+    keeper = (
+        Keeper(starter=outside.starter, serving=ServingSets(store).of, audit=accounts.audit)
+        if outside.starter
+        else None
+    )
     reconciler = Reconciler(
         store=store,
         runtime=runtime,
@@ -347,6 +360,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         hygiene=hygiene,
         keeper=keeper,
         events=events,
+        audit=accounts.audit,
     )
     # `apps` is bound below: a push may create an app (auto-create), and apps own their repos.
     git = build_git(
@@ -366,7 +380,6 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         listeners=(certificates, git.sources),
         crashes=crashes,
     )
-    admin_token = load_admin_token(settings)
     return Services(
         settings=settings,
         store=store,
@@ -387,15 +400,20 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         git=git,
         crashes=crashes,
         app_states=AppStateWatch(store=store, runtime=runtime, crashes=crashes, events=events),
-        accounts=build_accounts(
-            settings,
-            store=store,
-            app_names=lambda: [a.name for a in store.list_apps()],
-            admin_token=admin_token,
-            hasher=outside.passwords,
-        ),
+        accounts=accounts,
         keeper=keeper,
     )
+
+
+def dashboard_sites(settings: Settings) -> tuple[Site, ...]:
+    """The GUI's own proxy site when DOCKYARD_DASHBOARD_DOMAIN is set (a bad name stops the start)."""
+    if not settings.dashboard_domain:
+        return ()
+    try:
+        domain = validate_domain(settings.dashboard_domain)
+    except InvalidInput as error:
+        raise InvalidInput(f"DOCKYARD_DASHBOARD_DOMAIN: {error}") from None
+    return (Site(app=DASHBOARD_SITE, domains=(domain,), backends=(settings.dashboard_backend,)),)
 
 
 def build_certificates(
@@ -423,4 +441,5 @@ def build_certificates(
             daily_attempts=settings.acme_daily_attempts,
         ),
         check_interval=settings.acme_check_interval,
+        system_sites={site.app: site.domains for site in dashboard_sites(settings)},
     )

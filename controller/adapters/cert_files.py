@@ -21,7 +21,7 @@ from pathlib import Path
 from controller.adapters.private_files import write_private_file
 from controller.adapters.x509_info import certificate_info
 from controller.domain.certificates import CertificateInfo, CertificateState, state_from_json, state_to_json
-from controller.domain.names import validate_app_name
+from controller.domain.names import validate_site_name
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class FileCertificateStore:
         self._root.chmod(PRIVATE_DIR_MODE)
 
     def _dir(self, app: str) -> Path:
-        return self._root / validate_app_name(app)
+        return self._root / validate_site_name(app)
 
     def paths(self, app: str) -> tuple[str, str]:
         """Absolute paths of the app's chain and key, as nginx is told them."""

@@ -27,6 +27,9 @@ RESERVED_APP_NAMES = frozenset(
         "system",
     }
 )
+# The proxy site that serves the GUI on DOCKYARD_DASHBOARD_DOMAIN: a reserved app name, so
+# its upstream, access log and certificate directory never clash with an app's.
+DASHBOARD_SITE = "dockyard"
 _APP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,28}[a-z0-9])?$")
 DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _LABEL_RE = re.compile(DNS_LABEL)
@@ -50,6 +53,11 @@ def validate_app_name(name: str) -> str:
     if name in RESERVED_APP_NAMES:
         raise InvalidInput(f"app name {name!r} is reserved")
     return name
+
+
+def validate_site_name(name: str) -> str:
+    """An app name, or the reserved name of the controller's own proxy site (the dashboard)."""
+    return name if name == DASHBOARD_SITE else validate_app_name(name)
 
 
 def is_hostname(name: object, *, min_labels: int = 1) -> bool:

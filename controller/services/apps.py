@@ -51,6 +51,16 @@ class AppDetails:
     crashes: tuple[ContainerExit, ...] = ()  # of the current release, lately, newest first
 
 
+@dataclass(frozen=True)
+class AppOverview:
+    """What a list of every app shows of one: no per-app Docker inspect, so it is cheap."""
+
+    app: App
+    status: str
+    urls: tuple[str, ...]
+    running: int  # containers of the app that run
+
+
 def app_status(app: App, containers: Sequence[ContainerInfo], crashes: int = 0) -> str:
     """One word for the app's state: not-deployed, stopped, running, degraded or crashed.
 
@@ -96,6 +106,8 @@ class AppService:
         """Create an app; with a base domain it also gets `<name>.<base domain>`."""
         validate_app_name(name)
         default_domain = f"{name}.{self._base_domain}" if self._base_domain else None
+        if default_domain:
+            self._refuse_reserved(default_domain)
         if default_domain and any(default_domain in app.domains for app in self._store.list_apps()):
             raise Conflict(f"domain {default_domain} is already used by another app")
         self._store.create_app(name)
@@ -112,6 +124,32 @@ class AppService:
 
     def get(self, name: str) -> App:
         return self._store.get_app(validate_app_name(name))
+
+    def overview(self, only: str | None = None) -> list[AppOverview]:
+        """Every app (or just `only`) with its state, URLs and running containers, from one
+        container listing."""
+        apps = [self.get(only)] if only is not None else self._store.list_apps()
+        listed: list[ContainerInfo] | None
+        try:
+            listed = self._runtime.list_containers(only)
+        except DockyardError:
+            listed = None  # Docker is down: every state is unknown
+        containers: dict[str, list[ContainerInfo]] = {}
+        for container in listed or ():
+            containers.setdefault(container.app, []).append(container)
+        overviews = []
+        for app in apps:
+            own = containers.get(app.name, [])
+            crashes = len(self._crashes.recent(app.name, app.current_release))
+            overviews.append(
+                AppOverview(
+                    app=app,
+                    status=app_status(app, own, crashes) if listed is not None else "unknown",
+                    urls=tuple(self._public_urls(app.name, app.domains)),
+                    running=sum(1 for c in own if c.state == "running"),
+                )
+            )
+        return overviews
 
     def details(self, name: str) -> AppDetails:
         app = self.get(name)
@@ -182,6 +220,7 @@ class AppService:
     def add_domain(self, name: str, domain: str) -> App:
         app = self.get(name)
         domain = validate_domain(domain)
+        self._refuse_reserved(domain)
         self._store.add_domain(app.name, domain)
         self._domains_updated(app.name)
         try:
@@ -190,6 +229,10 @@ class AppService:
             self._store.remove_domain(app.name, domain)
             raise
         return self._store.get_app(app.name)
+
+    def _refuse_reserved(self, domain: str) -> None:
+        if domain in self._routing.reserved_domains():
+            raise Conflict(f"domain {domain} serves the Dockyard dashboard (DOCKYARD_DASHBOARD_DOMAIN)")
 
     def _domains_updated(self, name: str) -> None:
         """Tell listeners once the store has the domains: a certificate order can run while

@@ -10,7 +10,7 @@ fails a deploy or a domain change: until a certificate exists the app is served 
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -129,8 +129,12 @@ class CertificateService(AppListener):
         events: EventBus | None = None,
         clock: Callable[[], datetime] = _utcnow,
         wait_for_job: float = WAIT_FOR_JOB,
+        system_sites: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._store = store
+        # The controller's own sites (the dashboard domain), by reserved name: not apps, so
+        # their certificates are ordered by the renewal loop itself rather than as queue jobs.
+        self._system = {name: tuple(domains) for name, domains in (system_sites or {}).items()}
         self._certs = certs
         self._issuer = issuer
         self._routing = routing
@@ -182,17 +186,45 @@ class CertificateService(AppListener):
     # -- queries and requests -----------------------------------------------------------
 
     def report(self, app: str) -> CertificateReport:
+        """An app's certificate state (or a system site's, by its reserved name)."""
+        if app in self._system:
+            return self._report(app, self._system[app])
         record = self._store.get_app(validate_app_name(app))
-        domains = checked_domains(record.name, record.domains)
-        state = self._certs.load(record.name)
+        return self._report(record.name, record.domains)
+
+    def domain_states(self, app: str, domains: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
+        """For lists: each domain's certificate state in a word ("https", "pending" or
+        "failed", "" with ACME off and no certificate) and the CA's last error, if any.
+
+        Reads only the app's certificate state (no validation of `app`, no log): the caller
+        passes an app it has just listed.
+        """
+        state = self._certs.load(app)
+        served = set(served_domains(state, domains))
+        states: list[tuple[str, str | None]] = []
+        for domain in domains:
+            record = state.domain(domain)
+            if domain in served:
+                states.append(("https", None))
+            elif not self.enabled:
+                states.append(("", None))
+            elif record.last_error:
+                states.append(("failed", record.last_error))
+            else:
+                states.append(("pending", None))
+        return tuple(states)
+
+    def _report(self, name: str, record_domains: Sequence[str]) -> CertificateReport:
+        domains = checked_domains(name, record_domains)
+        state = self._certs.load(name)
         return CertificateReport(
-            app=record.name,
+            app=name,
             acme_enabled=self.enabled,
             https_redirect=state.https_redirect,
             certificate=state.certificate,
             served=served_domains(state, domains),
             domains=tuple((domain, state.domain(domain)) for domain in domains),
-            log=tuple(self._certs.read_log(record.name, LOG_TAIL)),
+            log=tuple(self._certs.read_log(name, LOG_TAIL)),
         )
 
     def issue(self, app: str, *, force: bool = False) -> IssueResult:
@@ -249,14 +281,37 @@ class CertificateService(AppListener):
             domains = checked_domains(record.name, record.domains)
             if domains and plan_order(domains, self._certs.load(record.name), now, self._policy).domains:
                 self.queue(record.name)
+        for name, system_domains in self._system.items():
+            domains = checked_domains(name, system_domains)
+            if domains and plan_order(domains, self._certs.load(name), now, self._policy).domains:
+                self._run_system(name)
         return self._next_retry(now)
 
     def _next_retry(self, now: datetime) -> datetime | None:
+        subjects = [(record.name, record.domains) for record in self._store.list_apps()]
         retries = [
-            next_retry(self._certs.load(record.name), record.domains, now, self._policy)
-            for record in self._store.list_apps()
+            next_retry(self._certs.load(name), domains, now, self._policy)
+            for name, domains in [*subjects, *self._system.items()]
         ]
         return min((retry for retry in retries if retry is not None), default=None)
+
+    def _domains_of(self, name: str) -> tuple[str, ...]:
+        if name in self._system:
+            return self._system[name]
+        return self._store.get_app(name).domains
+
+    def _run_system(self, name: str) -> None:
+        """Order a system site's certificate now, in the renewal thread (it has no job queue)."""
+        try:
+            result = self._run(name, manual=False, force=False)
+        except DockyardError:
+            logger.exception("certificate for %s failed", name)
+            return
+        except Exception as crash:
+            logger.exception("certificate issuance for %s crashed", name)
+            self._record_crash(name, crash)
+            return
+        self._publish(result)
 
     # -- background threads -----------------------------------------------------------------
 
@@ -341,7 +396,7 @@ class CertificateService(AppListener):
     def _record_crash(self, app: str, crash: Exception) -> None:
         """Count a crashed run as a failed attempt, so backoff and the daily cap hold."""
         try:
-            domains = checked_domains(app, self._store.get_app(app).domains)
+            domains = checked_domains(app, self._domains_of(app))
             state = self._certs.load(app)
             error = ("internal", f"{type(crash).__name__}: {crash}")
             self._save(
@@ -365,8 +420,7 @@ class CertificateService(AppListener):
 
     def _run(self, app: str, *, manual: bool, force: bool) -> IssueResult:
         with self._lock_for(app):
-            record = self._store.get_app(app)
-            domains = checked_domains(app, record.domains)
+            domains = checked_domains(app, self._domains_of(app))
             state = self._certs.load(app)
             now = self._clock()
             plan = plan_order(domains, state, now, self._policy, force=force, manual=manual)

@@ -19,6 +19,10 @@ class DeployHistory:
         """The newest `limit` deploys of every app, newest first."""
         return self._store.list_deploys(None, limit=limit)
 
+    def last_of_each_app(self) -> dict[str, Deploy]:
+        """Each app's newest deploy, by app name, in one read (the dashboard's column)."""
+        return self._store.last_deploys()
+
     def of_app(self, app: str, *, limit: int) -> list[Deploy]:
         """The newest `limit` deploys of `app`, newest first.
 

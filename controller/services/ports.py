@@ -115,6 +115,9 @@ class Store(GitStore, AccountStore, Protocol):
     def list_deploys(self, app: str | None = None, limit: int = 50) -> list[Deploy]:
         """Newest first."""
 
+    def last_deploys(self) -> dict[str, Deploy]:
+        """Each app's newest deploy, by app name (apps with none are left out); one query."""
+
     def unfinished_deploys(self) -> list[Deploy]:
         """Deploys still queued or running (after a crash these were interrupted)."""
 

@@ -1,14 +1,17 @@
 """Which containers serve which app: one authoritative map, pushed to the proxy under one lock."""
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from controller.domain.containers import STATE_RESTARTING
 from controller.domain.errors import NotFound
 from controller.domain.models import ContainerInfo, Release, Site
 from controller.services.ports import Proxy, Runtime, Store
+
+logger = logging.getLogger(__name__)
 
 RESTART_WAIT = 10.0  # seconds adoption waits for Docker to bring crashed serving containers back
 RESTART_POLL = 0.1
@@ -33,10 +36,14 @@ class Routing:
     at the same time can never push each other's stale view to nginx.
     """
 
-    def __init__(self, *, store: Store, runtime: Runtime, proxy: Proxy) -> None:
+    def __init__(
+        self, *, store: Store, runtime: Runtime, proxy: Proxy, system_sites: Sequence[Site] = ()
+    ) -> None:
         self._store = store
         self._runtime = runtime
         self._proxy = proxy
+        # Sites of the controller itself (the dashboard domain): fixed backends, never an app's.
+        self._system_sites = tuple(system_sites)
         self._lock = threading.Lock()
         self._backends: dict[str, tuple[Backend, ...]] = {}
 
@@ -48,8 +55,12 @@ class Routing:
         """The last `tail` lines of the app's access log at the proxy, then (with `follow`) new ones."""
         return self._proxy.access_log(app, tail=tail, follow=follow)
 
+    def reserved_domains(self) -> frozenset[str]:
+        """The domains the controller's own sites serve: no app may claim them."""
+        return frozenset(domain for site in self._system_sites for domain in site.domains)
+
     def _sites(self) -> list[Site]:
-        return [
+        sites = [
             Site(
                 app=app.name,
                 domains=app.domains,
@@ -58,6 +69,16 @@ class Routing:
             for app in self._store.list_apps()
             if app.domains
         ]
+        claimed = {domain for site in sites for domain in site.domains}
+        for site in self._system_sites:
+            taken = claimed.intersection(site.domains)
+            if taken:  # an app had the name before it was reserved: the app keeps it
+                logger.error(
+                    "not serving %s on %s: an app has that domain", site.app, ", ".join(sorted(taken))
+                )
+                continue
+            sites.append(site)
+        return sites
 
     def _apply_locked(self, change: Callable[[], None], undo: Callable[[], None]) -> None:
         change()

@@ -11,9 +11,10 @@ from controller.api.auth import deploy_app
 from controller.api.deps import ServicesDep
 from controller.api.follow import SSE_HEADERS, FollowersDep, deploy_log_lines, event_stream
 from controller.domain.access import Action
+from controller.domain.errors import NotFound
 from controller.web.deps import PrincipalDep, current_session, needs, no_app
 from controller.web.render import render
-from controller.web.views import app_page, dashboard_rows
+from controller.web.views import app_page, dashboard_row, dashboard_rows
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(current_session)])
 
@@ -33,6 +34,16 @@ def dashboard(request: Request, services: ServicesDep, principal: PrincipalDep, 
 def apps_table(request: Request, services: ServicesDep, principal: PrincipalDep, q: str = "") -> HTMLResponse:
     """The dashboard's table alone: what its filter box and live updates swap in."""
     return render(request, "partials/apps.html", rows=dashboard_rows(services, q, principal), query=q)
+
+
+@router.get("/partials/apps/{name}/row", dependencies=[READ_APP])
+def app_row(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
+    """One dashboard row, swapped in when an event names the app; empty once it is gone."""
+    try:
+        row = dashboard_row(services, name)
+    except NotFound:
+        return HTMLResponse("")
+    return render(request, "partials/app_row.html", row=row)
 
 
 @router.get("/apps/{name}", dependencies=[READ_APP])

@@ -24,6 +24,7 @@ from tests.e2e.tls_client import HttpsLoad, https_get
 pytestmark = pytest.mark.integration
 
 ISSUE_TIMEOUT = 30.0
+DASHBOARD = "dockyard.example.test"  # DOCKYARD_DASHBOARD_DOMAIN of the module's controller
 
 
 class AcmeBed:
@@ -83,6 +84,7 @@ def acme(busybox_image: str) -> Iterator[AcmeBed]:
         DOCKYARD_ACME_DIRECTORY=pebble.directory_url,
         DOCKYARD_ACME_EMAIL="ops@example.com",
         DOCKYARD_ACME_CA_BUNDLE=str(pebble.ca_bundle),
+        DOCKYARD_DASHBOARD_DOMAIN=DASHBOARD,
     )
     try:
         ctl.start()
@@ -253,3 +255,30 @@ def test_restart_neither_reissues_nor_loses_certificates(acme: AcmeBed, tmp_path
     result = json.loads(ctl.cli("certs", "renew", "kept", "--json").stdout)
     assert not result["issued"] and result["reason"] == "certificate is valid"
     assert result["certificate"]["serial"] == serial
+
+
+def test_the_dashboard_domain_serves_the_gui_over_https_with_its_own_certificate(acme: AcmeBed) -> None:
+    """DOCKYARD_DASHBOARD_DOMAIN: nginx serves the GUI on that name with a certificate from the CA."""
+    deadline = time.monotonic() + ISSUE_TIMEOUT
+    while True:
+        try:
+            status, body, serial = acme.https(DASHBOARD, "/login")
+        except OSError:  # no certificate for the name yet: the handshake is refused
+            status, body, serial = 0, "", ""
+        if status == 200:
+            break
+        assert time.monotonic() < deadline, f"https://{DASHBOARD} never served the login page"
+        time.sleep(0.2)
+    assert "<form" in body
+    assert serial, "the page came over TLS verified by the CA's root"
+    cert_dir = acme.ctl.data_dir / "certs" / "dockyard"
+    assert (cert_dir / "fullchain.pem").stat().st_mode & 0o777 == 0o600
+
+    redirect = acme.http(DASHBOARD, "/login")
+    assert redirect.status_code == 308
+    assert redirect.headers["location"] == f"https://{DASHBOARD}:{acme.https_port}/login"
+
+    acme.ctl.cli("apps", "create", "claimer")
+    refused = acme.ctl.cli("domains", "add", "claimer", DASHBOARD, check=False)
+    assert refused.returncode != 0 and "dashboard" in refused.stderr
+    assert DASHBOARD not in acme.ctl.cli("domains", "claimer").stdout

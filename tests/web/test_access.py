@@ -68,6 +68,7 @@ def test_a_scoped_developer_sees_only_its_apps(scoped: Browser) -> None:
     assert 'data-app="web"' in dashboard
     assert 'data-app="shop"' not in dashboard
     assert 'data-app="shop"' not in scoped.get("/partials/apps").text
+    assert scoped.get("/partials/apps/shop/row").status_code == 403
     refused = scoped.get("/apps/shop")
     assert refused.status_code == 403
     assert "may not use app" in refused.text

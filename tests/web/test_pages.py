@@ -1,6 +1,7 @@
 """The GUI's pages over the real services: what they show, what they change, and how they refuse."""
 
 import re
+import time
 
 from controller.domain.models import DeployStatus
 from controller.web.render import CONTENT_SECURITY_POLICY
@@ -46,6 +47,31 @@ def test_the_filter_box_works_without_javascript_and_as_a_fragment(browser: Brow
     assert fragment.text.startswith('<div id="apps"')
     assert 'data-app="beta"' in fragment.text
     assert 'data-app="alpha"' not in fragment.text
+
+
+def test_one_row_alone_for_a_live_update_of_one_app(browser: Browser) -> None:
+    deployed(browser, "web")
+    row = browser.get("/partials/apps/web/row")
+    assert row.status_code == 200
+    assert row.text.lstrip().startswith('<tr data-app="web">'), row.text
+    whole = re.search(r'<tr data-app="web">.*?</tr>', browser.get("/").text, re.S)
+    ageless = re.compile(r'<span class="muted">[^<]*</span>')  # "3 s ago" may tick in between
+    assert whole and ageless.sub("", whole.group(0)) in ageless.sub("", row.text), "the table's row"
+    gone = browser.get("/partials/apps/nobody/row")
+    assert (gone.status_code, gone.text) == (200, ""), "a destroyed app's row is swapped for nothing"
+    assert browser.get("/partials/apps/%3Cscript%3E/row").status_code == 400
+
+
+def test_the_dashboard_shows_each_domains_certificate_state(browser: Browser) -> None:
+    browser.bed.create_app("web")
+    browser.bed.services.apps.add_domain("web", "web.example.com")  # the fake CA issues at once
+    deadline = time.monotonic() + 10
+    while not browser.bed.services.certificates.report("web").served:
+        assert time.monotonic() < deadline, "no certificate from the fake CA"
+        time.sleep(0.02)
+    row = browser.get("/partials/apps/web/row").text
+    assert 'href="https://web.example.com' in row
+    assert '<span class="cert cert-ok">HTTPS</span>' in row
 
 
 def test_creating_an_app_from_the_dashboard(browser: Browser) -> None:

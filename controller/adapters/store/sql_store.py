@@ -394,6 +394,19 @@ class SqlStore(GitStoreRows, AccountStoreRows):
             rows = conn.execute(query).mappings().all()
         return [_load_deploy(row) for row in rows]
 
+    def last_deploys(self) -> dict[str, Deploy]:
+        newest = (
+            select(deploys.c.app, func.max(deploys.c.created_at).label("created_at"))
+            .group_by(deploys.c.app)
+            .subquery()
+        )
+        query = select(deploys).join(
+            newest, (deploys.c.app == newest.c.app) & (deploys.c.created_at == newest.c.created_at)
+        )
+        with self._reading() as conn:
+            rows = conn.execute(query.order_by(deploys.c.id)).mappings().all()
+        return {row["app"]: _load_deploy(row) for row in rows}  # a tie on the time: the last id
+
     def unfinished_deploys(self) -> list[Deploy]:
         """Queued or running deploys, oldest first (the order to requeue them in)."""
         query = select(deploys).where(deploys.c.status.in_(_UNFINISHED)).order_by(deploys.c.created_at)

@@ -39,16 +39,10 @@
       return;
     }
     var pending = null;
+    var rows = {}; // app -> pending update of its row alone
     var source = new EventSource("/live/events");
     source.onmessage = null;
-    function refresh(data) {
-      if (appPage) {
-        var follows = document.getElementById("live-log");
-        if (data.app === appPage.getAttribute("data-live-reload") && !follows && !typing()) {
-          window.location.reload();
-        }
-        return;
-      }
+    function refreshTable() {
       clearTimeout(pending);
       pending = setTimeout(function () {
         var current = document.getElementById("apps");
@@ -57,7 +51,37 @@
         }
       }, 150);
     }
-    ["deploy", "container", "certificate", "resync"].forEach(function (type) {
+    // An event about an app already in the table fetches that row alone (a few hundred
+    // bytes instead of the whole table); a burst of events of one app makes one request.
+    function refreshRow(app) {
+      if (rows[app]) {
+        return;
+      }
+      rows[app] = setTimeout(function () {
+        delete rows[app];
+        var row = document.querySelector('#apps tr[data-app="' + CSS.escape(app) + '"]');
+        if (!row || !window.htmx) {
+          refreshTable();
+          return;
+        }
+        window.htmx.ajax("GET", "/partials/apps/" + encodeURIComponent(app) + "/row", { target: row, swap: "outerHTML" });
+      }, 20);
+    }
+    function refresh(data) {
+      if (appPage) {
+        var follows = document.getElementById("live-log");
+        if (data.app === appPage.getAttribute("data-live-reload") && !follows && !typing()) {
+          window.location.reload();
+        }
+        return;
+      }
+      if (data.app && document.querySelector('#apps tr[data-app="' + CSS.escape(data.app) + '"]')) {
+        refreshRow(data.app);
+      } else {
+        refreshTable();
+      }
+    }
+    ["deploy", "container", "certificate", "app", "resync"].forEach(function (type) {
       source.addEventListener(type, function (event) {
         refresh(event.data ? JSON.parse(event.data) : {});
       });

@@ -339,6 +339,18 @@ def test_queued_apps_and_each_apps_queued_deploys_oldest_first(store: SqlStore) 
     assert store.queued_deploys(app="nobody") == []
 
 
+def test_last_deploys_gives_each_apps_newest_in_one_read(store: SqlStore) -> None:
+    for app in ("a", "b", "idle"):
+        store.create_app(app)
+    for deploy_id, app, minutes in [("a1", "a", 0), ("a2", "a", 5), ("b1", "b", 3), ("b0", "b", 1)]:
+        create_deploy(store, make_deploy(app, deploy_id, minutes))
+
+    last = store.last_deploys()
+
+    assert {app: deploy.id for app, deploy in last.items()} == {"a": "a2", "b": "b1"}
+    assert last["a"].created_at == T0 + timedelta(minutes=5)
+
+
 def test_a_batch_of_deploys_is_stored_with_an_outcome_each(store: SqlStore) -> None:
     store.create_app("web")
     at = datetime(2026, 1, 1, tzinfo=UTC)
