@@ -451,3 +451,18 @@ def test_each_secret_shown_is_in_the_audit_trail_with_who_asked(browser: Browser
     assert (ADMIN, "reveal_config_value", "ok") in seen, seen
     assert (ADMIN, "reveal_webhook_secret", "ok") in seen, seen
     assert any(action == "reveal_config_value" and outcome == "denied" for _, action, outcome in seen), seen
+
+
+def test_container_log_streams_of_one_app_are_capped_and_refused_in_words(browser: Browser) -> None:
+    deployed(browser)
+    followers = cast(Any, browser.client.app).state.followers
+    slots = [followers.acquire("web") for _ in range(browser.bed.settings.max_followers_per_app)]
+    try:
+        refused = browser.get("/live/apps/web/logs")
+        assert refused.status_code == 429
+        assert "already has" in refused.text and "open streams" in refused.text
+    finally:
+        for slot in slots:
+            slot.release()
+    assert browser.get("/live/apps/web/logs").status_code == 200
+    assert followers.open == 0  # the finished stream gave its slot back
