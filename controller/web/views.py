@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from controller.domain.access import Principal
 from controller.domain.models import Deploy, DeployStatus
 from controller.services.apps import AppDetails, AppOverview, ReleaseView
+from controller.web.views_app import AppExtras, app_extras
 from controller.wiring import Services
 
 RECENT_DEPLOYS = 10
@@ -35,6 +36,7 @@ class AppPage:
     config: dict[str, str]
     deploys: list[Deploy]
     running: Deploy | None  # the deploy in progress, whose log streams on the page
+    extras: AppExtras  # domains with their certificates, the git side (views_app)
 
 
 def gui_state(status: str, last: Deploy | None) -> str:
@@ -101,6 +103,7 @@ def app_page(services: Services, name: str) -> AppPage:
         config=services.apps.config(name, reveal=False),
         deploys=deploys,
         running=running,
+        extras=app_extras(services, name),
     )
 
 
