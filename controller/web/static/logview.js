@@ -9,6 +9,7 @@
 
   var CHUNK = 500; // lines one "load more" fetches
   var CHUNK_LINES = 100; // lines per block of the page
+  var FRAME_LINES = 500; // lines added to the page in one animation frame at most
   var RETRY_MS = [1000, 2000, 5000, 10000];
 
   function LogView(root) {
@@ -203,14 +204,19 @@
       this.pendingFrom = this.have - this.pending.length;
     }
     if (this.pending.length && this.tail && this.atBottom()) {
+      // At most FRAME_LINES lines a frame: a burst is drawn over a few frames, not in one long task.
+      var take = this.pending.length > FRAME_LINES ? this.pending.slice(0, FRAME_LINES) : this.pending;
       if (this.last < this.pendingFrom) { // more came than a window while away: show the newest
-        this.replace(this.pendingFrom, this.pending);
+        this.replace(this.pendingFrom, take);
       } else {
-        this.append(this.pending);
+        this.append(take);
       }
-      this.pending = [];
-      this.pendingFrom = this.have;
+      this.pending = this.pending.slice(take.length);
+      this.pendingFrom += take.length;
       this.pre.scrollTop = this.pre.scrollHeight;
+      if (this.pending.length) {
+        this.schedule();
+      }
     }
     this.controls();
   };
