@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from controller.api.errors import error_answer, http_status
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
-from controller.web import routes_actions, routes_login, routes_pages, routes_settings
+from controller.web import routes_actions, routes_create, routes_login, routes_pages, routes_settings
 from controller.web.deps import CsrfRefused, FormTooLarge, LoginRequired, NotAllowed
 from controller.web.render import STATIC_DIR, error_page
 
@@ -29,6 +29,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(routes_pages.router)
     app.include_router(routes_actions.router)
     app.include_router(routes_settings.router)
+    app.include_router(routes_create.router)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
