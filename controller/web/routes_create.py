@@ -29,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 ADMINISTER = [Depends(needs(Action.ADMINISTER, app=no_app))]
 OPERATE = [Depends(needs(Action.OPERATE))]
 SOURCES = ("repo", "empty")
+EXAMPLE_URL = "https://github.com/you/app.git"
 SHOWN = "shown"  # ?secret=shown: the setup page with the webhook secret
 TOKEN_MAX = 4096  # as the API's SourceUpdate
 NEW_FORM = {"source": "repo", "branch": DEFAULT_BRANCH}
@@ -129,7 +130,7 @@ def create_new_app(services: Services, new: NewApp, actor: str) -> Deploy | None
 
 @router.get("/new", dependencies=ADMINISTER)
 def new_app_page(request: Request) -> HTMLResponse:
-    return render(request, "create.html", errors={}, form=NEW_FORM)
+    return render(request, "create.html", errors={}, form=NEW_FORM, example_url=EXAMPLE_URL)
 
 
 @router.post("/new", dependencies=ADMINISTER)
@@ -138,7 +139,14 @@ def new_app(request: Request, services: ServicesDep, principal: PrincipalDep, fo
         new = check_new_app(services, form)
         create_new_app(services, new, principal.name)
     except FormErrors as refused:
-        return render(request, "create.html", status_code=refused.status, errors=refused.errors, form=form)
+        return render(
+            request,
+            "create.html",
+            status_code=refused.status,
+            errors=refused.errors,
+            form=form,
+            example_url=EXAMPLE_URL,
+        )
     return RedirectResponse(f"/apps/{new.name}/setup", status_code=303)
 
 

@@ -202,3 +202,25 @@ def test_an_app_created_from_a_repository_url_shows_its_build_log(
     secret = ctl.api("GET", "/apps/fromrepo/source").json()["webhook_secret"]
     expect(page.locator("#webhook-secret")).to_have_text(secret)
     page.screenshot(path=screens / "03-built-with-webhook.png", full_page=True)
+
+    # Copy buttons put the webhook URL and the secret on the clipboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    for name, text in (
+        ("GitHub webhook URL", f"{ctl.url}/hooks/github/fromrepo"),
+        ("webhook secret", secret),
+    ):
+        button = page.get_by_role("button", name=f"Copy the {name}")
+        button.click()
+        expect(button).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == text
+
+    # Both pages fit a phone's screen.
+    page.set_viewport_size({"width": 375, "height": 800})
+    for url in ("/apps/fromrepo/setup", "/new"):
+        page.goto(ctl.url + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, url
+        page.screenshot(path=screens / f"04-375px-{url.strip('/').replace('/', '-')}.png", full_page=True)
+    # The app page links to the setup page.
+    page.goto(ctl.url + "/apps/fromrepo")
+    page.get_by_role("link", name="Git remotes, webhook and source repository").click()
+    expect(page.get_by_role("heading", name="Set up fromrepo")).to_be_visible()

@@ -50,6 +50,7 @@ def test_the_form_is_linked_from_the_dashboard_and_offers_both_ways(browser: Bro
     for field in ('name="name"', 'name="repo_url"', 'name="branch"', 'name="token"', 'value="empty"'):
         assert field in page.text, field
     assert 'value="main"' in page.text
+    assert 'placeholder="https://github.com/you/app.git"' in page.text
 
 
 def test_a_repository_app_is_deployed_at_once_with_its_log_and_webhook_on_screen(
@@ -77,7 +78,7 @@ def test_a_repository_app_is_deployed_at_once_with_its_log_and_webhook_on_screen
     assert "http://testserver/hooks/gitlab/web" in done
     assert source.webhook_secret not in done  # shown on request only
     shown = local.get("/apps/web/setup?secret=shown").text
-    assert f'id="webhook-secret">{source.webhook_secret}<' in shown
+    assert f'id="webhook-secret" data-copyable="the webhook secret">{source.webhook_secret}<' in shown
 
 
 def test_a_private_https_repository_takes_its_token(local: Browser) -> None:
@@ -105,7 +106,7 @@ def test_an_ssh_repository_gets_a_deploy_key_to_copy_and_deploys_on_request(brow
     assert source.deploy_key_public and source.deploy_key_public.startswith("ssh-ed25519 ")
     assert browser.bed.services.history.of_app("keyed", limit=10) == []  # not before the key is added
     page = browser.get("/apps/keyed/setup").text
-    assert f'<textarea id="deploy-key" readonly rows="3">{source.deploy_key_public}</textarea>' in page
+    assert f'data-copyable="the deploy key">{source.deploy_key_public}</textarea>' in page
     assert source.deploy_key and source.deploy_key not in page  # the private half never leaves
     assert 'action="/apps/keyed/setup/deploy"' in page
 
