@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from controller.api.auth import AUDIT_APP
 from controller.api.deps import ServicesDep
 from controller.api.errors import http_status
 from controller.api.follow import deploy_log_lines
@@ -137,6 +138,7 @@ def new_app_page(request: Request) -> HTMLResponse:
 def new_app(request: Request, services: ServicesDep, principal: PrincipalDep, form: FormDep) -> Response:
     try:
         new = check_new_app(services, form)
+        setattr(request.state, AUDIT_APP, new.name)  # the audit row names the app made
         create_new_app(services, new, principal.name)
     except FormErrors as refused:
         return render(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.domain.account_records import AuditQuery
 from tests.api.conftest import Bed, open_bed
 from tests.api.test_redeploy import commit_dockerfile
 from tests.web.conftest import ADMIN, Browser, add_user, browser_of
@@ -139,6 +140,10 @@ def test_an_empty_app_shows_its_git_remote_add_lines(browser: Browser) -> None:
     assert f"git remote add dockyard {info.ssh_remote}" in page
     assert "git remote add dockyard http://testserver/git/bare.git" in page
     assert "git push dockyard main" in page
+    audit = browser.bed.services.accounts.audit
+    audit.flush()
+    (made,) = [e for e in audit.query(AuditQuery(app="bare")) if e.action == "new_app"]
+    assert (made.actor, made.outcome) == (ADMIN, "ok")
     assert "Deploy now" not in page  # nothing to fetch
 
 
