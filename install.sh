@@ -20,6 +20,8 @@
 #   DOCKYARD_INSTALL_WAIT seconds to wait for the API to answer (90)
 #   DOCKYARD_CRON_FILE    @reboot entry (no systemd)            (/etc/cron.d/dockyard)
 #   DOCKYARD_SSHD_CONFIG  config of the sshd started (no systemd) (/etc/ssh/sshd_config)
+#   DOCKYARD_ADMIN_USER   the first admin user, added when no admin user exists (admin);
+#                         its random password is printed once at the end, stored nowhere
 # Written into dockyard.env on the first run only (later runs keep the file as it is):
 #   DOCKYARD_DATA_DIR (/var/lib/dockyard), DOCKYARD_LISTEN (127.0.0.1:8000),
 #   DOCKYARD_HTTP_PORT (80), DOCKYARD_HTTPS_PORT (443), DOCKYARD_PROXY_ADDR (0.0.0.0),
@@ -509,6 +511,48 @@ if [[ -f "$TOKEN_FILE" && "$(stat -c %a "$TOKEN_FILE")" != 600 ]]; then
   did "made $TOKEN_FILE readable by root only"
 fi
 
+# --- 9. the first admin user: the password is printed once below and written nowhere ------
+ADMIN_USER="${DOCKYARD_ADMIN_USER:-admin}"
+step "admin user $ADMIN_USER"
+admin_password=""
+# The installed CLI with the bootstrap token (the env file's, else the token file's).
+bootstrap_token="$(env_get DOCKYARD_ADMIN_TOKEN "")"
+if [[ -z "$bootstrap_token" ]]; then
+  bootstrap_token="$(cat "$TOKEN_FILE" 2>/dev/null || true)"
+fi
+cli() { DOCKYARD_URL="$API_URL" DOCKYARD_TOKEN="$bootstrap_token" "$PREFIX/bin/dockyard" "$@"; }
+admins=""
+if [[ -z "$bootstrap_token" ]] || ! users_json="$(cli users list --json)"; then
+  # An admin may have revoked the bootstrap token once users existed: nothing to do then.
+  admins="unknown"
+else
+  # "exists", else the admins there are (space-separated), else nothing.
+  admins="$("$PYTHON" -c '
+import json, sys
+name, users = sys.argv[1], json.loads(sys.stdin.read())
+if any(u["name"] == name for u in users):
+    print("exists")
+else:
+    print(" ".join(u["name"] for u in users if u["role"] == "admin"))
+' "$ADMIN_USER" <<<"$users_json")"
+fi
+if [[ "$admins" == unknown ]]; then
+  note "skipped: the bootstrap admin token (DOCKYARD_ADMIN_TOKEN or $TOKEN_FILE) was refused or is"
+  note "missing, so the users cannot be listed; add an admin with: dockyard users add NAME --role admin"
+elif [[ "$admins" == exists ]]; then
+  already "user $ADMIN_USER exists (password unchanged; dockyard users passwd $ADMIN_USER sets a new one)"
+elif [[ -n "$admins" ]]; then
+  already "an admin user exists ($admins): not adding $ADMIN_USER"
+else
+  # Generated here and handed over through a pipe (printf is a builtin): never in a file
+  # (a here-string may be one), an argument or the environment.
+  admin_password="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(18))')"
+  printf '%s\n' "$admin_password" | cli users add "$ADMIN_USER" --role admin --password-stdin >/dev/null ||
+    die "could not add the admin user $ADMIN_USER (see above)"
+  did "added user $ADMIN_USER (role admin; its password is printed at the end, this once)"
+fi
+unset bootstrap_token
+
 # --- done ------------------------------------------------------------------------------------
 data_dir_hint=""
 if [[ "$DATA_DIR" != /var/lib/dockyard ]]; then
@@ -521,6 +565,7 @@ Dockyard is running.
   settings:  $ENV_FILE
   data:      $DATA_DIR
   admin token: $TOKEN_FILE (readable by root only)
+  web GUI:   $API_URL/   (log in at $API_URL/login)
 
 Operate the controller: dockyard service status|start|stop|restart
 CLI on this server, as root (it reads the token file itself):
@@ -535,6 +580,13 @@ Next steps:
     dockyard deploy web --path ./my-app          # a directory with a Dockerfile
   git push deploys: see README.md.
 EOF
+
+if [[ -n "$admin_password" ]]; then
+  # The one place the password appears (printf, as a here-document may be a temporary file).
+  printf '\nLog in at %s as the admin user (the password is shown this once, keep it now):\n' "$API_URL/login"
+  printf '    user:     %s\n    password: %s\n' "$ADMIN_USER" "$admin_password"
+  printf 'A new password: dockyard users passwd %s\n' "$ADMIN_USER"
+fi
 
 echo
 if ((changes == 0)); then

@@ -338,7 +338,19 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         threshold_percent=settings.disk_prune_threshold,
         measure=outside.disk_used_percent,
     )
-    keeper = Keeper(starter=outside.starter, serving=ServingSets(store).of) if outside.starter else None
+    admin_token = load_admin_token(settings)
+    accounts = build_accounts(
+        settings,
+        store=store,
+        app_names=lambda: [a.name for a in store.list_apps()],
+        admin_token=admin_token,
+        hasher=outside.passwords,
+    )
+    keeper = (
+        Keeper(starter=outside.starter, serving=ServingSets(store).of, audit=accounts.audit)
+        if outside.starter
+        else None
+    )
     reconciler = Reconciler(
         store=store,
         runtime=runtime,
@@ -348,6 +360,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         hygiene=hygiene,
         keeper=keeper,
         events=events,
+        audit=accounts.audit,
     )
     # `apps` is bound below: a push may create an app (auto-create), and apps own their repos.
     git = build_git(
@@ -367,7 +380,6 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         listeners=(certificates, git.sources),
         crashes=crashes,
     )
-    admin_token = load_admin_token(settings)
     return Services(
         settings=settings,
         store=store,
@@ -388,13 +400,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         git=git,
         crashes=crashes,
         app_states=AppStateWatch(store=store, runtime=runtime, crashes=crashes, events=events),
-        accounts=build_accounts(
-            settings,
-            store=store,
-            app_names=lambda: [a.name for a in store.list_apps()],
-            admin_token=admin_token,
-            hasher=outside.passwords,
-        ),
+        accounts=accounts,
         keeper=keeper,
     )
 

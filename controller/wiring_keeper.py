@@ -18,8 +18,12 @@ import time
 from collections.abc import Callable, Collection
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.settings import Settings
+
+if TYPE_CHECKING:
+    from controller.domain.account_records import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +129,7 @@ def run_keeper(settings: Settings) -> int:
         return 0
     serving = _LazyServingSets(settings)
     docker = DockerKeeper(instance=settings.instance)
-    keeper = Keeper(starter=docker, serving=serving.of)
+    keeper = Keeper(starter=docker, serving=serving.of, audit=serving)
     stop = threading.Event()
     watcher = threading.Thread(
         target=docker.watch_stops, args=(keeper.on_stop, stop), name="dockyard-keeper-watch", daemon=True
@@ -145,7 +149,8 @@ def run_keeper(settings: Settings) -> int:
 
 
 class _LazyServingSets:
-    """The store's serving sets, opened once the controller has set the database up.
+    """The store's serving sets, opened once the controller has set the database up, and the
+    audit log the keeper's restarts go to (as the reconciler's, written at once).
 
     The controller creates the secret key right after migrating the database: until then
     there is nothing to read (and the keeper must not create an empty database file).
@@ -155,6 +160,7 @@ class _LazyServingSets:
         self._settings = settings
         self._sets: Callable[[str], Collection[str] | None] | None = None
         self._refresh: Callable[[], None] = lambda: None
+        self._add_audit_events: Callable[[list[AuditEvent]], None] | None = None
         self._lock = threading.Lock()
 
     def _open(self) -> None:
@@ -170,6 +176,7 @@ class _LazyServingSets:
             )
             sets = ServingSets(store)
             self._sets, self._refresh = sets.of, sets.refresh
+            self._add_audit_events = store.add_audit_events
 
     def of(self, app: str) -> Collection[str] | None:
         self._open()
@@ -178,6 +185,30 @@ class _LazyServingSets:
     def refresh(self) -> None:
         self._open()
         self._refresh()
+
+    def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        outcome: str,
+        app: str | None = None,
+        source: str | None = None,
+        detail: str = "",
+    ) -> None:
+        from controller.services.audit import audit_event
+
+        self._open()
+        if self._add_audit_events is None:
+            logger.info("keeper: no database yet to audit %s of %s in", action, app)
+            return
+        event = audit_event(
+            actor=actor, action=action, outcome=outcome, app=app, source=source, detail=detail
+        )
+        try:
+            self._add_audit_events([event])
+        except Exception as exc:  # the database may be down: the restart itself is what matters
+            logger.warning("keeper: could not audit %s of %s: %s", action, app, exc)
 
 
 def configure_keeper_logging() -> None:

@@ -14,12 +14,14 @@ that user cannot run the installed `dockyard` (under pytest's 0700 tmp_path it c
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import stat
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +210,34 @@ def get_json(url: str) -> tuple[int, dict[str, object]]:
         return response.status, json.loads(response.read())
 
 
+def login(listen: str, user: str, password: str) -> int:
+    """POST /api/v1/session with a user's password: the status."""
+    request = urllib.request.Request(
+        f"http://{listen}/api/v1/session",
+        data=json.dumps({"user": user, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def files_holding(root: Path, secret: bytes) -> list[Path]:
+    """Files under root whose bytes contain secret."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if secret in path.read_bytes():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
 def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     install.daemon_json.parent.mkdir(parents=True)
     install.daemon_json.write_text(json.dumps({"log-driver": "json-file"}))
@@ -244,6 +274,23 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     pid = install.controller_pid()
     assert alive(pid)
 
+    # The first admin user: its random password printed once, at the end, with the login URL;
+    # it logs in, and no file of the install holds it (the database has its argon2 hash).
+    assert f"log in at http://{install.listen}/login" in first.stdout
+    found = re.search(
+        r"^Log in at (\S+) as the admin user.*\n\s+user:\s+(\S+)\n\s+password:\s+(\S+)$", first.stdout, re.M
+    )
+    assert found, first.stdout
+    login_url, user, password = found.groups()
+    assert login_url == f"http://{install.listen}/login"
+    assert user == "admin"
+    assert len(password) >= 16
+    assert first.stdout.count(password) == 1
+    assert password not in first.stderr
+    assert login(install.listen, "admin", password) == 200
+    for directory in (install.etc, install.data_dir, install.log_dir, install.run_dir):
+        assert files_holding(directory, password.encode()) == []
+
     # The installed CLI talks to the installed controller with the admin token.
     cli = subprocess.run(
         [str(install.bin_dir / "dockyard"), "apps", "list"],
@@ -270,6 +317,10 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     second = install.run()
     lines = [line for line in second.stdout.splitlines() if line.strip()]
     assert lines[-1].startswith("Nothing changed"), second.stdout
+    # The admin user is kept as it is: no new password, the first one still logs in.
+    assert "already user admin exists" in second.stdout
+    assert "password:" not in second.stdout
+    assert login(install.listen, "admin", password) == 200
     assert install.controller_pid() == pid
     assert alive(pid)
     status, _ = get_json(f"http://{install.listen}/api/v1/health")
@@ -293,3 +344,17 @@ def test_install_sh_installs_starts_and_is_idempotent(install: Install) -> None:
     assert "started the controller" in third.stdout
     assert "No such file or directory" not in third.stderr, third.stderr
     assert alive(install.controller_pid())
+
+    # Once an admin revoked the bootstrap token, a re-run still succeeds and adds no one.
+    token_secret = (install.data_dir / "admin.token").read_text().strip()
+    revoke = urllib.request.Request(
+        f"http://{install.listen}/api/v1/tokens/bootstrap-admin",
+        headers={"Authorization": f"Bearer {token_secret}"},
+        method="DELETE",
+    )
+    with urllib.request.urlopen(revoke, timeout=30) as response:
+        assert response.status == 200
+    fourth = install.run()
+    assert "skipped: the bootstrap admin token" in fourth.stdout, fourth.stdout
+    assert "password:" not in fourth.stdout
+    assert login(install.listen, "admin", password) == 200

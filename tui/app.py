@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from textual.binding import Binding, BindingType
 
 from tui.client import ApiError, Client, Event, Unreachable, find_target
 from tui.format import FINAL, MISSING, is_final
+from tui.rights import EVERYTHING, Rights, rights_of
 from tui.screens import AppsScreen, Live
 
 RECONNECT_DELAY = 0.5
@@ -33,6 +35,9 @@ class DockyardApp(App[None]):
     DataTable { height: 1fr; }
     TabbedContent, ContentSwitcher, TabPane { height: 1fr; }
     TabPane { padding: 0; }
+    /* Without colours (NO_COLOR) the cursor and the active tab are told apart by reverse video. */
+    DataTable:nocolor > .datatable--cursor { text-style: reverse; }
+    Tab:nocolor.-active { text-style: bold reverse; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
@@ -41,7 +46,10 @@ class DockyardApp(App[None]):
     def __init__(
         self, client: Client, *, live: bool = True, clock: Callable[[], datetime] | None = None
     ) -> None:
-        super().__init__()
+        # NO_COLOR as Textual reads it (set, whatever its value). Textual alone would turn the
+        # colours into greys (its Monochrome filter still writes 256-colour and RGB escapes);
+        # ANSI mode makes it use its NoColor filter instead: the terminal's default colours only.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.client = client
         self.live = live
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -50,6 +58,7 @@ class DockyardApp(App[None]):
         self.stats: dict[str, dict[str, Any] | None] = {}
         self.stats_available: bool | None = None
         self.alerts: dict[str, str] = {}  # app -> "crashed"/"stopped" until its next good deploy
+        self.rights: Rights = EVERYTHING  # until whoami answers: the controller's 403s say no
         self.connection = "connecting" if live else ""
         self.last_event_id: str | None = None
         self.loaded = asyncio.Event()
@@ -69,10 +78,13 @@ class DockyardApp(App[None]):
         """Every app and deploy: the list first (one frame with every app), then each app's
         details in screen order, a chunk at a time, so the rows on screen fill first."""
         try:
-            apps, deploys = await asyncio.gather(self.client.apps(), self.client.deploys(limit=500))
+            apps, deploys, whoami = await asyncio.gather(
+                self.client.apps(), self.client.deploys(limit=500), self.client.whoami()
+            )
         except ApiError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
+        self.set_rights(rights_of(whoami))
         self.apps = {app["name"]: {**self.apps.get(app["name"], {}), **app} for app in apps}
         self.deploys = {d["id"]: d for d in deploys}
         self.changed(None)
@@ -94,17 +106,28 @@ class DockyardApp(App[None]):
         self.changed(None)
 
     async def refresh_stats(self, names: list[str]) -> None:
-        if self.stats_available is False:
+        """The stats of `names`, DETAIL_FETCHES at a time; the first answer says whether this
+        controller has a stats endpoint at all (else the columns show a dash)."""
+        if self.stats_available is None and names:
+            await self.fetch_stats(names[0])
+            names = names[1:]
+        if not self.stats_available:
             return
-        for name in names:
-            try:
-                self.stats[name] = await self.client.stats(name)
-            except ApiError:
-                self.stats[name] = None
-            if self.stats[name] is None and self.stats_available is None:
-                self.stats_available = False  # no stats endpoint on this controller: the columns show a dash
-                return
-            self.stats_available = True
+        gate = asyncio.Semaphore(DETAIL_FETCHES)
+
+        async def one(name: str) -> None:
+            async with gate:
+                await self.fetch_stats(name)
+
+        await asyncio.gather(*(one(name) for name in names))
+
+    async def fetch_stats(self, name: str) -> None:
+        try:
+            self.stats[name] = await self.client.stats(name)
+        except ApiError:
+            self.stats[name] = None
+        if self.stats_available is None:
+            self.stats_available = self.stats[name] is not None
 
     async def refresh_app(self, name: str, *, keep_alert: bool = False) -> None:
         try:
@@ -116,6 +139,13 @@ class DockyardApp(App[None]):
             self.alerts.pop(name, None)
         await self.refresh_stats([name])
         self.changed(name)
+
+    def refetch(self, name: str, *, keep_alert: bool = False) -> None:
+        """Fetch an app again beside the event stream, which goes on meanwhile (the next
+        event is not kept waiting); a newer refetch of the same app replaces one under way."""
+        self.run_worker(
+            self.refresh_app(name, keep_alert=keep_alert), group=f"refetch {name}", exclusive=True
+        )
 
     def latest_deploys(self) -> dict[str, dict[str, Any]]:
         """The newest deploy of every app, in one pass."""
@@ -147,6 +177,16 @@ class DockyardApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, Live):
                 screen.state_changed(app)
+
+    def set_rights(self, rights: Rights) -> None:
+        """Keep what the token may do; the keys it may not use are greyed on every screen."""
+        if rights == self.rights:
+            return
+        self.rights = rights
+        for screen in self.screen_stack:
+            if isinstance(screen, Live):
+                screen.refresh_bindings()
+                screen.show_status()
 
     def set_connection(self, text: str) -> None:
         self.connection = text
@@ -198,14 +238,14 @@ class DockyardApp(App[None]):
                 self.alerts.pop(app, None)
             self.changed(app)
             if data.get("status") in FINAL and app:
-                await self.refresh_app(app)
+                self.refetch(app)
         elif event.type == "container" and app:
             # Shown until the app is seen running again: the keeper or a repair may bring the
             # container back within a moment, so look again once ALERT_RECHECK has passed.
             self.alerts[app] = str(data.get("action", "crashed"))
             self.changed(app)
-            await self.refresh_app(app, keep_alert=True)
-            self.set_timer(ALERT_RECHECK, lambda: self.run_worker(self.refresh_app(app)))
+            self.refetch(app, keep_alert=True)
+            self.set_timer(ALERT_RECHECK, lambda: self.refetch(app))
         elif event.type == "certificate" and app:
             self.changed(app)
 

@@ -4,14 +4,22 @@ URL and token are found like the CLI finds them (DOCKYARD_URL / DOCKYARD_TOKEN, 
 local admin token in the data dir). This module never imports `controller` (import-linter).
 """
 
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+# httpcore imports sniffio several times per request (to tell asyncio from trio). sniffio is
+# not installed, and an import that fails searches sys.path again each time: 200 GETs took
+# 0.71 s of CPU here, 0.38 s once None in sys.modules makes the import fail at once.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_DATA_DIR = "/var/lib/dockyard"  # the controller's default (controller/settings.py)
@@ -151,6 +159,16 @@ class Client:
                 return None
             raise
         return with_totals(result)
+
+    async def whoami(self) -> dict[str, Any] | None:
+        """Who the token is and what it may do, or None when this controller cannot say (yet)."""
+        try:
+            result: dict[str, Any] = await self.request("GET", "/whoami")
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+        return result
 
     # What the keys do.
     async def redeploy(self, name: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,19 +17,41 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, RichLog, St
 
 from tui.client import ApiError
 from tui.format import MISSING, age, duration, is_final, literal, parse_assignment, parse_scale, safe
+from tui.rights import MUTATING, MUTATING_KEYS, OPERATE
+from tui.table import LiveTable, fill, fill_row, selected
 
 if TYPE_CHECKING:
     from tui.app import DockyardApp
 
 LOG_LINES = 10_000
-HELP = """\
+HELP_TOP = """\
 Apps         Enter open  / filter  : command  ? keys  q quit
 Commands     :apps :deploys :certs :audit :q
-App          d deploy  r rollback  R restart  s scale  l logs
-             b build log  c edit config  v reveal value  x cancel deploy
+"""
+HELP_APP_KEYS = [
+    [("d", "deploy"), ("r", "rollback"), ("R", "restart"), ("s", "scale"), ("l", "logs")],
+    [("b", "build log"), ("c", "edit config"), ("v", "reveal value"), ("x", "cancel deploy")],
+]
+HELP_BOTTOM = """\
 Deploys      Enter log
 Logs         f follow on/off  / search  w wrap  Esc back
 Everywhere   Esc back  Ctrl+C quit"""
+GREYED = "dim strike"
+
+
+def help_text(refused: Collection[str] = (), who: str = "") -> Text:
+    """The keys, those in `refused` greyed (the token may not use them here)."""
+    text = Text(HELP_TOP)
+    for label, keys in zip(("App", ""), HELP_APP_KEYS, strict=True):
+        text.append(f"{label:<13}")
+        for index, (key, name) in enumerate(keys):
+            text.append("  " if index else "")
+            text.append(f"{key} {name}", style=GREYED if key in refused else "")
+        text.append("\n")
+    text.append(HELP_BOTTOM)
+    if refused:
+        text.append(f"\nGreyed       your token may not use them here ({safe(who)})")
+    return text
 
 
 class Live(Screen[None]):
@@ -48,13 +70,28 @@ class Live(Screen[None]):
     def status_text(self) -> str:
         return ""
 
+    status_line: Text | None = None
+
     def show_status(self) -> None:
+        """Draw the status line when it changed (each event asks): one line, no new layout."""
+        line = Text(f" Dockyard {safe(self.dy.client.url)}  ", style="bold")
+        connection = self.dy.connection
+        line.append(connection, style="reverse" if connection == "reconnecting" else "")
+        line.append(f"  {self.status_text()}")
+        if not self.dy.rights.may(OPERATE, self.rights_app()):
+            line.append(f"  read only ({safe(self.dy.rights.who())})", style="dim")
+        if line == self.status_line:
+            return
         for status in self.query("#status").results(Static):
-            line = Text(f" Dockyard {safe(self.dy.client.url)}  ", style="bold")
-            connection = self.dy.connection
-            line.append(connection, style="reverse" if connection == "reconnecting" else "")
-            line.append(f"  {self.status_text()}")
-            status.update(line)
+            status.update(line, layout=False)  # its height is 1 (CSS)
+            self.status_line = line
+
+    def rights_app(self) -> str | None:
+        """The app this screen acts on, whose rights decide what is greyed (None: no one app)."""
+        return None
+
+    def refused_keys(self) -> set[str]:
+        return self.dy.rights.refused_keys(self.rights_app())
 
     ready = False
 
@@ -80,7 +117,7 @@ class Live(Screen[None]):
             self.app.pop_screen()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(help_text(self.refused_keys(), self.dy.rights.who())))
 
     def action_quit_app(self) -> None:
         self.app.exit()
@@ -94,42 +131,6 @@ class Live(Screen[None]):
             return None
         self.notify(f"{what}: queued" if isinstance(result, dict) and "status" in result else f"{what}: done")
         return result
-
-
-def cells_of(values: list[Any]) -> list[Text]:
-    return [value if isinstance(value, Text) else literal(value) for value in values]
-
-
-def fill_row(table: DataTable[Any], key: str, values: list[Any]) -> None:
-    """Update the cells of one row that changed."""
-    for column, old, new in zip(list(table.columns), table.get_row(key), cells_of(values), strict=True):
-        if old != new:
-            table.update_cell(key, column, new)
-
-
-def fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
-    """Show `rows` in a table: only the changed cells when the rows are the same ones, else
-    all of them, keeping the cursor on the same key."""
-    keys = [key for key, _ in rows]
-    if keys == [row.value for row in table.rows]:
-        for key, values in rows:
-            fill_row(table, key, values)
-        return
-    keep = None
-    if table.row_count and table.cursor_row < table.row_count:
-        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    table.clear()
-    for key, values in rows:
-        table.add_row(*cells_of(values), key=key)
-    if keep in keys:
-        table.move_cursor(row=keys.index(str(keep)))
-
-
-def selected(table: DataTable[Any]) -> str | None:
-    if not table.row_count:
-        return None
-    value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    return str(value) if value is not None else None
 
 
 STATE_STYLE = {
@@ -162,7 +163,7 @@ class AppsScreen(Live):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield DataTable(id="apps", cursor_type="row", zebra_stripes=False)
+        yield LiveTable(id="apps", cursor_type="row", zebra_stripes=False)
         yield Input(id="prompt")
         yield Footer()
 
@@ -172,7 +173,7 @@ class AppsScreen(Live):
         self.start_live()
 
     def status_text(self) -> str:
-        shown = f"{len(self.dy.apps)} apps"
+        shown = f"{len(self.dy.apps)} apps" + ("" if self.dy.loaded.is_set() else "  loading")
         return f"{shown}  filter: {self.filter}" if self.filter else shown
 
     def draw_state(self, app: str | None) -> None:
@@ -206,6 +207,10 @@ class AppsScreen(Live):
             _stat(stats.get("cpu_percent"), "{:.0f}%"),
             _stat(stats.get("memory_bytes"), "{}", megabytes=True),
         ]
+
+    def refused_keys(self) -> set[str]:
+        """The app keys greyed for the app under the cursor."""
+        return self.dy.rights.refused_keys(selected(self.query_one("#apps", DataTable)))
 
     def action_filter(self) -> None:
         self._ask("filter", "/", self.filter)
@@ -290,6 +295,8 @@ class AppScreen(Live):
         Binding("c", "edit_config", "Config"),
         Binding("v", "reveal", "Reveal", show=False),
         Binding("x", "cancel", "Cancel", show=False),
+        # A greyed key (the binding above it disabled by check_action) says why, asking no one.
+        *(Binding(key, f"refused('{action}')", show=False) for key, action in MUTATING_KEYS.items()),
     ]
 
     def __init__(self, name: str) -> None:
@@ -299,19 +306,20 @@ class AppScreen(Live):
         self.domains: list[dict[str, Any]] = []
         self.config: dict[str, str] = {}
         self.revealed: dict[str, str] = {}
+        self.summary = Text()
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
         yield Static(id="summary")
         with TabbedContent(initial="containers"):
             with TabPane("Containers", id="containers"):
-                yield DataTable(id="containers-table", cursor_type="row")
+                yield LiveTable(id="containers-table", cursor_type="row")
             with TabPane("Releases", id="releases"):
-                yield DataTable(id="releases-table", cursor_type="row")
+                yield LiveTable(id="releases-table", cursor_type="row")
             with TabPane("Domains", id="domains"):
-                yield DataTable(id="domains-table", cursor_type="row")
+                yield LiveTable(id="domains-table", cursor_type="row")
             with TabPane("Config", id="config"):
-                yield DataTable(id="config-table", cursor_type="row")
+                yield LiveTable(id="config-table", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -325,6 +333,18 @@ class AppScreen(Live):
 
     def status_text(self) -> str:
         return self.app_name
+
+    def rights_app(self) -> str | None:
+        return self.app_name
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The keys that change the app are greyed (None: shown disabled) when the token may not."""
+        if action in MUTATING and not self.dy.rights.may(OPERATE, self.app_name):
+            return None
+        return True
+
+    def action_refused(self, action: str) -> None:
+        self.notify(self.dy.rights.refusal(action, self.app_name), severity="warning", markup=False)
 
     @work(exclusive=True, group="reload")
     async def reload(self) -> None:
@@ -356,7 +376,9 @@ class AppScreen(Live):
         summary.append(f"  {safe(last.get('kind', MISSING))} {safe(last.get('status', ''))}")
         summary.append(f"  req/s {_stat(stats.get('requests_per_second'), '{:.1f}')}")
         summary.append(f"  5xx/s {_stat(stats.get('errors_per_second'), '{:.1f}')}")
-        self.query_one("#summary", Static).update(summary)
+        if summary != self.summary:
+            self.summary = summary
+            self.query_one("#summary", Static).update(summary)
         fill(
             self.query_one("#containers-table", DataTable),
             [
@@ -521,7 +543,7 @@ class DeploysScreen(Live):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield DataTable(id="deploys", cursor_type="row")
+        yield LiveTable(id="deploys", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -565,7 +587,7 @@ class CertsScreen(Live):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield DataTable(id="certs", cursor_type="row")
+        yield LiveTable(id="certs", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -742,8 +764,12 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > Static { width: auto; max-width: 78; border: round $accent; padding: 0 1; }
     """
 
+    def __init__(self, text: Text | None = None) -> None:
+        super().__init__()
+        self.text = text if text is not None else help_text()
+
     def compose(self) -> ComposeResult:
-        yield Static(Text(HELP))
+        yield Static(self.text)
 
 
 class ConfirmScreen(ModalScreen[bool]):

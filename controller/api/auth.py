@@ -29,6 +29,8 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 PRINCIPAL = "principal"
 AUDIT_APP = "audit_app"
 AUDIT_ACTOR = "audit_actor"  # who a refused login claimed to be
+AUDIT_AS = "audit_as"  # whom a request acts for, when not its principal (the pusher of a git hook call)
+AUDIT_DETAIL = "audit_detail"  # what the audit event says before the request line
 HOOK_PRINCIPAL = Principal("git-hook", PrincipalKind.SYSTEM, Role.DEVELOPER)
 # Where a route's app is: a path parameter, or the app of the deploy a path names.
 AppOf = Callable[[Request, Services], Awaitable[str | None]]
@@ -159,18 +161,30 @@ async def require_hook(request: Request, services: ServicesDep, credentials: Bea
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _starts_http_push(scope: Scope) -> bool:
+    """A push over smart HTTP starts with GET .../info/refs?service=git-receive-pack, which a
+    refused pusher never gets past."""
+    return (
+        scope["method"] == "GET"
+        and scope["path"].startswith("/git/")
+        and b"service=git-receive-pack" in scope.get("query_string", b"")
+    )
+
+
 class AuditTrail:
     """Records every request that changes something: who, what, which app, outcome, from where.
 
-    Refusals (401, 403) are recorded too. Webhook deliveries are recorded as
-    `webhook:<provider>`; requests without a credential as `anonymous`.
+    Refusals (401, 403) are recorded too, and a push over smart HTTP refused at its first
+    request. Webhook deliveries are recorded as `webhook:<provider>`; requests without a
+    credential as `anonymous`; a route may name the one it acts for (`AUDIT_AS`: the git
+    hooks' calls name the pusher, not the hook token).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _CHANGES:
+        if scope["type"] != "http" or (scope["method"] not in _CHANGES and not _starts_http_push(scope)):
             await self._app(scope, receive, send)
             return
         status_code = 500
@@ -184,7 +198,9 @@ class AuditTrail:
         try:
             await self._app(scope, receive, watching)
         finally:
-            self._record(scope, status_code)
+            # Of a push's first request only the refusal: git asks without credentials first (401).
+            if scope["method"] in _CHANGES or status_code == status.HTTP_403_FORBIDDEN:
+                self._record(scope, status_code)
 
     def _record(self, scope: Scope, status_code: int) -> None:
         services: Services | None = getattr(getattr(scope.get("app"), "state", None), "services", None)
@@ -194,7 +210,9 @@ class AuditTrail:
         principal: Principal | None = state.get(PRINCIPAL)
         path: str = scope["path"]
         params = scope.get("path_params") or {}
-        actor = principal.name if principal is not None else state.get(AUDIT_ACTOR, "anonymous")
+        actor = state.get(AUDIT_AS) or (
+            principal.name if principal is not None else state.get(AUDIT_ACTOR, "anonymous")
+        )
         if path.startswith("/hooks/"):
             actor = f"webhook:{params.get('provider', '?')}"
         endpoint = scope.get("endpoint")
@@ -202,13 +220,16 @@ class AuditTrail:
         app = state.get(AUDIT_APP) or params.get("name") or params.get("app")
         outcome = "ok" if status_code < 400 else "denied" if status_code in (401, 403, 429) else "failed"
         client = scope.get("client")
+        detail = f"{scope['method']} {path} -> {status_code}"
+        if state.get(AUDIT_DETAIL):
+            detail = f"{state[AUDIT_DETAIL]}: {detail}"
         services.accounts.audit.record(
             actor=actor,
             action=action,
             app=app,
             outcome=outcome,
             source=client[0] if client else None,
-            detail=f"{scope['method']} {path} -> {status_code}",
+            detail=detail,
         )
 
 

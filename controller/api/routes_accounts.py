@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from controller.api.auth import SESSION_COOKIE, PrincipalDep, no_app, requires
 from controller.api.deps import ServicesDep
 from controller.api.schemas import FromAttributes
-from controller.domain.access import PASSWORD_MAX, Action, Role
+from controller.domain.access import PASSWORD_MAX, Action, Role, authorize
 from controller.domain.account_records import AuditQuery
 from controller.services.sessions import TooManyLogins
 
@@ -174,6 +174,40 @@ async def audit_log(
     query = AuditQuery(app=app, actor=user, since=since, apps=scope, limit=limit)
     events = await run_in_threadpool(services.accounts.audit.query, query)
     return [AuditEventPublic.model_validate(event) for event in events]
+
+
+class WhoAmI(BaseModel):
+    name: str = Field(description="the token's name, or the user's for a browser session")
+    kind: str = Field(description="token, user (a browser session) or system")
+    user: str | None = Field(description="the user a token belongs to; null for a token of its own")
+    role: str
+    apps: list[str] | None = Field(description="the apps it may use; null: every app")
+    app: str | None = Field(description="the app `actions` are about, when one was asked")
+    actions: list[str] = Field(
+        description="what it may do (read, operate, administer): on `app` when one was asked, "
+        "else on the apps of its scope"
+    )
+
+
+@router.get("/whoami", response_model=WhoAmI, dependencies=[requires(Action.READ, app=no_app)])
+async def whoami(
+    principal: PrincipalDep,
+    app: str | None = Query(default=None, max_length=64, description="the actions on this app"),
+) -> WhoAmI:
+    """Who the credential of this request is and what it may do, as the routes decide it.
+
+    Any valid credential may ask (a viewer too); `app` need not exist, the answer says only
+    what this principal would be allowed.
+    """
+    return WhoAmI(
+        name=principal.name,
+        kind=principal.kind.value,
+        user=principal.user,
+        role=principal.role.value,
+        apps=sorted(principal.apps) if principal.apps is not None else None,
+        app=app,
+        actions=[action.value for action in Action if authorize(principal, action, app).allowed],
+    )
 
 
 class LoginRequest(BaseModel):

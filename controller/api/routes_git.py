@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +33,7 @@ from controller.domain.errors import InvalidInput
 from controller.domain.git_refs import GitService, RefUpdate, parse_ref_updates
 from controller.domain.models import Deploy
 from controller.domain.names import validate_app_name
+from controller.services.git_push import Pusher
 from controller.wiring import Services
 
 FOLLOW_POLL = 0.05
@@ -91,14 +92,24 @@ def set_app_source(name: str, body: SourceUpdate, services: ServicesDep) -> GitI
 hooks = APIRouter(prefix="/api/v1/git", tags=["git internal"], dependencies=[Depends(require_hook)])
 
 
+def _audit_as(request: Request, pusher: Pusher | None) -> None:
+    """The audit log names the pusher for a hook's call, not the hook token."""
+    if pusher is not None:
+        request.state.audit_as = pusher.actor
+        request.state.audit_detail = pusher.via
+
+
 @hooks.post("/apps/{name}/access", response_model=RepoAccessPublic)
-def open_repo(name: str, body: RepoAccessRequest, services: ServicesDep) -> RepoAccessPublic:
+def open_repo(
+    name: str, body: RepoAccessRequest, request: Request, services: ServicesDep
+) -> RepoAccessPublic:
     """May `service` run on the app's repo? Creates the app for a push when auto-create is on."""
     try:
         service = GitService(body.service)
     except ValueError:
         raise InvalidInput(f"unknown git service {body.service!r}") from None
     if body.key is not None:
+        _audit_as(request, services.git.push.ssh_pusher(body.key))
         key_may(
             services, body.key, Action.OPERATE if service is GitService.RECEIVE_PACK else Action.READ, name
         )
@@ -110,9 +121,10 @@ def open_repo(name: str, body: RepoAccessRequest, services: ServicesDep) -> Repo
 
 
 @hooks.post("/apps/{name}/pushes", response_model=PushPlanPublic)
-def plan_push(name: str, body: PushPlanRequest, services: ServicesDep) -> PushPlanPublic:
+def plan_push(name: str, body: PushPlanRequest, request: Request, services: ServicesDep) -> PushPlanPublic:
     """What a push does: which update deploys, and what to tell the pusher about the others."""
     validate_app_name(name)
+    _audit_as(request, services.git.push.pusher_of(name, body.ticket))
     services.apps.get(name)
     lines = "\n".join(f"{u.old} {u.new} {u.ref}" for u in body.updates)
     plan = services.git.push.plan(name, parse_ref_updates(lines))
@@ -124,7 +136,9 @@ def plan_push(name: str, body: PushPlanRequest, services: ServicesDep) -> PushPl
 
 
 @hooks.post("/apps/{name}/deploys")
-async def deploy_push(name: str, body: PushDeployRequest, services: ServicesDep) -> StreamingResponse:
+async def deploy_push(
+    name: str, body: PushDeployRequest, request: Request, services: ServicesDep
+) -> StreamingResponse:
     """Deploy a pushed commit, which the controller reads from the app's repo itself, and stream
     the deploy as NDJSON.
 
@@ -135,11 +149,14 @@ async def deploy_push(name: str, body: PushDeployRequest, services: ServicesDep)
     validate_app_name(name)
     (update,) = _one_update(body.old, body.new, body.ref)
     await run_in_threadpool(services.apps.get, name)
-    deploy = await run_in_threadpool(
+    # Named before the ticket is used up, so a refused deploy is the pusher's too.
+    _audit_as(request, services.git.push.pusher_of(name, body.ticket))
+    pushed = await run_in_threadpool(
         partial(
             services.git.push.deploy_push, name, update=update, ticket=body.ticket, quarantine=body.quarantine
         )
     )
+    deploy = pushed.deploy
 
     async def events() -> AsyncIterator[bytes]:
         yield _line({"deploy": deploy.id})

@@ -19,6 +19,7 @@ from controller.domain.errors import DockyardError
 from controller.domain.git_refs import GitService
 from controller.domain.names import validate_app_name
 from controller.services.git_http import GitHttpRequest
+from controller.services.git_push import Pusher
 
 router = APIRouter(tags=["git"])
 REALM = 'Basic realm="Dockyard git", charset="UTF-8"'
@@ -71,7 +72,14 @@ async def smart_http(repo: str, rest: str, request: Request, services: ServicesD
         return PlainTextResponse(f"Dockyard: {decision.reason}\n", status_code=403)
     try:
         validate_app_name(app)
-        env = await run_in_threadpool(partial(services.git.http.open, app, service=service, pushing=pushing))
+        pusher = None
+        if pushing:
+            of_user = (
+                f" of user {principal.user}" if principal.user and principal.user != principal.name else ""
+            )
+            pusher = Pusher(actor=principal.name, via=f"smart HTTP, token {principal.name}{of_user}")
+            request.state.audit_detail = pusher.via
+        env = await run_in_threadpool(partial(services.git.http.open, app, service=service, pusher=pusher))
     except DockyardError as exc:
         # git shows a text/plain error body to the user as `remote: ...` lines.
         return PlainTextResponse(f"{exc}\n", status_code=http_status(exc))

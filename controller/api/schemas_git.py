@@ -70,6 +70,7 @@ class RefUpdateBody(BaseModel):
 
 class PushPlanRequest(BaseModel):
     updates: list[RefUpdateBody] = Field(max_length=1000)
+    ticket: str | None = Field(default=None, max_length=200)  # the push's, naming the pusher
 
 
 class PushPlanPublic(BaseModel):

@@ -85,7 +85,10 @@ def _say(line: str) -> None:
 def pre_receive(data_dir: Path, app: str) -> None:
     """Deploy the pushed commit of the deploy branch; a failed deploy rejects the push."""
     updates = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
-    body = {"updates": [{"old": u[0], "new": u[1], "ref": u[2]} for u in updates if len(u) == 3]}
+    body = {
+        "updates": [{"old": u[0], "new": u[1], "ref": u[2]} for u in updates if len(u) == 3],
+        "ticket": os.environ.get("DOCKYARD_PUSH_TICKET"),
+    }
     with hook_client(data_dir) as client:
         try:
             plan = client.post(f"/api/v1/git/apps/{app}/pushes", json=body)

@@ -20,6 +20,21 @@ FLUSH_TIMEOUT = 10.0
 DETAIL_MAX = 1000
 
 
+def audit_event(
+    *, actor: str, action: str, outcome: str, app: str | None, source: str | None, detail: str
+) -> AuditEvent:
+    """An event stamped now, each field cut to what the table holds."""
+    return AuditEvent(
+        at=datetime.now(UTC),
+        actor=actor[:255],
+        action=action[:255],
+        app=app[:64] if app else None,
+        outcome=outcome[:32],
+        source=source[:255] if source else None,
+        detail=detail[:DETAIL_MAX],
+    )
+
+
 class AuditLog:
     def __init__(self, *, store: AccountStore, retention_days: int) -> None:
         self._store = store
@@ -43,14 +58,8 @@ class AuditLog:
         source: str | None = None,
         detail: str = "",
     ) -> None:
-        event = AuditEvent(
-            at=datetime.now(UTC),
-            actor=actor[:255],
-            action=action[:255],
-            app=app[:64] if app else None,
-            outcome=outcome[:32],
-            source=source[:255] if source else None,
-            detail=detail[:DETAIL_MAX],
+        event = audit_event(
+            actor=actor, action=action, outcome=outcome, app=app, source=source, detail=detail
         )
         with self._lock:
             self._last = self._writer.submit(event)

@@ -192,6 +192,28 @@ class CertificateService(AppListener):
         record = self._store.get_app(validate_app_name(app))
         return self._report(record.name, record.domains)
 
+    def domain_states(self, app: str, domains: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
+        """For lists: each domain's certificate state in a word ("https", "pending" or
+        "failed", "" with ACME off and no certificate) and the CA's last error, if any.
+
+        Reads only the app's certificate state (no validation of `app`, no log): the caller
+        passes an app it has just listed.
+        """
+        state = self._certs.load(app)
+        served = set(served_domains(state, domains))
+        states: list[tuple[str, str | None]] = []
+        for domain in domains:
+            record = state.domain(domain)
+            if domain in served:
+                states.append(("https", None))
+            elif not self.enabled:
+                states.append(("", None))
+            elif record.last_error:
+                states.append(("failed", record.last_error))
+            else:
+                states.append(("pending", None))
+        return tuple(states)
+
     def _report(self, name: str, record_domains: Sequence[str]) -> CertificateReport:
         domains = checked_domains(name, record_domains)
         state = self._certs.load(name)

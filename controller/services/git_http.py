@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from controller.domain.git_refs import GitService
 from controller.services.git_ports import CgiResponse, HttpBackend
-from controller.services.git_push import GitPushService
+from controller.services.git_push import GitPushService, Pusher
 
 PUSH_TICKET_ENV = "DOCKYARD_PUSH_TICKET"
 
@@ -30,16 +30,16 @@ class GitHttpService:
         self._push = push
         self._backend = backend
 
-    def open(self, app: str, *, service: GitService, pushing: bool) -> dict[str, str]:
+    def open(self, app: str, *, service: GitService, pusher: Pusher | None) -> dict[str, str]:
         """Check `service` may run on the app's repo; returns the environment of the request.
 
-        A push's hook gets a ticket naming who the API token says pushed.
+        A push (`pusher` given: whom the API token names) gets a ticket for its hook.
 
         Raises:
             DockyardError: the repo may not be served (no such app, invalid name...).
         """
         self._push.open_repo(app, service=service)
-        return {PUSH_TICKET_ENV: self._push.http_push_ticket(app)} if pushing else {}
+        return {PUSH_TICKET_ENV: self._push.http_push_ticket(app, pusher)} if pusher is not None else {}
 
     async def serve(self, request: GitHttpRequest, *, env: Mapping[str, str]) -> CgiResponse:
         """Run `git http-backend` for an opened request; its answer streams as git writes it."""

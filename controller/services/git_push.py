@@ -23,7 +23,6 @@ from controller.services.git_sources import GitSourceService
 from controller.services.ports import Store
 
 _PUSHER_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-HTTP_PUSHER = "admin"  # the principal of the admin token, which is what smart HTTP authenticates
 TICKET_TTL = 6 * 3600.0  # a push may upload for a long time before its hook runs
 MAX_TICKETS = 10_000
 
@@ -32,6 +31,18 @@ class PushForbidden(DockyardError):
     """A deploy of a push that no authenticated git-shell or smart-HTTP session announced."""
 
     kind = ErrorKind.FORBIDDEN
+
+
+@dataclass(frozen=True)
+class Pusher:
+    """Who pushed: `actor` names them in the audit log and the deploy, `via` how they authenticated.
+
+    Over SSH the actor is the key's owner (the key's name for a key without one); over smart
+    HTTP it is the API token, as for any API request.
+    """
+
+    actor: str
+    via: str
 
 
 class PushTickets:
@@ -46,10 +57,10 @@ class PushTickets:
     def __init__(self, *, ttl: float = TICKET_TTL, limit: int = MAX_TICKETS) -> None:
         self._ttl = ttl
         self._limit = limit
-        self._tickets: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._tickets: OrderedDict[str, tuple[str, Pusher, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def issue(self, app: str, pusher: str) -> str:
+    def issue(self, app: str, pusher: Pusher) -> str:
         ticket = secrets.token_urlsafe(32)
         now = time.monotonic()
         with self._lock:
@@ -60,7 +71,15 @@ class PushTickets:
             self._tickets[ticket] = (app, pusher, now + self._ttl)
         return ticket
 
-    def redeem(self, app: str, ticket: str | None) -> str:
+    def peek(self, app: str, ticket: str | None) -> Pusher | None:
+        """The pusher of a valid ticket for `app`, which stays valid; None for any other."""
+        with self._lock:
+            entry = self._tickets.get(ticket) if ticket else None
+        if entry is None or entry[0] != app or entry[2] < time.monotonic():
+            return None
+        return entry[1]
+
+    def redeem(self, app: str, ticket: str | None) -> Pusher:
         """The pusher of a valid ticket for `app` (used up now).
 
         Raises:
@@ -74,6 +93,14 @@ class PushTickets:
                 "HTTP), or the controller restarted during it: push again"
             )
         return entry[1]
+
+
+@dataclass(frozen=True)
+class PushedDeploy:
+    """The deploy a push queued, and who pushed."""
+
+    deploy: Deploy
+    pusher: Pusher
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,12 @@ class GitPushService:
                 messages.append(f"{name} pushed: not deployed ({app} deploys branch {branch})")
         return PushPlan(deploy=deploy, messages=tuple(messages))
 
+    def ssh_pusher(self, key_name: str) -> Pusher:
+        """Who uses the SSH key `key_name`: its owner, else (an admin's key of old) the key itself."""
+        key = next((k for k in self._store.list_ssh_keys() if k.name == key_name), None)
+        owner = key.owner if key is not None else None
+        return Pusher(actor=owner or key_name, via=f"SSH key {key_name}")
+
     def ssh_push_ticket(self, app: str, key_name: str) -> str:
         """A ticket for a push over SSH by the key `key_name` (sshd authenticated it; it must exist).
 
@@ -153,15 +186,19 @@ class GitPushService:
         """
         if not any(key.name == key_name for key in self._store.list_ssh_keys()):
             raise PushForbidden(f"no SSH key named {key_name!r} may push")
-        return self.tickets.issue(app, key_name)
+        return self.tickets.issue(app, self.ssh_pusher(key_name))
 
-    def http_push_ticket(self, app: str) -> str:
-        """A ticket for a push over smart HTTP, which the admin token authenticated."""
-        return self.tickets.issue(app, HTTP_PUSHER)
+    def http_push_ticket(self, app: str, pusher: Pusher) -> str:
+        """A ticket for a push over smart HTTP by `pusher` (the API token that authenticated it)."""
+        return self.tickets.issue(app, pusher)
+
+    def pusher_of(self, app: str, ticket: str | None) -> Pusher | None:
+        """Who a push's (still unused) ticket was issued to; None without a valid one."""
+        return self.tickets.peek(app, ticket)
 
     def deploy_push(
         self, app: str, *, update: RefUpdate, ticket: str | None, quarantine: str | None
-    ) -> Deploy:
+    ) -> PushedDeploy:
         """Queue the build of the pushed commit, taken by the controller from the app's own repo.
 
         The hook only names the ref update (and git's quarantine of the objects being pushed):
@@ -175,15 +212,16 @@ class GitPushService:
         """
         if self.plan(app, [update]).deploy != update:
             raise InvalidInput(f"{update.ref} is not the deploy branch of {app}: nothing to deploy")
-        who = self.tickets.redeem(app, ticket)
-        who = who if _PUSHER_RE.fullmatch(who) else "unknown"
+        pusher = self.tickets.redeem(app, ticket)
+        who = pusher.actor if _PUSHER_RE.fullmatch(pusher.actor) else "unknown"
         commit = update.new
         tar = self._repos.archive_pushed(app, update=update, quarantine=quarantine)
-        return self._deploys.request_build(
+        deploy = self._deploys.request_build(
             app,
             unpack=lambda dest: unpack_tree(self._unpack, tar, commit, dest),
             description=f"git push {commit[:12]} ({update.branch}) by {who}",
         )
+        return PushedDeploy(deploy=deploy, pusher=pusher)
 
     def urls(self, app: str) -> list[str]:
         return self._public_urls(app, self._store.get_app(app).domains)

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from controller.domain.errors import DockyardError, NotFound
 from controller.domain.models import ContainerInfo
+from controller.services.audit_ports import RECONCILER, AuditRecorder
 from controller.services.ports import Store
 
 logger = logging.getLogger(__name__)
@@ -117,10 +118,15 @@ class Keeper:
     """Decides, for each dead container, whether to start it again, and does."""
 
     def __init__(
-        self, *, starter: ContainerStarter, serving: Callable[[str], Collection[str] | None]
+        self,
+        *,
+        starter: ContainerStarter,
+        serving: Callable[[str], Collection[str] | None],
+        audit: AuditRecorder | None = None,
     ) -> None:
         self._starter = starter
         self._serving = serving
+        self._audit = audit  # the controller's keeper records its starts as the reconciler's
 
     def on_stop(self, container: StoppedContainer) -> bool:
         """Start `container` again if the rule says so; True when it was started."""
@@ -132,11 +138,23 @@ class Keeper:
             self._starter.start_container(container.id)
         except DockyardError as exc:
             logger.warning("keeper: could not start %s again: %s", container.name, exc)
+            self._record(container, "failed", f"{container.name} stopped while serving; no start: {exc}")
             return False
         logger.warning(
             "keeper: %s was stopped while serving %s; started it again", container.name, container.app
         )
+        self._record(container, "ok", f"{container.name} stopped while serving: started again in place")
         return True
+
+    def _record(self, container: StoppedContainer, outcome: str, detail: str) -> None:
+        if self._audit is not None:
+            self._audit.record(
+                actor=RECONCILER,
+                action="restart_container",
+                outcome=outcome,
+                app=container.app,
+                detail=detail,
+            )
 
     def restart_stopped(self, containers: Iterable[ContainerInfo]) -> list[str]:
         """Start again the serving ones among `containers` that stopped; return their ids."""

@@ -3,6 +3,7 @@
 Runs at start-up, on a timer and when Docker reports a container died. It never touches a
 container without this controller's labels, and leaves apps with a deploy in flight alone.
 Repairs are queued as deploy jobs, so they obey one-job-per-app like everything else.
+What it changes is in the audit log as the actor `reconciler`.
 """
 
 import logging
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from controller.domain.containers import STATE_RESTARTING
 from controller.domain.errors import DockyardError, NotFound
 from controller.domain.models import ContainerInfo, DeployStatus
+from controller.services.audit_ports import RECONCILER, AuditRecorder
 from controller.services.deploys import DeployService
 from controller.services.events import EventBus
 from controller.services.hygiene import Hygiene
@@ -60,9 +62,11 @@ class Reconciler:
         hygiene: Hygiene | None = None,
         keeper: Keeper | None = None,
         events: EventBus | None = None,
+        audit: AuditRecorder | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._events = events or EventBus()
+        self._audit = audit
         self._store = store
         self._runtime = runtime
         self._routing = routing
@@ -135,7 +139,10 @@ class Reconciler:
                 continue
             self._runtime.remove_container(container.id, stop_timeout=5)
             report.removed_containers.append(container.name)
+            self._record("remove_container", container.app, f"{container.name}: serves no app")
         report.proxy_rewritten = self._routing.ensure_proxy_current()
+        if report.proxy_rewritten:
+            self._record("rewrite_proxy", None, "the proxy config differed from the apps' routes")
         if self._hygiene is not None:
             self._hygiene.prune_if_full()
         if report.repairs_queued or report.removed_containers or report.proxy_rewritten:
@@ -188,4 +195,9 @@ class Reconciler:
         if self._clock() < loop.not_before:
             return False
         loop.last_repair = self._deploys.request_repair(app, reason).id
+        self._record("queue_repair", app, f"{reason}: repair deploy {loop.last_repair}")
         return True
+
+    def _record(self, action: str, app: str | None, detail: str) -> None:
+        if self._audit is not None:
+            self._audit.record(actor=RECONCILER, action=action, outcome="ok", app=app, detail=detail)

@@ -9,7 +9,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from controller.api.errors import error_answer, http_status
 from controller.domain.errors import DockyardError
 from controller.settings import Settings
-from controller.web import routes_actions, routes_create, routes_login, routes_pages, routes_settings
+from controller.web import (
+    routes_actions,
+    routes_app,
+    routes_create,
+    routes_login,
+    routes_pages,
+    routes_settings,
+)
+from controller.web.compression import PageCompression
 from controller.web.deps import CsrfRefused, FormTooLarge, LoginRequired, NotAllowed
 from controller.web.render import STATIC_DIR, error_page
 
@@ -25,9 +33,11 @@ def is_page(request: Request) -> bool:
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Mount the GUI's routes, static files and error pages on the API's app."""
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="web-static")
+    app.add_middleware(PageCompression)
     app.include_router(routes_login.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_actions.router)
+    app.include_router(routes_app.router)
     app.include_router(routes_settings.router)
     app.include_router(routes_create.router)
 

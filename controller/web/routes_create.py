@@ -181,24 +181,4 @@ async def setup_page(services: Services, name: str) -> SetupPage:
 async def setup(request: Request, name: str, services: ServicesDep, secret: str = "") -> HTMLResponse:
     """Remotes, webhook URLs (the secret only when asked), deploy key, latest build's log."""
     page = await setup_page(services, name)
-    return render(request, "setup.html", page=page, show_secret=secret == SHOWN, errors={})
-
-
-@router.post("/apps/{name}/setup/deploy", dependencies=OPERATE)
-async def deploy_now(
-    request: Request, name: str, services: ServicesDep, principal: PrincipalDep, form: FormDep
-) -> Response:
-    """Build the app's source now (after its deploy key was added at the git host, say)."""
-    try:
-        await run_in_threadpool(services.git.redeploy.redeploy, name, actor=principal.name)
-    except DockyardError as exc:
-        page = await setup_page(services, name)
-        return render(
-            request,
-            "setup.html",
-            status_code=http_status(exc),
-            page=page,
-            show_secret=False,
-            errors={"deploy": str(exc)},
-        )
-    return RedirectResponse(f"/apps/{name}/setup", status_code=303)
+    return render(request, "setup.html", page=page, show_secret=secret == SHOWN)

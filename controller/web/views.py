@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from controller.domain.access import Principal
 from controller.domain.models import Deploy, DeployStatus
 from controller.services.apps import AppDetails, AppOverview, ReleaseView
+from controller.web.views_app import AppExtras, app_extras
 from controller.wiring import Services
 
 RECENT_DEPLOYS = 10
@@ -22,6 +23,7 @@ class AppRow:
     release: int | None
     last_deploy: Deploy | None
     containers: int
+    certificates: tuple[tuple[str, str | None], ...] = ()  # per domain: state word, CA's last error
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class AppPage:
     config: dict[str, str]
     deploys: list[Deploy]
     running: Deploy | None  # the deploy in progress, whose log streams on the page
+    extras: AppExtras  # domains with their certificates, the git side (views_app)
 
 
 def gui_state(status: str, last: Deploy | None) -> str:
@@ -48,9 +51,10 @@ def gui_state(status: str, last: Deploy | None) -> str:
     return status
 
 
-def _row(overview: AppOverview, last: Deploy | None) -> AppRow:
+def _row(services: Services, overview: AppOverview, last: Deploy | None) -> AppRow:
     app = overview.app
     return AppRow(
+        certificates=services.certificates.domain_states(app.name, app.domains),
         name=app.name,
         state=gui_state(overview.status, last),
         domains=app.domains,
@@ -65,7 +69,7 @@ def dashboard_row(services: Services, name: str) -> AppRow:
     """One app's row, for a live update of that app alone. Raises NotFound."""
     (overview,) = services.apps.overview(only=name)
     last = services.history.of_app(name, limit=1)
-    return _row(overview, last[0] if last else None)
+    return _row(services, overview, last[0] if last else None)
 
 
 def dashboard_rows(services: Services, query: str = "", principal: Principal | None = None) -> list[AppRow]:
@@ -83,7 +87,7 @@ def dashboard_rows(services: Services, query: str = "", principal: Principal | N
             continue
         if needle and needle not in app.name and not any(needle in d for d in app.domains):
             continue
-        rows.append(_row(overview, last_deploys.get(app.name)))
+        rows.append(_row(services, overview, last_deploys.get(app.name)))
     return rows
 
 
@@ -99,6 +103,7 @@ def app_page(services: Services, name: str) -> AppPage:
         config=services.apps.config(name, reveal=False),
         deploys=deploys,
         running=running,
+        extras=app_extras(services, name),
     )
 
 

@@ -1,5 +1,8 @@
 """The users, tokens and audit routes: secrets shown once, never a hash, bad input refused."""
 
+import time
+from dataclasses import replace
+
 from tests.api.conftest import Bed
 
 
@@ -88,3 +91,21 @@ def test_the_audit_log_records_changes_and_refusals(bed: Bed) -> None:
     assert bed.client.get("/api/v1/audit?app=other", headers=headers).status_code == 403
     only = bed.get("/api/v1/audit", params={"user": "dave-ci", "app": "other"}).json()
     assert [e["outcome"] for e in only] == ["denied"]
+
+
+def test_the_reconcilers_repairs_are_audited_as_the_reconciler(bed: Bed) -> None:
+    bed.create_app("web")
+    bed.deploy("web")
+    (container,) = bed.runtime.list_containers("web")
+    bed.runtime.containers[container.id] = replace(container, state="exited")
+    # A pass that still sees the deploy's job running leaves the app alone: pass again until queued.
+    repairs: list[dict[str, str]] = []
+    for _ in range(100):
+        bed.services.reconciler.reconcile_once()
+        events = bed.get("/api/v1/audit", params={"user": "reconciler"}).json()
+        repairs = [e for e in events if e["action"] == "queue_repair"]
+        if repairs:
+            break
+        time.sleep(0.05)
+    assert [(e["app"], e["outcome"]) for e in repairs] == [("web", "ok")]
+    assert repairs[0]["detail"].startswith("0 of 1 web containers run: repair deploy ")

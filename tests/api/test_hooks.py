@@ -96,3 +96,16 @@ def test_unknown_providers_bad_names_and_bad_json_are_refused(bed: Bed) -> None:
         },
     )
     assert malformed.status_code == 400, malformed.text
+
+
+def test_deliveries_are_audited_as_the_provider(bed: Bed) -> None:
+    bed.create_app("web")
+    bed.put("/api/v1/apps/web/source", json={"repo_url": "https://git.example.com/web.git"})
+    payload = {"ref": MAIN, "after": COMMIT, "before": "0" * 40}
+    assert _deliver(bed, "web", _secret(bed, "web"), "push", payload, "d-9").status_code == 202
+    assert _deliver(bed, "web", "not-the-secret", "push", payload, "d-10").status_code == 401
+    events = bed.get("/api/v1/audit", params={"user": "webhook:github"}).json()
+    assert [(e["action"], e["app"], e["outcome"]) for e in events] == [
+        ("receive_webhook", "web", "denied"),
+        ("receive_webhook", "web", "ok"),
+    ]

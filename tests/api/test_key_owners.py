@@ -1,5 +1,7 @@
 """SSH keys belong to a user: a push over SSH has that user's rights (issue 9.4)."""
 
+import json
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -53,3 +55,33 @@ def test_an_unknown_owner_is_refused_and_removing_a_user_removes_its_keys(bed: B
     assert bed.get("/api/v1/keys").json() == []
     assert "vera-laptop" not in keys_file.read_text()
     assert _access(bed, "web", "vera-laptop", "git-upload-pack")[0] == 403
+
+
+def test_the_audit_log_names_the_keys_owner_not_the_hook(bed: Bed) -> None:
+    """git-shell's and the pre-receive hook's calls are the pusher's: the key's owner, else the key."""
+    bed.create_app("web")
+    bed.services.accounts.users.add("vera", role="viewer")
+    bed.services.accounts.users.add("dave", role="developer", apps=["web"])
+    for name, user in (("vera-laptop", "vera"), ("dave-laptop", "dave"), ("ops", None)):
+        bed.post("/api/v1/keys", json={"name": name, "public_key": _public_key(), "user": user})
+    assert _access(bed, "web", "vera-laptop", "git-receive-pack")[0] == 403
+    assert _access(bed, "web", "ops", "git-receive-pack")[0] == 200
+    status, text = _access(bed, "web", "dave-laptop", "git-receive-pack")
+    assert status == 200
+    ticket = json.loads(text)["ticket"]
+    hook = {"Authorization": f"Bearer {bed.services.git.hook_token}"}
+    update = {"old": "0" * 40, "new": "a" * 40, "ref": "refs/heads/main"}
+    plan = bed.client.post(
+        "/api/v1/git/apps/web/pushes", json={"updates": [update], "ticket": ticket}, headers=hook
+    )
+    assert plan.status_code == 200, plan.text
+
+    events = bed.get("/api/v1/audit", params={"app": "web"}).json()
+    rows = [(e["actor"], e["action"], e["outcome"]) for e in events]
+    assert ("vera", "open_repo", "denied") in rows
+    assert ("dave", "open_repo", "ok") in rows
+    assert ("ops", "open_repo", "ok") in rows
+    assert ("dave", "plan_push", "ok") in rows
+    assert not [e for e in events if e["actor"] == "git-hook"]
+    vera = next(e for e in events if e["actor"] == "vera")
+    assert vera["detail"].startswith("SSH key vera-laptop: POST /api/v1/git/apps/web/access -> 403")

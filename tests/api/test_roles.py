@@ -68,6 +68,7 @@ REQUIRED: dict[tuple[str, str], Action | str] = {
     ("DELETE", "/api/v1/tokens/{token}"): A,
     ("GET", "/api/v1/audit"): W,
     ("DELETE", "/api/v1/session"): R,
+    ("GET", "/api/v1/whoami"): R,
 }
 # Routes without an app in the path: a developer scoped to another app may use the READ ones
 # (its lists show only its apps) and the audit log (only its apps' events).
@@ -81,6 +82,7 @@ APP_LESS = {
     "/api/v1/keys/{name}",
     "/api/v1/audit",
     "/api/v1/session",
+    "/api/v1/whoami",
 }
 APP_LESS |= {path for _, path in REQUIRED if path.startswith(("/api/v1/users", "/api/v1/tokens"))}
 ROUTED = [endpoint for endpoint in PROTECTED if REQUIRED.get(endpoint) not in (GIT,)]

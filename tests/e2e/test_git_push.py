@@ -332,3 +332,14 @@ def test_pushes_have_the_rights_of_the_keys_owner_over_ssh_and_http(git_env: Git
     over_http = viewer.run("push", http_remote, "main", cwd=repo, check=False)
     assert over_http.returncode != 0 and "403" in over_http.stderr, over_http.stderr
     assert git_env.deploys("rolesother") == []
+
+    # The audit log names the key's owner (and the token over HTTP), not the git hook.
+    events = json.loads(ctl.cli("audit", "--json").stdout)
+    rows = {(e["actor"], e["action"], e["app"], e["outcome"]) for e in events}
+    assert ("vera", "open_repo", "rolesown", "denied") in rows
+    assert ("dave", "open_repo", "rolesother", "denied") in rows
+    assert ("dave", "deploy_push", "rolesown", "ok") in rows
+    assert ("vera-git", "smart_http", "rolesother", "denied") in rows
+    assert "git-hook" not in {e["actor"] for e in events}
+    (deploy,) = [e for e in events if e["action"] == "deploy_push"]
+    assert deploy["detail"].startswith("SSH key dave-laptop: ")

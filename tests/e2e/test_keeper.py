@@ -1,5 +1,6 @@
 """The keeper: a one-container app stopped through Docker's API serves again while the controller is down."""
 
+import json
 import random
 import time
 from pathlib import Path
@@ -45,6 +46,12 @@ def test_a_docker_killed_container_serves_again_while_the_controller_is_down(
         ratio = outage / start_seconds
         print(f"outage {outage:.2f}s, one container start {start_seconds:.2f}s, ratio {ratio:.2f}")
         assert ratio <= OUTAGE_LIMIT, f"outage {outage:.2f}s > {OUTAGE_LIMIT} x {start_seconds:.2f}s"
+
+        # The keeper's start is in the audit log, as the reconciler's (it wrote it itself).
+        ctl.start()
+        events = json.loads(ctl.cli("audit", "--app", SOLO, "--json").stdout)
+        restarts = [e for e in events if (e["actor"], e["action"]) == ("reconciler", "restart_container")]
+        assert any(e["outcome"] == "ok" and container.name in e["detail"] for e in restarts), events
     finally:
         ctl.cleanup()
         client.close()

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog, Static
 
 from tests.conftest import write_static_app
 from tests.e2e.conftest import DOCKYARD, TOKEN, Controller, free_port
+from tests.tui.colours import colour_codes
 from tui.app import DockyardApp
 from tui.client import Client, Target
 from tui.screens import AppScreen, ConfirmScreen, LogScreen
@@ -126,6 +128,43 @@ def test_live_app_screen_deploy_log_rollback_crash_and_controller_restart(
     asyncio.run(run())
 
 
+def test_a_viewer_token_has_the_app_keys_greyed_and_they_ask_the_controller_nothing(
+    controller: Controller,
+) -> None:
+    ctl = controller
+    ctl.cli("apps", "create", "seen")
+    ctl.cli("users", "add", "vera", "--role", "viewer")
+    viewer = ctl.cli("tokens", "create", "vera-cli", "--user", "vera").stdout.strip()
+
+    async def run() -> None:
+        app = DockyardApp(Client(Target(ctl.url, viewer, "")))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.connection == "live", "the live event stream")
+            assert (app.rights.role, app.rights.actions) == ("viewer", frozenset({"read"}))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, AppScreen), "the app screen")
+            screen = app.screen
+            assert not screen.active_bindings["d"].enabled
+            await pilot.press("d", "R", "s")
+            await until(
+                pilot,
+                lambda: any(
+                    str(n.message) == "your token may not deploy app seen (viewer)"
+                    for n in app._notifications
+                ),
+                "the refusal",
+            )
+            assert app.screen is screen  # no scale dialog either
+            await pilot.press("q")
+
+    asyncio.run(run())
+    # The controller records every refused change: none came from the TUI's keys.
+    assert ctl.api("GET", "/audit", params={"user": "vera-cli"}).json() == []
+    refused = httpx.post(ctl.url + "/api/v1/apps/seen/restart", headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403
+    assert [e["outcome"] for e in ctl.api("GET", "/audit", params={"user": "vera-cli"}).json()] == ["denied"]
+
+
 SOCKET = f"dockyard-tui-test-{os.getpid()}"  # a private tmux server: no other session is touched
 
 
@@ -155,12 +194,18 @@ def wait_prompt(session: str, timeout: float = 30) -> None:
     raise AssertionError("the shell prompt never came back")
 
 
+def tui_env(controller: Controller, **extra: str) -> str:
+    """The variables `dockyard tui` needs, for a shell line (PYTHONPATH too: the code under test)."""
+    variables = {"DOCKYARD_URL": controller.url, "DOCKYARD_TOKEN": TOKEN, **extra}
+    if os.environ.get("PYTHONPATH"):
+        variables["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
+
+
 def test_dockyard_tui_in_tmux_at_80x24_quits_and_restores_the_terminal(controller: Controller) -> None:
     controller.cli("apps", "create", "smoke")
     session = f"dockyard-tui-{os.getpid()}"
-    env = " ".join(
-        f"{k}={shlex.quote(v)}" for k, v in {"DOCKYARD_URL": controller.url, "DOCKYARD_TOKEN": TOKEN}.items()
-    )
+    env = tui_env(controller)
     tmux(
         "new-session",
         "-d",
@@ -177,6 +222,7 @@ def test_dockyard_tui_in_tmux_at_80x24_quits_and_restores_the_terminal(controlle
         screen = wait_screen(session, "smoke")
         assert "NAME" in screen and "STATE" in screen
         assert max(len(line) for line in screen.splitlines()) <= 80
+        assert colour_codes(tmux("capture-pane", "-p", "-e", "-t", session))  # NO_COLOR unset: colours
         tmux("send-keys", "-t", session, "?")
         wait_screen(session, ":apps :deploys :certs :audit :q")
         tmux("send-keys", "-t", session, "Escape")
@@ -222,3 +268,30 @@ def test_bad_start_exits_2_with_one_line(controller: Controller) -> None:
     assert down.returncode == 2
     assert down.stderr.startswith("error: cannot reach Dockyard at http://127.0.0.1:")
     assert len(down.stderr.strip().splitlines()) == 1
+
+
+def test_no_color_in_a_real_terminal_draws_without_colour_escapes(controller: Controller) -> None:
+    controller.cli("apps", "create", "plain")
+    session = f"dockyard-tui-nocolor-{os.getpid()}"
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        f"exec env {tui_env(controller, NO_COLOR='1', TERM='xterm-256color')} {shlex.quote(DOCKYARD)} tui",
+    )
+    try:
+        wait_screen(session, "plain")
+        time.sleep(1)  # the details and the live stream's status line drawn too
+        screen = tmux("capture-pane", "-p", "-e", "-t", session)
+        assert "NAME" in screen and "\x1b[" in screen  # escapes were captured: bold, reverse
+        assert colour_codes(screen) == []
+        tmux("send-keys", "-t", session, "Enter")
+        wait_screen(session, "Containers")
+        assert colour_codes(tmux("capture-pane", "-p", "-e", "-t", session)) == []
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], check=False)

@@ -137,7 +137,7 @@ def test_the_pusher_recorded_is_the_authenticated_one(hook_env: HookEnv) -> None
     app = "whopushed"
     repo, sha = pushed_app(hook_env, app)
     (deploy,) = hook_env.deploys(app)
-    assert deploy["description"] == f"git push {sha[:12]} (main) by admin"
+    assert deploy["description"] == f"git push {sha[:12]} (main) by bootstrap-admin"
     (repo / "www" / "index.html").write_text("v2")
     second = hook_env.client.commit_all(repo, "v2")
     push = hook_env.client.timed_push(repo, hook_env.client.ssh_remote(app), "main")
@@ -145,3 +145,10 @@ def test_the_pusher_recorded_is_the_authenticated_one(hook_env: HookEnv) -> None
     newest = hook_env.deploys(app)[0]
     assert newest["description"] == f"git push {second[:12]} (main) by tester"
     assert hook_env.ctl.get_app(app).text.strip() == "v2"
+    # The audit log names the same pushers for the hook's calls, never the hook token.
+    events = hook_env.ctl.api("GET", "/audit", params={"app": app}).json()
+    deploys = [(e["actor"], e["outcome"]) for e in events if e["action"] == "deploy_push"]
+    assert deploys == [("tester", "ok"), ("bootstrap-admin", "ok")], events
+    assert "git-hook" not in {e["actor"] for e in events}, events
+    pushes = [e for e in events if e["action"] == "smart_http"]
+    assert pushes and {e["actor"] for e in pushes} == {"bootstrap-admin"}, events

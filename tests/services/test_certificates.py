@@ -421,3 +421,17 @@ def test_domain_changes_queue_one_job_while_one_waits(bed: Bed) -> None:
     (job_id,) = bed.jobs.jobs
     assert bed.jobs.wait(job_id, 5).status is DeployStatus.SUCCEEDED
     assert bed.ca.orders == [(GOOD, OTHER)]
+
+
+def test_domain_states_give_each_domain_a_word_and_the_cas_last_error() -> None:
+    bed = Bed(web=(GOOD, BROKEN))
+    domains = (GOOD, BROKEN)
+    assert bed.service.domain_states("web", domains) == (("pending", None), ("pending", None))
+
+    bed.ca.failing[BROKEN] = "no DNS record"
+    bed.service.issue("web")
+
+    (good, broken) = bed.service.domain_states("web", domains)
+    assert good == ("https", None)
+    assert broken[0] == "failed" and "no DNS record" in (broken[1] or "")
+    assert Bed(enabled=False, web=(GOOD,)).service.domain_states("web", (GOOD,)) == (("", None),)

@@ -14,12 +14,12 @@ import pytest
 from controller.adapters.secrets import Cipher
 from controller.adapters.store import SqlStore, upgrade_database
 from controller.domain.errors import Conflict, InvalidInput, NotFound, RuntimeUnavailable
-from controller.domain.git_records import DeliveryStatus, WebhookDelivery
+from controller.domain.git_records import DeliveryStatus, SshKey, WebhookDelivery
 from controller.domain.git_refs import ZERO_SHA, GitService, RefUpdate
 from controller.domain.models import Deploy, DeployKind, DeployStatus, Release
 from controller.domain.webhooks import WebhookUnauthorized
 from controller.services.git_ports import FetchAuth
-from controller.services.git_push import GitPushService
+from controller.services.git_push import GitPushService, Pusher, PushForbidden
 from controller.services.git_sources import GitSettings, GitSourceService
 from controller.services.redeploy import RedeployService
 from controller.services.webhooks import WebhookOutcome, WebhookService
@@ -279,28 +279,67 @@ def test_push_plan_deploys_only_the_deploy_branch(world: World) -> None:
     assert deleted.deploy is None and "keeps running" in deleted.messages[0]
 
 
+HTTP_PUSHER = Pusher(actor="dave-ci", via="smart HTTP, token dave-ci of user dave")
+
+
 def test_deploy_push(world: World) -> None:
     world.store.create_app("web")
-    ticket = world.push.http_push_ticket("web")
-    deploy = world.push.deploy_push(
+    ticket = world.push.http_push_ticket("web", HTTP_PUSHER)
+    pushed = world.push.deploy_push(
         "web", update=RefUpdate(A, B, "refs/heads/main"), ticket=ticket, quarantine=None
     )
-    assert deploy.description == f"git push {B[:12]} (main) by admin"
+    assert pushed.pusher == HTTP_PUSHER
+    assert pushed.deploy.description == f"git push {B[:12]} (main) by dave-ci"
     with pytest.raises(InvalidInput, match="not the deploy branch"):
         world.push.deploy_push(
             "web",
             update=RefUpdate(A, B, "refs/heads/dev"),
-            ticket=world.push.http_push_ticket("web"),
+            ticket=world.push.http_push_ticket("web", HTTP_PUSHER),
             quarantine=None,
         )
     with pytest.raises(InvalidInput, match="no Dockerfile"):
         world.push.deploy_push(
             "web",
             update=RefUpdate(A, C, "refs/heads/main"),
-            ticket=world.push.http_push_ticket("web"),
+            ticket=world.push.http_push_ticket("web", HTTP_PUSHER),
             quarantine=None,
         )
     assert len(world.deploys.builds) == 1
+
+
+def _key(name: str, owner: str | None) -> SshKey:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return SshKey(
+        name=name,
+        key_type="ssh-ed25519",
+        key_data=f"AAAA{digest}",
+        fingerprint=f"SHA256:{digest}",
+        created_at=datetime.now(UTC),
+        owner=owner,
+    )
+
+
+def test_a_push_over_ssh_is_its_key_owners(world: World) -> None:
+    """The pusher of an SSH push is the key's owner (the key itself for a key without one)."""
+    world.store.create_app("web")
+    world.store.add_ssh_key(_key("alice-laptop", "alice"))
+    world.store.add_ssh_key(_key("ci", None))
+    assert world.push.ssh_pusher("alice-laptop") == Pusher(actor="alice", via="SSH key alice-laptop")
+    assert world.push.ssh_pusher("ci") == Pusher(actor="ci", via="SSH key ci")
+
+    ticket = world.push.ssh_push_ticket("web", "alice-laptop")
+    # The plan (and the audit of the hook's calls) may look at who pushed without using the ticket up.
+    assert world.push.pusher_of("web", ticket) == Pusher(actor="alice", via="SSH key alice-laptop")
+    assert world.push.pusher_of("other", ticket) is None
+    assert world.push.pusher_of("web", None) is None
+    pushed = world.push.deploy_push(
+        "web", update=RefUpdate(A, B, "refs/heads/main"), ticket=ticket, quarantine=None
+    )
+    assert pushed.pusher.actor == "alice"
+    assert pushed.deploy.description == f"git push {B[:12]} (main) by alice"
+    assert world.push.pusher_of("web", ticket) is None  # used up
+    with pytest.raises(PushForbidden):
+        world.push.ssh_push_ticket("web", "gone")
 
 
 def test_open_repo_refuses_unknown_apps_unless_auto_create(world: World) -> None:

@@ -3,6 +3,7 @@
 import os
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,28 @@ def test_the_keeper_starts_only_what_the_rule_allows() -> None:
 def test_a_failed_start_is_reported_not_raised() -> None:
     keeper = Keeper(starter=FakeStarter(NotFound("removed meanwhile")), serving=lambda app: SERVING)
     assert not keeper.on_stop(stopped())
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def record(self, **event: Any) -> None:
+        self.events.append(event)
+
+
+def test_the_controllers_keeper_audits_its_starts_as_the_reconciler() -> None:
+    audit = Audit()
+    Keeper(starter=FakeStarter(), serving=lambda app: SERVING, audit=audit).on_stop(stopped("c1"))
+    Keeper(starter=FakeStarter(NotFound("gone")), serving=lambda app: SERVING, audit=audit).on_stop(
+        stopped("c2")
+    )
+    Keeper(starter=FakeStarter(), serving=lambda app: SERVING, audit=audit).on_stop(stopped("old"))  # left
+    assert [(e["actor"], e["action"], e["app"], e["outcome"]) for e in audit.events] == [
+        ("reconciler", "restart_container", "web", "ok"),
+        ("reconciler", "restart_container", "web", "failed"),
+    ]
+    assert "name-c1" in audit.events[0]["detail"] and "gone" in audit.events[1]["detail"]
 
 
 def test_restart_stopped_starts_the_exited_serving_containers_of_a_listing() -> None:

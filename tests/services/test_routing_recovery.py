@@ -84,6 +84,19 @@ class Proxy:
         self.serving_at_apply.append(list(self._store.serving))
 
 
+class Audit:
+    """Records what the reconciler records in the audit log."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def record(self, **event: Any) -> None:
+        self.events.append(event)
+
+    def rows(self) -> list[tuple[str, str, str | None, str]]:
+        return [(e["actor"], e["action"], e.get("app"), e["outcome"]) for e in self.events]
+
+
 class Deploys:
     def __init__(self) -> None:
         self.repairs: list[str] = []
@@ -216,3 +229,56 @@ def test_adoption_routes_a_container_on_its_own_release_port() -> None:
     (site,) = routing(Runtime(container("running", release=2))).adopt_running()
 
     assert site.backends == ("10.0.0.2:8081",)
+
+
+def test_what_the_reconciler_does_is_audited_as_the_reconciler() -> None:
+    """Restarts in place (by its keeper) and repairs it queues, with the reason."""
+    store = Store()
+    runtime = StartingRuntime()
+    routes = routing(runtime)
+    routes._backends["solo"] = (Backend("c1", "10.0.0.2:8080"),)
+    audit = Audit()
+    reconciler = Reconciler(
+        store=cast(Any, store),
+        runtime=cast(Any, runtime),
+        routing=routes,
+        deploys=cast(Any, Deploys()),
+        interval=60,
+        keeper=Keeper(starter=runtime, serving=store.get_serving, audit=audit),
+        audit=audit,
+    )
+    reconciler.reconcile_once()
+    assert audit.rows() == [("reconciler", "restart_container", "solo", "ok")]
+    assert "web-1" in audit.events[0]["detail"]
+
+    repairs = Audit()
+    without_keeper = Reconciler(
+        store=cast(Any, Store()),
+        runtime=cast(Any, StartingRuntime()),
+        routing=routes,
+        deploys=cast(Any, Deploys()),
+        interval=60,
+        audit=repairs,
+    )
+    without_keeper.reconcile_once()
+    assert repairs.rows() == [("reconciler", "queue_repair", "solo", "ok")]
+    assert repairs.events[0]["detail"] == "0 of 1 web containers run: repair deploy r1"
+
+
+def test_the_reconciler_audits_the_orphans_it_removes() -> None:
+    orphan = ContainerInfo(
+        id="o1", name="gone-1", app="gone", release=1, process="web", address="10.0.0.9", state="running"
+    )
+    runtime = Runtime(orphan)
+    audit = Audit()
+    reconciler = Reconciler(
+        store=cast(Any, Store()),
+        runtime=cast(Any, runtime),
+        routing=routing(runtime),
+        deploys=cast(Any, Deploys()),
+        interval=60,
+        audit=audit,
+    )
+    reconciler.reconcile_once()
+    assert runtime.removed == ["o1"]
+    assert ("reconciler", "remove_container", "gone", "ok") in audit.rows()

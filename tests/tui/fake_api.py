@@ -82,6 +82,17 @@ def details(name: str) -> dict[str, Any]:
 
 
 ACTIONS: list[tuple[str, str, str]] = []  # (method, path, body) of every request that acts
+# The tokens this API knows, as GET /whoami answers them.
+WHOAMI: dict[str, dict[str, Any]] = {
+    "good": {
+        "name": "bootstrap-admin",
+        "role": "admin",
+        "apps": None,
+        "actions": ["read", "operate", "administer"],
+    },
+    "viewer": {"name": "vera-cli", "role": "viewer", "apps": None, "actions": ["read"]},
+    "shop-dev": {"name": "dave-cli", "role": "developer", "apps": ["shop"], "actions": ["read", "operate"]},
+}
 
 
 def handler(request: httpx.Request) -> httpx.Response:
@@ -89,8 +100,11 @@ def handler(request: httpx.Request) -> httpx.Response:
     if request.method != "GET":
         ACTIONS.append((request.method, path, request.content.decode()))
     parts = path.strip("/").split("/")
-    if request.headers.get("authorization") != "Bearer good":
+    token = request.headers.get("authorization", "").removeprefix("Bearer ")
+    if token not in WHOAMI:
         return httpx.Response(401, json={"detail": "invalid or missing API token"})
+    if path == "/whoami":
+        return httpx.Response(200, json={"kind": "token", "user": None, "app": None, **WHOAMI[token]})
     if path == "/apps":
         return httpx.Response(
             200,
@@ -170,5 +184,5 @@ def fake_client(token: str = "good") -> Client:
     )
 
 
-def fake_app() -> DockyardApp:
-    return DockyardApp(fake_client(), live=False, clock=lambda: NOW)
+def fake_app(token: str = "good") -> DockyardApp:
+    return DockyardApp(fake_client(token), live=False, clock=lambda: NOW)

@@ -106,7 +106,8 @@ def test_a_viewer_sees_no_mutating_control(viewer: Browser) -> None:
     for url in ("/", "/apps/web", "/partials/apps"):
         page = viewer.get(url).text
         assert set(POST_ACTION.findall(page)) <= {"/logout"}, url
-        assert set(BUTTON.findall(page)) <= {"Filter", "Log out (vera)"}, url
+        # Copy buttons (type="button": the git remote lines, webhook URLs) change nothing.
+        assert set(BUTTON.findall(page)) <= {"Filter", "Log out (vera)", "Copy"}, url
     assert "Log out (vera)" in viewer.get("/").text  # its own session form stays
     assert "web.example.com" in viewer.get("/apps/web").text  # what it may read is shown
 

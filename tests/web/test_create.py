@@ -79,7 +79,7 @@ def test_a_repository_app_is_deployed_at_once_with_its_log_and_webhook_on_screen
     assert "http://testserver/hooks/gitlab/web" in done
     assert source.webhook_secret not in done  # shown on request only
     shown = local.get("/apps/web/setup?secret=shown").text
-    assert f'id="webhook-secret" data-copyable="the webhook secret">{source.webhook_secret}<' in shown
+    assert f'id="webhook-secret">{source.webhook_secret}<' in shown
 
 
 def test_a_private_https_repository_takes_its_token(local: Browser) -> None:
@@ -107,26 +107,20 @@ def test_an_ssh_repository_gets_a_deploy_key_to_copy_and_deploys_on_request(brow
     assert source.deploy_key_public and source.deploy_key_public.startswith("ssh-ed25519 ")
     assert browser.bed.services.history.of_app("keyed", limit=10) == []  # not before the key is added
     page = browser.get("/apps/keyed/setup").text
-    assert f'data-copyable="the deploy key">{source.deploy_key_public}</textarea>' in page
+    assert f'<textarea id="deploy-key" readonly rows="3">{source.deploy_key_public}</textarea>' in page
     assert source.deploy_key and source.deploy_key not in page  # the private half never leaves
-    assert 'action="/apps/keyed/setup/deploy"' in page
+    assert 'action="/apps/keyed/redeploy"' in page
 
 
-def test_deploy_now_builds_the_head_again(local: Browser, tmp_path: Path) -> None:
+def test_deploy_now_on_the_setup_page_builds_the_head_again(local: Browser, tmp_path: Path) -> None:
     commit_dockerfile(tmp_path / "src", "FROM scratch\n")
     assert local.post("/new", {"name": "web", "repo_url": f"file://{tmp_path}/src"}).status_code == 303
     (first,) = local.bed.services.history.of_app("web", limit=10)
     local.bed.finished(first.id)
-    again = local.post("/apps/web/setup/deploy")
-    assert again.status_code == 303 and again.headers["location"] == "/apps/web/setup"
+    assert 'action="/apps/web/redeploy"' in local.get("/apps/web/setup").text
+    again = local.post("/apps/web/redeploy")
+    assert again.status_code == 303, again.text
     assert len(local.bed.services.history.of_app("web", limit=10)) == 2
-
-
-def test_deploy_now_of_an_empty_app_says_why_next_to_the_button(browser: Browser) -> None:
-    assert browser.post("/new", {"name": "bare", "source": "empty"}).status_code == 303
-    response = browser.post("/apps/bare/setup/deploy")
-    assert response.status_code == 409
-    assert error_of(response.text, "deploy", described=False) == "bare has nothing deployed yet"
 
 
 def test_an_empty_app_shows_its_git_remote_add_lines(browser: Browser) -> None:
@@ -214,9 +208,6 @@ def test_without_the_csrf_token_nothing_is_created(local: Browser, tmp_path: Pat
         forged = local.client.post("/new", data={**form, "csrf": "forged"}, follow_redirects=False)
         assert forged.status_code == 403
     assert app_names(local) == []
-    local.bed.create_app("web")
-    assert local.post("/apps/web/setup/deploy", csrf=False).status_code == 403
-    assert local.bed.services.history.of_app("web", limit=10) == []
 
 
 @pytest.mark.parametrize("role", ["viewer", "developer"])
@@ -230,19 +221,16 @@ def test_a_viewer_or_developer_may_not_create_apps(bed: Bed, role: str) -> None:
     assert bed.services.apps.all() == []
 
 
-def test_the_setup_page_and_deploy_now_need_operate_rights(bed: Bed) -> None:
+def test_the_setup_page_needs_operate_rights(bed: Bed) -> None:
     bed.create_app("web")
     bed.create_app("shop")
     add_user(bed, "vera", "viewer")
     add_user(bed, "dora", "developer", ["web"])
     viewer = browser_of(bed, "vera")
     assert viewer.get("/apps/web/setup").status_code == 403
-    assert viewer.post("/apps/web/setup/deploy").status_code == 403
     developer = browser_of(bed, "dora", client=None)
     assert developer.get("/apps/web/setup").status_code == 200
     assert developer.get("/apps/shop/setup").status_code == 403
-    assert developer.post("/apps/shop/setup/deploy").status_code == 403
-    assert bed.services.history.of_app("shop", limit=10) == []
 
 
 def test_the_setup_page_of_no_such_app_is_a_404_page(browser: Browser) -> None:

@@ -1,6 +1,7 @@
 """The GUI's pages over the real services: what they show, what they change, and how they refuse."""
 
 import re
+import time
 
 from controller.domain.models import DeployStatus
 from controller.web.render import CONTENT_SECURITY_POLICY
@@ -59,6 +60,18 @@ def test_one_row_alone_for_a_live_update_of_one_app(browser: Browser) -> None:
     gone = browser.get("/partials/apps/nobody/row")
     assert (gone.status_code, gone.text) == (200, ""), "a destroyed app's row is swapped for nothing"
     assert browser.get("/partials/apps/%3Cscript%3E/row").status_code == 400
+
+
+def test_the_dashboard_shows_each_domains_certificate_state(browser: Browser) -> None:
+    browser.bed.create_app("web")
+    browser.bed.services.apps.add_domain("web", "web.example.com")  # the fake CA issues at once
+    deadline = time.monotonic() + 10
+    while not browser.bed.services.certificates.report("web").served:
+        assert time.monotonic() < deadline, "no certificate from the fake CA"
+        time.sleep(0.02)
+    row = browser.get("/partials/apps/web/row").text
+    assert 'href="https://web.example.com' in row
+    assert '<span class="cert cert-ok">HTTPS</span>' in row
 
 
 def test_creating_an_app_from_the_dashboard(browser: Browser) -> None:

@@ -1,0 +1,230 @@
+"""More of the app page: destroy (the name typed to confirm), Deploy now, container logs with
+follow, config values and the webhook secret revealed on request, and live figures.
+
+Each change is a POST with the session's CSRF token, calling the same service as the API;
+pages and streams only read. A revealed secret is a POST too: it is asked for, recorded in
+the audit trail like any POST, and never sits in a URL or the browser's history.
+"""
+
+import json
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from controller.api.deps import ServicesDep
+from controller.api.errors import http_status
+from controller.api.follow import SSE_HEADERS, FollowersDep, stream_lines
+from controller.domain.access import Action
+from controller.domain.errors import DockyardError, InvalidInput, NotFound
+from controller.domain.models import HEALTH_CHECK_USER_AGENT
+from controller.domain.names import validate_env_key
+from controller.web.deps import FormDep, PrincipalDep, current_session, needs
+from controller.web.render import error_page, render
+from controller.web.routes_actions import AppForm
+from controller.web.views import app_page
+from controller.web.views_app import stats_view
+from controller.wiring import Services
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(current_session)])
+# What each route needs of the session's principal on the app in its path, as the API's
+# routes: reading (pages, logs, figures), operating (deploy now, a secret in clear), and
+# administering (destroy).
+READ = [Depends(needs(Action.READ))]
+OPERATE = [Depends(needs(Action.OPERATE))]
+ADMINISTER = [Depends(needs(Action.ADMINISTER))]
+
+LOG_TAIL = 200  # lines a container logs page starts with
+LOG_TAIL_MAX = 1000  # and at most (the page keeps a bounded number of lines)
+
+
+def _sse(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def _keep(line: str) -> bool:
+    """Dockyard's own health checks are left out, as in the API's logs."""
+    return HEALTH_CHECK_USER_AGENT not in line
+
+
+def _apply(post: AppForm, control: str, change: Callable[[], object], then: str) -> Response:
+    """`post.apply`, but on success to `then` instead of the app's page."""
+    response = post.apply(control, change)
+    if response.status_code == 303:
+        return RedirectResponse(then, status_code=303)
+    return response
+
+
+# -- destroy and deploy now -------------------------------------------------------------------
+
+
+@router.post("/apps/{name}/destroy", dependencies=ADMINISTER)
+def destroy_app(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
+    """Destroy the app once its name is typed in `confirm` exactly; else nothing changes."""
+    post = AppForm(request, services, name, form)
+
+    def change() -> None:
+        if form.get("confirm", "") != name:
+            raise InvalidInput(f"Nothing was destroyed: type the app's name, {name}, exactly to confirm.")
+        services.apps.destroy(name)
+
+    return _apply(post, "destroy", change, then="/")
+
+
+@router.post("/apps/{name}/redeploy", dependencies=OPERATE)
+def deploy_now(
+    request: Request, name: str, services: ServicesDep, form: FormDep, principal: PrincipalDep
+) -> Response:
+    """Build the app's current source again; its page then shows the build log live."""
+    post = AppForm(request, services, name, form)
+    return post.apply("redeploy", lambda: services.git.redeploy.redeploy(name, actor=principal.name))
+
+
+# -- container logs ---------------------------------------------------------------------------
+
+
+def _tail(value: str | None, *, least: int) -> int:
+    """The `tail` a page or stream was asked for, within bounds (a page never answers a 422)."""
+    if value is None or not value.strip().isdigit():
+        return LOG_TAIL
+    return min(max(int(value), least), LOG_TAIL_MAX)
+
+
+def _tail_of(services: Services, name: str, tail: int) -> list[str]:
+    lines = services.apps.container_logs(name, tail=tail, follow=False, timestamps=False)
+    try:
+        return [line for line in lines if _keep(line)][-tail:] if tail else []
+    finally:
+        lines.close()
+
+
+@router.get("/apps/{name}/logs", dependencies=READ)
+async def container_logs_page(
+    request: Request,
+    name: str,
+    services: ServicesDep,
+    tail: str | None = None,
+) -> HTMLResponse:
+    """The last `tail` lines of the app's web containers (readable without JavaScript);
+    app.js follows the rest from /live/apps/{name}/logs."""
+    app = await run_in_threadpool(services.apps.get, name)
+    lines_wanted = _tail(tail, least=1)
+    error = None
+    lines: list[str] = []
+    try:
+        lines = await run_in_threadpool(_tail_of, services, app.name, lines_wanted)
+    except NotFound:
+        raise
+    except DockyardError as exc:
+        error = str(exc)
+    return render(request, "app_logs.html", app=app, lines=lines, tail=lines_wanted, error=error)
+
+
+@router.get("/live/apps/{name}/logs", dependencies=READ)
+async def live_container_logs(
+    name: str,
+    services: ServicesDep,
+    followers: FollowersDep,
+    tail: str | None = None,
+) -> StreamingResponse:
+    """The last `tail` lines of the app's web containers, then new ones as they come: one
+    `lines` event per batch (a JSON list), then `end` when every container's output ended."""
+    app = await run_in_threadpool(services.apps.get, name)
+    slot = followers.acquire(app.name)
+    try:
+        lines = await run_in_threadpool(
+            partial(
+                services.apps.container_logs,
+                app.name,
+                tail=_tail(tail, least=0),
+                follow=True,
+                timestamps=False,
+            )
+        )
+    except BaseException:
+        slot.release()
+        raise
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b": connected\n\n"
+        async for chunk in stream_lines(lines, slot, keep=_keep):
+            yield _sse("lines", chunk.decode("utf-8", errors="replace").splitlines())
+        yield _sse("end", "")
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers=SSE_HEADERS, background=slot.background()
+    )
+
+
+# -- secrets revealed on request --------------------------------------------------------------
+
+
+def _config_value(services: Services, name: str, key: str) -> str:
+    key = validate_env_key(key)
+    config = services.apps.config(name, reveal=True)
+    if key not in config:
+        raise NotFound(f"{name} has no config var {key} (any more); reload the page")
+    return config[key]
+
+
+@router.post("/apps/{name}/config/reveal", dependencies=OPERATE)
+def reveal_config_value(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
+    """One config value in clear: in its place on the page (htmx), or the app page with it shown."""
+    key = form.get("key", "").strip()
+    if _is_htmx(request):
+        try:
+            value = _config_value(services, name, key)
+        except DockyardError as exc:
+            return render(request, "partials/revealed.html", what=f"config-{key}", error=str(exc))
+        return render(request, "partials/revealed.html", what=f"config-{key}", value=value)
+    post = AppForm(request, services, name, form)
+    revealed: dict[str, str] = {}
+
+    def change() -> None:
+        revealed[key] = _config_value(services, name, key)
+
+    response = post.apply("config", change)
+    if response.status_code != 303:
+        return response
+    return render(request, "app.html", page=app_page(services, name), errors={}, form={}, revealed=revealed)
+
+
+@router.post("/apps/{name}/git/secret", dependencies=OPERATE)
+def reveal_webhook_secret(request: Request, name: str, services: ServicesDep, form: FormDep) -> Response:
+    """The app's webhook secret in clear, for pasting into the git provider."""
+    if _is_htmx(request):
+        try:
+            services.apps.get(name)
+            secret = services.git.sources.source(name).webhook_secret
+        except DockyardError as exc:
+            return render(request, "partials/revealed.html", what="webhook-secret", error=str(exc))
+        return render(request, "partials/revealed.html", what="webhook-secret", value=secret)
+    try:
+        page = app_page(services, name)
+        secret = services.git.sources.source(name).webhook_secret
+    except DockyardError as exc:
+        return error_page(request, http_status(exc), str(exc))
+    return render(request, "app.html", page=page, errors={}, form={}, revealed_secret=secret)
+
+
+# -- live figures -----------------------------------------------------------------------------
+
+
+@router.get("/apps/{name}/stats", dependencies=READ)
+def stats_page(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
+    """The app's figures as numbers: what the app page's charts draw, readable without JavaScript."""
+    app = services.apps.get(name)
+    return render(request, "app_stats.html", app=app, stats=stats_view(services, name))
+
+
+@router.get("/partials/apps/{name}/stats", dependencies=READ)
+def stats_fragment(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
+    """The figures alone: what app.js fetches every few seconds to extend the charts."""
+    app = services.apps.get(name)
+    return render(request, "partials/app_stats.html", app=app, stats=stats_view(services, name))

@@ -1,0 +1,106 @@
+"""What keeps the TUI cheap under a stream of events: a row's update repaints that row only,
+and refetching an app after its deploy does not hold up the events behind it."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from textual.app import App, ComposeResult
+
+from tests.tui import fake_api
+from tests.tui.test_screens import until
+from tui.app import DockyardApp
+from tui.client import Client, Target
+from tui.table import LiveTable, cells_of
+
+pytestmark = pytest.mark.tui
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LiveTable(id="t", cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(LiveTable)
+        table.add_columns("NAME", "STATE")
+        for n in range(100):
+            table.add_row(*cells_of([f"app{n:03d}", "-"]), key=f"app{n:03d}")
+
+
+def count_rendered_lines(table: LiveTable) -> list[int]:
+    """The y of every line the table renders from now on."""
+    rendered: list[int] = []
+    render_line = table.render_line
+
+    def counting(y: int) -> Any:
+        rendered.append(y)
+        return render_line(y)
+
+    table.render_line = counting  # type: ignore[method-assign]
+    return rendered
+
+
+def test_an_update_repaints_its_row_only_and_nothing_out_of_sight() -> None:
+    async def run() -> None:
+        app = TableApp()
+        async with app.run_test(size=(40, 12)) as pilot:
+            table = app.query_one(LiveTable)
+            await pilot.pause()
+            rendered = count_rendered_lines(table)
+            await pilot.pause()
+            rendered.clear()  # whatever the start left to draw
+
+            table.update_row("app050", cells_of(["app050", "up"]))  # scrolled out of sight
+            await pilot.pause()
+            assert rendered == []
+            assert str(table.get_row("app050")[1]) == "up"
+
+            table.update_row("app002", cells_of(["app002", "run"]))  # the 3rd row, under the header
+            await pilot.pause()
+            assert rendered == [3]
+            rendered.clear()
+
+            table.update_row("app002", cells_of(["app002", "run"]))  # unchanged: nothing to do
+            await pilot.pause()
+            assert rendered == []
+
+            # A cell wider than its column widens it (else it would be cut): the whole table.
+            table.update_row("app001", cells_of(["app001", "deploying"]))
+            await until(pilot, lambda: len(rendered) > 1)
+            assert "deploying" in "".join(s.text for s in table.render_line(2))
+
+    asyncio.run(run())
+
+
+def test_refetching_an_app_after_its_deploy_does_not_hold_up_the_next_event() -> None:
+    released = asyncio.Event()
+    stream = (
+        ": connected\n\n"
+        'event: deploy\nid: e1-1\ndata: {"id": "d-blog-4", "app": "blog", "kind": "build", '
+        '"status": "succeeded", "release": 4}\n\n'
+        'event: deploy\nid: e1-2\ndata: {"id": "d-shop-9", "app": "shop", "kind": "config", '
+        '"status": "queued", "release": null}\n\n'
+    )
+    blog_fetches = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal blog_fetches
+        if request.url.path == "/api/v1/events":
+            return httpx.Response(200, text=stream)
+        if request.url.path == "/api/v1/apps/blog":
+            blog_fetches += 1
+            if blog_fetches > 1:  # the load's is the first; the refetch after the deploy hangs
+                await released.wait()
+        return fake_api.handler(request)
+
+    async def run() -> None:
+        client = Client(Target("http://dockyard.test", "good", ""), transport=httpx.MockTransport(handler))
+        app = DockyardApp(client, clock=lambda: fake_api.NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: "d-shop-9" in app.deploys)
+            assert app.deploys["d-blog-4"]["status"] == "succeeded"
+            assert blog_fetches == 2  # the refetch is under way, not done
+            released.set()
+
+    asyncio.run(run())

@@ -1,0 +1,87 @@
+"""The TUI's tables: a DataTable whose live cell updates repaint one row, and how rows are filled."""
+
+from typing import Any
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.widgets import DataTable
+
+from tui.format import literal
+
+
+class LiveTable(DataTable[Any]):
+    """A DataTable for rows that change one at a time, as events come.
+
+    DataTable's `update_cell` repaints the whole table, and each repaint renders every cell on
+    screen again (its render caches are keyed by a count of all updates): with an event a
+    second that was most of the TUI's CPU. `update_row` changes a row's cells and repaints
+    that row alone, and nothing when it is scrolled out of sight.
+    """
+
+    _one_row = False
+
+    def refresh(
+        self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Any:
+        if self._one_row:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def update_row(self, key: str, cells: list[Text]) -> None:
+        """Set the cells of row `key` that differ; a column too narrow for its new cell widens."""
+        widen = False
+        changed = False
+        self._one_row = True
+        try:
+            for column, old, new in zip(list(self.columns.values()), self.get_row(key), cells, strict=True):
+                if old != new:
+                    grows = column.auto_width and cell_len(new.plain) > column.content_width
+                    self.update_cell(key, column.key, new, update_width=grows)
+                    widen = widen or grows
+                    changed = True
+        finally:
+            self._one_row = False
+        if widen:
+            self.refresh()  # the columns after it move: the whole table
+        elif changed:
+            self.refresh_row(self.get_row_index(key))
+
+
+def cells_of(values: list[Any]) -> list[Text]:
+    return [value if isinstance(value, Text) else literal(value) for value in values]
+
+
+def fill_row(table: DataTable[Any], key: str, values: list[Any]) -> None:
+    """Update the cells of one row that changed."""
+    cells = cells_of(values)
+    if isinstance(table, LiveTable):
+        table.update_row(key, cells)
+        return
+    for column, old, new in zip(list(table.columns), table.get_row(key), cells, strict=True):
+        if old != new:
+            table.update_cell(key, column, new)
+
+
+def fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
+    """Show `rows` in a table: only the changed cells when the rows are the same ones, else
+    all of them, keeping the cursor on the same key."""
+    keys = [key for key, _ in rows]
+    if keys == [row.value for row in table.rows]:
+        for key, values in rows:
+            fill_row(table, key, values)
+        return
+    keep = None
+    if table.row_count and table.cursor_row < table.row_count:
+        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    table.clear()
+    for key, values in rows:
+        table.add_row(*cells_of(values), key=key)
+    if keep in keys:
+        table.move_cursor(row=keys.index(str(keep)))
+
+
+def selected(table: DataTable[Any]) -> str | None:
+    if not table.row_count:
+        return None
+    value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return str(value) if value is not None else None
