@@ -9,6 +9,30 @@ Layout (pyproject's import contracts hold it):
   and `git_user.py` (what the git user runs: `git-shell` and the pre-receive hook).
 """
 
-from controller.cli.root import main
+import sys
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
+
+
+def run() -> None:
+    """The `dockyard` executable. `dockyard tui` starts the console without loading the CLI's
+    commands and the controller's settings first (a quarter to half a second of imports
+    before its first frame); anything else is the command tree."""
+    if sys.argv[1:] == ["tui"]:
+        from tui.app import main as console
+
+        console()
+        return
+    from controller.cli.root import main
+
+    main()
+
+
+def __getattr__(name: str) -> Any:
+    """`controller.cli.main`, the command tree, imported when asked for (tests, `run`)."""
+    if name == "main":
+        from controller.cli.root import main
+
+        return main
+    raise AttributeError(name)
