@@ -203,9 +203,9 @@ def test_an_app_created_from_a_repository_url_shows_its_build_log(
     page.get_by_label("Repository URL").fill(f"file://{upstream}")
     page.get_by_role("button", name="Create app").click()
     expect(page).to_have_url(ctl.url + "/apps/fromrepo/setup")
-    log = page.locator("#build-log")
+    log = page.locator("pre.log")
     expect(log).to_contain_text("flow-line-3", timeout=WAIT_MS)
-    assert len(log_lines(page, "#build-log")) < LINES, "the log is shown while the build runs"
+    assert len(log_lines(page, "pre.log")) < LINES, "the log is shown while the build runs"
     page.screenshot(path=screens / "02-build-log.png", full_page=True)
     expect(page.get_by_text(f"{ctl.url}/hooks/github/fromrepo")).to_be_visible()
 
@@ -239,3 +239,33 @@ def test_an_app_created_from_a_repository_url_shows_its_build_log(
     page.goto(ctl.url + "/apps/fromrepo")
     page.get_by_role("link", name="Git remotes, webhook and source repository").click()
     expect(page.get_by_role("heading", name="Set up fromrepo")).to_be_visible()
+
+
+def test_an_empty_app_created_in_the_gui_deploys_by_a_push_to_the_remote_it_shows(
+    flow: Flow, page: Page, tmp_path: Path
+) -> None:
+    screens = shots(tmp_path)
+    ctl = flow.ctl
+    log_in(page, ctl)
+    page.goto(ctl.url + "/new")
+    page.get_by_label("App name").fill("empty")
+    page.get_by_label("Empty: deploy it with git push").check()
+    page.get_by_role("button", name="Create app").click()
+    expect(page).to_have_url(ctl.url + "/apps/empty/setup")
+    remote_line = page.locator("#http-remote").inner_text().splitlines()[0]
+    assert remote_line == f"git remote add dockyard {ctl.url}/git/empty.git"
+    page.screenshot(path=screens / "01-empty-app-remotes.png", full_page=True)
+
+    # The line as shown, with an API token as the password; the open page shows the build.
+    repo = flow.slow_app("empty", "pushed to an empty app")
+    flow.client.run(*remote_line.split()[1:], cwd=repo)
+    flow.client.run("remote", "set-url", "dockyard", flow.http_remote("empty"), cwd=repo)
+    with ThreadPoolExecutor(1) as pool:
+        push: Future[TimedPush] = pool.submit(flow.client.timed_push, repo, "dockyard", "main")
+        expect(page.locator("pre.log")).to_contain_text("flow-line-3", timeout=WAIT_MS)
+        page.screenshot(path=screens / "02-first-push-build-log.png", full_page=True)
+        pushed = push.result(timeout=300)
+    assert pushed.returncode == 0, pushed.text
+    expect(page.locator("#build-status")).to_have_text("succeeded", timeout=WAIT_MS)
+    assert answered(ctl, "empty", "pushed to an empty app") == "pushed to an empty app"
+    page.screenshot(path=screens / "03-first-push-done.png", full_page=True)

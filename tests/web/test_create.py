@@ -69,12 +69,17 @@ def test_a_repository_app_is_deployed_at_once_with_its_log_and_webhook_on_screen
 
     live = local.get("/apps/web/setup")
     assert live.status_code == 200
-    assert 'id="build-log"' in live.text
     if not bed.services.history.get(deploy.id).status.is_final:
-        assert f'data-follow="/live/deploys/{deploy.id}/log?after=' in live.text  # streams the rest
+        assert (
+            'id="live-log" aria-label="Build log" aria-live="polite" '
+            f'data-follow="/live/deploys/{deploy.id}/log?after=' in live.text
+        )
+    else:
+        assert 'id="build-log"' in live.text
     assert bed.finished(deploy.id)["status"] == "succeeded"
     done = local.get("/apps/web/setup").text
-    assert f"main is at {head[:12]}" in done and "data-follow" not in done
+    assert f"main is at {head[:12]}" in done and "data-follow" not in done and 'id="build-log"' in done
+    assert '<div id="app-live" data-live-reload="web">' in done  # reloads on the app's events
     assert "http://testserver/hooks/github/web" in done
     assert "http://testserver/hooks/gitlab/web" in done
     assert source.webhook_secret not in done  # shown on request only
