@@ -17,7 +17,7 @@ from controller.api.deps import ServicesDep
 from controller.api.errors import http_status
 from controller.api.follow import deploy_log_lines
 from controller.domain.access import Action
-from controller.domain.errors import DockyardError, InvalidInput, NotFound
+from controller.domain.errors import Conflict, DockyardError, InvalidInput, NotFound
 from controller.domain.git_refs import DEFAULT_BRANCH, validate_branch_name
 from controller.domain.models import Deploy
 from controller.domain.names import validate_app_name
@@ -71,8 +71,7 @@ def check_new_app(services: Services, form: dict[str, str]) -> NewApp:
     try:
         validate_app_name(name)
         services.apps.get(name)
-        refuse("name", InvalidInput(f"an app named {name} already exists"))
-        statuses[-1] = 409
+        refuse("name", Conflict(f"an app named {name} already exists"))
     except NotFound:
         pass
     except DockyardError as exc:
