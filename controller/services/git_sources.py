@@ -150,6 +150,20 @@ class GitSourceService(AppListener):
                 self._repos.ensure(app, branch=updated.branch)
         return updated
 
+    def check_repo_url(self, repo_url: str, *, token: str | None = None) -> bool:
+        """Whether `set_source` would take this repository URL (and token), checked before the
+        app exists (the GUI's create form). True: an ssh URL, which gets a deploy key. Raises
+        InvalidInput as `set_source` would.
+        """
+        parsed = validate_repo_url(
+            repo_url,
+            allow_local=self._settings.allow_local_sources,
+            allow_private=self._settings.allow_private_sources,
+        )
+        if token and not parsed.url.startswith(("https://", "http://")):
+            raise InvalidInput("a token is used with an https:// repository URL only")
+        return parsed.is_ssh
+
     def info(self, app: str) -> GitInfo:
         source = self.source(app)
         base = self._settings.public_url.rstrip("/")

@@ -12,6 +12,7 @@ from controller.settings import Settings
 from controller.web import (
     routes_actions,
     routes_app,
+    routes_create,
     routes_login,
     routes_logs,
     routes_pages,
@@ -40,6 +41,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(routes_actions.router)
     app.include_router(routes_app.router)
     app.include_router(routes_settings.router)
+    app.include_router(routes_create.router)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
