@@ -9,6 +9,7 @@
   var STATS_EVERY_MS = 5000;
   var POINTS = 60; // per chart: five minutes at one sample per 5 s
   var RESUME_MS = 5000; // a followed log whose containers went away is followed again after this
+  var FLUSH_MS = 200; // a followed log's new lines go into the page at most this often
   document.documentElement.classList.add("js");
 
   // -- copy buttons: data-copy names the element whose text is copied -----------------------
@@ -90,14 +91,46 @@
       }
     }
 
+    // Lines are kept here as they arrive and put in the page at most every FLUSH_MS, in one
+    // go (one layout, not one per batch): a container writing 1,000 lines a second costs a
+    // few small updates a second. Only the newest `limit` lines are kept meanwhile, so a tab
+    // in the background (no animation frames) catches up with one update when it is back.
+    var pending = [];
+    var scheduled = false;
+
     function append(lines) {
+      for (var i = 0; i < lines.length; i++) {
+        pending.push(lines[i]);
+      }
+      if (pending.length > 2 * limit) {
+        pending = pending.slice(-limit);
+      }
+      if (!scheduled) {
+        scheduled = true;
+        setTimeout(function () { window.requestAnimationFrame(flush); }, FLUSH_MS);
+      }
+    }
+
+    function flush() {
+      scheduled = false;
+      var lines = pending.length > limit ? pending.slice(-limit) : pending;
+      pending = [];
+      if (!lines.length) {
+        return;
+      }
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      var drop = pre.childNodes.length + lines.length - limit;
+      if (drop >= pre.childNodes.length) {
+        pre.textContent = "";
+      } else if (drop > 0) {
+        var range = document.createRange();
+        range.setStartBefore(pre.firstChild);
+        range.setEndAfter(pre.childNodes[drop - 1]);
+        range.deleteContents();
+      }
       var chunk = document.createDocumentFragment();
       lines.forEach(function (line) { chunk.appendChild(document.createTextNode(line + "\n")); });
       pre.appendChild(chunk);
-      while (pre.childNodes.length > limit) {
-        pre.removeChild(pre.firstChild);
-      }
       if (atBottom) {
         pre.scrollTop = pre.scrollHeight;
       }
@@ -139,6 +172,7 @@
         // Each (re)connection starts with the tail again (a proxy may cut a quiet stream):
         // the page shows it once.
         pre.textContent = "";
+        pending = [];
         say("Following new lines.");
       };
       source.onerror = function () {
@@ -153,6 +187,8 @@
 
     function pause() {
       close();
+      flush(); // what arrived before the pause is shown now; nothing after it
+
       show(false);
       say("Paused.");
     }
