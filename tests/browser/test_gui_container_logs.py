@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.browser.test_gui import add_user, log_in
 from tests.conftest import BUSYBOX_IMAGE
@@ -62,7 +62,7 @@ def sample(page: Page) -> tuple[int, int]:
 
 
 def test_a_container_writing_1000_lines_a_second_stays_usable(
-    controller: Controller, page: Page, tmp_path: Path
+    controller: Controller, chromium: Browser, page: Page, tmp_path: Path
 ) -> None:
     screens = tmp_path / "screenshots"
     screens.mkdir()
@@ -121,6 +121,24 @@ def test_a_container_writing_1000_lines_a_second_stays_usable(
     expect(page.locator("#search-summary")).to_contain_text(f"containing “line-{wanted}”")
     assert page.locator("pre[data-follow-container]").count() == 0  # a result is not followed
     page.screenshot(path=screens / "02-search.png")
+
+    # The search form works with JavaScript off too; a search text too long is refused by it.
+    plain_context = chromium.new_context(java_script_enabled=False)
+    try:
+        plain = plain_context.new_page()
+        log_in(plain, controller)
+        plain.goto(controller.url + "/apps/chatty/logs")
+        expect(plain.locator("#container-log")).to_contain_text("line-")
+        plain.get_by_label("Search the log for").fill(f"line-{wanted}")
+        plain.get_by_label("in the last").fill("100000")
+        plain.get_by_role("button", name="Search").click()
+        expect(plain.locator("#search-summary")).to_contain_text(f"containing “line-{wanted}”")
+        assert wanted in numbers(plain.locator("#container-log").text_content() or "")
+        plain.goto(controller.url + "/apps/chatty/logs?q=" + "x" * 201)
+        expect(plain.locator("#log-q-error")).to_contain_text("at most 200 characters")
+        plain.screenshot(path=screens / "03-search-refused-no-javascript.png")
+    finally:
+        plain_context.close()
 
     # The rest as a text file: the download link on the following page.
     page.goto(controller.url + "/apps/chatty/logs")
