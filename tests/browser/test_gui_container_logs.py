@@ -107,6 +107,19 @@ def test_a_container_writing_1000_lines_a_second_stays_usable(
     assert shown_lines == sorted(shown_lines)  # in order, newest last
     page.screenshot(path=screens / "01-following.png")
 
+    # The filter box hides the lines without its text among those the page keeps, new ones too.
+    prefix = f"line-{str(newest[-1])[:-2]}"  # the newest hundred or so, and those to come
+    page.get_by_label("Show only lines containing").fill(prefix.upper())  # case ignored
+    expect(log).to_contain_text(prefix)
+    page.wait_for_timeout(1000)
+    filtered = (log.text_content() or "").splitlines()
+    assert filtered and all(prefix in line for line in filtered), filtered
+    assert len(filtered) < MAX_LINES
+    page.screenshot(path=screens / "01-filtered.png")
+    page.get_by_label("Show only lines containing").fill("")
+    expect(log).not_to_have_text(re.compile(rf"^(.*{prefix}.*\n)*$"))  # every line again
+    assert sample(page)[0] <= MAX_LINES
+
     # Searching the server's copy: a line long gone from the page, found by its number.
     wanted = first_newest  # written, and left the page long ago (over 2,000 lines since)
     assert wanted not in shown_lines

@@ -80,6 +80,7 @@
   // -- container logs ---------------------------------------------------------------------
   function followContainerLog(pre) {
     var toggle = document.getElementById("follow-toggle");
+    var filterBox = document.getElementById("log-filter");
     var status = document.getElementById("log-status");
     var limit = parseInt(pre.getAttribute("data-max-lines"), 10) || 1000;
     var source = null;
@@ -111,15 +112,18 @@
       }
     }
 
-    function flush() {
-      scheduled = false;
-      var lines = pending.length > limit ? pending.slice(-limit) : pending;
-      pending = [];
-      if (!lines.length) {
-        return;
-      }
+    // The newest `limit` lines received, whatever the filter box hides: what the page shows
+    // again when the filter changes.
+    var kept = [];
+    var filter = "";
+
+    function matches(line) {
+      return line.toLowerCase().indexOf(filter) !== -1;
+    }
+
+    function put(lines, replace) {
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      var drop = pre.childNodes.length + lines.length - limit;
+      var drop = replace ? pre.childNodes.length : pre.childNodes.length + lines.length - limit;
       if (drop >= pre.childNodes.length) {
         pre.textContent = "";
       } else if (drop > 0) {
@@ -131,9 +135,34 @@
       var chunk = document.createDocumentFragment();
       lines.forEach(function (line) { chunk.appendChild(document.createTextNode(line + "\n")); });
       pre.appendChild(chunk);
-      if (atBottom) {
+      if (atBottom || replace) {
         pre.scrollTop = pre.scrollHeight;
       }
+    }
+
+    function flush() {
+      scheduled = false;
+      var lines = pending.length > limit ? pending.slice(-limit) : pending;
+      pending = [];
+      if (!lines.length) {
+        return;
+      }
+      kept = kept.concat(lines);
+      if (kept.length > limit) {
+        kept = kept.slice(-limit);
+      }
+      put(filter ? lines.filter(matches) : lines, false);
+    }
+
+    if (filterBox) {
+      var typing = null;
+      filterBox.addEventListener("input", function () {
+        clearTimeout(typing);
+        typing = setTimeout(function () {
+          filter = filterBox.value.toLowerCase();
+          put(filter ? kept.filter(matches) : kept, true);
+        }, 150);
+      });
     }
 
     function show(following) {
@@ -173,6 +202,7 @@
         // the page shows it once.
         pre.textContent = "";
         pending = [];
+        kept = [];
         say("Following new lines.");
       };
       source.onerror = function () {
