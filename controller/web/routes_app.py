@@ -7,7 +7,10 @@ the audit trail like any POST, and never sits in a URL or the browser's history.
 """
 
 import json
+import re
+from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from functools import partial
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.api.deps import ServicesDep
 from controller.api.errors import http_status
-from controller.api.follow import SSE_HEADERS, FollowersDep, stream_lines
+from controller.api.follow import SSE_HEADERS, TAKE_LINES, FollowersDep, stream_lines
 from controller.domain.access import Action
 from controller.domain.errors import DockyardError, InvalidInput, NotFound
 from controller.domain.models import HEALTH_CHECK_USER_AGENT
@@ -38,6 +41,10 @@ ADMINISTER = [Depends(needs(Action.ADMINISTER))]
 
 LOG_TAIL = 200  # lines a container logs page starts with
 LOG_TAIL_MAX = 1000  # and at most (the page keeps a bounded number of lines)
+DOWNLOAD_TAIL = 10_000  # lines a download (or a search) reads by default
+DOWNLOAD_TAIL_MAX = 100_000  # and at most
+SEARCH_MATCHES_MAX = 1000  # matching lines a search shows (the newest); a download has them all
+SEARCH_QUERY_MAX = 200  # characters
 
 
 def _sse(event: str, data: object) -> bytes:
@@ -104,26 +111,139 @@ def _tail_of(services: Services, name: str, tail: int) -> list[str]:
         lines.close()
 
 
+def _many(value: str | None) -> int:
+    """The number of lines a download or a search reads: 1..100,000, 10,000 unless asked."""
+    if value is None or not value.strip().isdigit():
+        return DOWNLOAD_TAIL
+    return min(max(int(value), 1), DOWNLOAD_TAIL_MAX)
+
+
+def _query_error(query: str) -> str | None:
+    """Why a search text is refused (a plain text, not a pattern: nothing in it is special)."""
+    if len(query) > SEARCH_QUERY_MAX:
+        return f"Search for at most {SEARCH_QUERY_MAX} characters (this is {len(query)})."
+    if any(ord(c) < 32 or ord(c) == 127 for c in query):
+        return "Search for text without control characters (tabs, line breaks, …)."
+    return None
+
+
+@dataclass
+class Search:
+    """The lines containing `query` (case ignored) among the last `lines` read."""
+
+    query: str
+    lines: int
+    count: int = 0  # every match
+    matches: deque[str] = field(default_factory=lambda: deque(maxlen=SEARCH_MATCHES_MAX))
+
+    @property
+    def more(self) -> int:
+        """Matches not shown (older than the newest SEARCH_MATCHES_MAX)."""
+        return self.count - len(self.matches)
+
+
+def _search(services: Services, name: str, search: Search) -> Search:
+    wanted = search.query.casefold()
+    lines = services.apps.container_logs(name, tail=search.lines, follow=False, timestamps=False)
+    try:
+        while True:
+            batch, ended = lines.take(TAKE_LINES)
+            for line in batch:
+                if wanted in line.casefold() and _keep(line):
+                    search.count += 1
+                    search.matches.append(line)
+            if ended:
+                return search
+            if not batch:
+                # Docker's readers have not caught up yet: wait (on this thread) for the next line.
+                try:
+                    line = next(lines)
+                except StopIteration:
+                    return search
+                if wanted in line.casefold() and _keep(line):
+                    search.count += 1
+                    search.matches.append(line)
+    finally:
+        lines.close()
+
+
 @router.get("/apps/{name}/logs", dependencies=READ)
 async def container_logs_page(
     request: Request,
     name: str,
     services: ServicesDep,
     tail: str | None = None,
+    q: str | None = None,
+    lines: str | None = None,
 ) -> HTMLResponse:
     """The last `tail` lines of the app's web containers (readable without JavaScript);
-    app.js follows the rest from /live/apps/{name}/logs."""
+    app.js follows the rest from /live/apps/{name}/logs. With `q`, the lines containing it
+    among the last `lines` (up to 100,000) instead, not followed: at most the newest 1,000."""
     app = await run_in_threadpool(services.apps.get, name)
     lines_wanted = _tail(tail, least=1)
     error = None
-    lines: list[str] = []
+    shown: list[str] = []
+    search: Search | None = None
+    query = q or ""
+    query_error = _query_error(query) if query else None
     try:
-        lines = await run_in_threadpool(_tail_of, services, app.name, lines_wanted)
+        if query and not query_error:
+            search = await run_in_threadpool(_search, services, app.name, Search(query, _many(lines)))
+        elif not query:
+            shown = await run_in_threadpool(_tail_of, services, app.name, lines_wanted)
     except NotFound:
         raise
     except DockyardError as exc:
         error = str(exc)
-    return render(request, "app_logs.html", app=app, lines=lines, tail=lines_wanted, error=error)
+    return render(
+        request,
+        "app_logs.html",
+        status_code=400 if query_error else 200,
+        app=app,
+        lines=shown,
+        tail=lines_wanted,
+        error=error,
+        search=search,
+        query=query,
+        query_error=query_error,
+        search_lines=_many(lines),
+        search_lines_max=DOWNLOAD_TAIL_MAX,
+    )
+
+
+def _file_name(app: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", app.lower()) + "-logs.txt"
+
+
+@router.get("/apps/{name}/logs.txt", dependencies=READ)
+async def download_container_logs(
+    name: str,
+    services: ServicesDep,
+    followers: FollowersDep,
+    tail: str | None = None,
+) -> StreamingResponse:
+    """The last `tail` lines (1..100,000, 10,000 unless asked) of each of the app's web
+    containers as a text file, streamed as read (the page keeps a bounded number of lines;
+    this is the rest). Takes a stream slot while it lasts, like following."""
+    app = await run_in_threadpool(services.apps.get, name)
+    slot = followers.acquire(app.name)
+    try:
+        lines = await run_in_threadpool(
+            partial(services.apps.container_logs, app.name, tail=_many(tail), follow=False, timestamps=False)
+        )
+    except BaseException:
+        slot.release()
+        raise
+    return StreamingResponse(
+        stream_lines(lines, slot, keep=_keep),
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{_file_name(app.name)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+        background=slot.background(),
+    )
 
 
 @router.get("/live/apps/{name}/logs", dependencies=READ)

@@ -9,6 +9,7 @@
   var STATS_EVERY_MS = 5000;
   var POINTS = 60; // per chart: five minutes at one sample per 5 s
   var RESUME_MS = 5000; // a followed log whose containers went away is followed again after this
+  var FLUSH_MS = 200; // a followed log's new lines go into the page at most this often
   document.documentElement.classList.add("js");
 
   // -- copy buttons: data-copy names the element whose text is copied -----------------------
@@ -79,6 +80,7 @@
   // -- container logs ---------------------------------------------------------------------
   function followContainerLog(pre) {
     var toggle = document.getElementById("follow-toggle");
+    var filterBox = document.getElementById("log-filter");
     var status = document.getElementById("log-status");
     var limit = parseInt(pre.getAttribute("data-max-lines"), 10) || 1000;
     var source = null;
@@ -90,17 +92,77 @@
       }
     }
 
+    // Lines are kept here as they arrive and put in the page at most every FLUSH_MS, in one
+    // go (one layout, not one per batch): a container writing 1,000 lines a second costs a
+    // few small updates a second. Only the newest `limit` lines are kept meanwhile, so a tab
+    // in the background (no animation frames) catches up with one update when it is back.
+    var pending = [];
+    var scheduled = false;
+
     function append(lines) {
+      for (var i = 0; i < lines.length; i++) {
+        pending.push(lines[i]);
+      }
+      if (pending.length > 2 * limit) {
+        pending = pending.slice(-limit);
+      }
+      if (!scheduled) {
+        scheduled = true;
+        setTimeout(function () { window.requestAnimationFrame(flush); }, FLUSH_MS);
+      }
+    }
+
+    // The newest `limit` lines received, whatever the filter box hides: what the page shows
+    // again when the filter changes.
+    var kept = [];
+    var filter = "";
+
+    function matches(line) {
+      return line.toLowerCase().indexOf(filter) !== -1;
+    }
+
+    function put(lines, replace) {
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      var drop = replace ? pre.childNodes.length : pre.childNodes.length + lines.length - limit;
+      if (drop >= pre.childNodes.length) {
+        pre.textContent = "";
+      } else if (drop > 0) {
+        var range = document.createRange();
+        range.setStartBefore(pre.firstChild);
+        range.setEndAfter(pre.childNodes[drop - 1]);
+        range.deleteContents();
+      }
       var chunk = document.createDocumentFragment();
       lines.forEach(function (line) { chunk.appendChild(document.createTextNode(line + "\n")); });
       pre.appendChild(chunk);
-      while (pre.childNodes.length > limit) {
-        pre.removeChild(pre.firstChild);
-      }
-      if (atBottom) {
+      if (atBottom || replace) {
         pre.scrollTop = pre.scrollHeight;
       }
+    }
+
+    function flush() {
+      scheduled = false;
+      var lines = pending.length > limit ? pending.slice(-limit) : pending;
+      pending = [];
+      if (!lines.length) {
+        return;
+      }
+      kept = kept.concat(lines);
+      if (kept.length > limit) {
+        kept = kept.slice(-limit);
+      }
+      put(filter ? lines.filter(matches) : lines, false);
+    }
+
+    if (filterBox) {
+      var typing = null;
+      filterBox.addEventListener("input", function () {
+        clearTimeout(typing);
+        typing = setTimeout(function () {
+          filter = filterBox.value.toLowerCase();
+          put(filter ? kept.filter(matches) : kept, true);
+        }, 150);
+      });
     }
 
     function show(following) {
@@ -139,6 +201,8 @@
         // Each (re)connection starts with the tail again (a proxy may cut a quiet stream):
         // the page shows it once.
         pre.textContent = "";
+        pending = [];
+        kept = [];
         say("Following new lines.");
       };
       source.onerror = function () {
@@ -153,6 +217,8 @@
 
     function pause() {
       close();
+      flush(); // what arrived before the pause is shown now; nothing after it
+
       show(false);
       say("Paused.");
     }
