@@ -79,29 +79,18 @@ def app_stats(name: str, services: ServicesDep) -> AppStatsPublic:
 @router.get("/{name}/domains", response_model=list[DomainPublic], dependencies=[requires(Action.READ)])
 def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
     """The app's domains with their URL and the state of their certificate."""
-    report = services.certificates.report(name)
     app = services.apps.get(name)
     urls = dict(zip(app.domains, services.apps.urls(app.name), strict=True))
-    statuses = dict(report.domains)
-    items = []
-    for domain in app.domains:
-        record = statuses.get(domain)
-        if domain in report.served:
-            state = "valid"
-        elif record is not None and record.last_error:
-            state = "failing"
-        else:
-            state = "pending" if report.acme_enabled else "none"
-        items.append(
-            DomainPublic(
-                domain=domain,
-                url=urls.get(domain, f"http://{domain}"),
-                certificate=state,
-                valid_until=record.valid_until if record is not None else None,
-                last_error=record.last_error if record is not None else None,
-            )
+    return [
+        DomainPublic(
+            domain=cert.domain,
+            url=urls.get(cert.domain, f"http://{cert.domain}"),
+            certificate=cert.state,
+            valid_until=cert.valid_until,
+            last_error=cert.last_error,
         )
-    return items
+        for cert in services.certificates.domain_certificates(app.name, app.domains)
+    ]
 
 
 @router.post(

@@ -113,6 +113,16 @@ def checked_domains(app: str, domains: Sequence[str]) -> tuple[str, ...]:
     return tuple(valid)
 
 
+@dataclass(frozen=True)
+class DomainCertificate:
+    """One domain's certificate as lists show it."""
+
+    domain: str
+    state: str  # valid (served over HTTPS), failing (the CA's last error), pending, none (no ACME)
+    valid_until: datetime | None
+    last_error: str | None
+
+
 class CertificateService(AppListener):
     """Issues, installs and renews certificates; an AppListener of AppService."""
 
@@ -192,27 +202,25 @@ class CertificateService(AppListener):
         record = self._store.get_app(validate_app_name(app))
         return self._report(record.name, record.domains)
 
-    def domain_states(self, app: str, domains: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
-        """For lists: each domain's certificate state in a word ("https", "pending" or
-        "failed", "" with ACME off and no certificate) and the CA's last error, if any.
+    def domain_certificates(self, app: str, domains: Sequence[str]) -> tuple[DomainCertificate, ...]:
+        """Each of `domains`' certificate in a word, with its expiry and the CA's last error.
 
-        Reads only the app's certificate state (no validation of `app`, no log): the caller
-        passes an app it has just listed.
+        Reads only the app's certificate state (no log, no validation of `app`: the caller
+        passes an app it has just read), so a list of every app can afford it.
         """
         state = self._certs.load(app)
         served = set(served_domains(state, domains))
-        states: list[tuple[str, str | None]] = []
+        words = []
         for domain in domains:
             record = state.domain(domain)
             if domain in served:
-                states.append(("https", None))
-            elif not self.enabled:
-                states.append(("", None))
+                word = "valid"
             elif record.last_error:
-                states.append(("failed", record.last_error))
+                word = "failing"
             else:
-                states.append(("pending", None))
-        return tuple(states)
+                word = "pending" if self.enabled else "none"
+            words.append(DomainCertificate(domain, word, record.valid_until, record.last_error))
+        return tuple(words)
 
     def _report(self, name: str, record_domains: Sequence[str]) -> CertificateReport:
         domains = checked_domains(name, record_domains)

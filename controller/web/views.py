@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from controller.domain.access import Principal
 from controller.domain.models import Deploy, DeployStatus
 from controller.services.apps import AppDetails, AppOverview, ReleaseView
+from controller.services.certificates import DomainCertificate
 from controller.web.views_app import AppExtras, app_extras
 from controller.wiring import Services
 
@@ -23,7 +24,7 @@ class AppRow:
     release: int | None
     last_deploy: Deploy | None
     containers: int
-    certificates: tuple[tuple[str, str | None], ...] = ()  # per domain: state word, CA's last error
+    certificates: tuple[DomainCertificate, ...] = ()  # of each domain, in the order of `domains`
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def gui_state(status: str, last: Deploy | None) -> str:
 def _row(services: Services, overview: AppOverview, last: Deploy | None) -> AppRow:
     app = overview.app
     return AppRow(
-        certificates=services.certificates.domain_states(app.name, app.domains),
+        certificates=services.certificates.domain_certificates(app.name, app.domains),
         name=app.name,
         state=gui_state(overview.status, last),
         domains=app.domains,

@@ -65,29 +65,18 @@ class AppExtras:
 
 def domain_rows(services: Services, name: str) -> list[DomainRow]:
     """The app's domains with their URL, certificate state and the CA's last error."""
-    report = services.certificates.report(name)
     app = services.apps.get(name)
     urls = dict(zip(app.domains, services.apps.urls(app.name), strict=True))
-    statuses = dict(report.domains)
-    rows = []
-    for domain in app.domains:
-        record = statuses.get(domain)
-        if domain in report.served:
-            state = "valid"
-        elif record is not None and record.last_error:
-            state = "failing"
-        else:
-            state = "pending" if report.acme_enabled else "none"
-        rows.append(
-            DomainRow(
-                domain=domain,
-                url=urls.get(domain, f"http://{domain}"),
-                certificate=state,
-                valid_until=record.valid_until if record is not None else None,
-                last_error=record.last_error if record is not None else None,
-            )
+    return [
+        DomainRow(
+            domain=cert.domain,
+            url=urls.get(cert.domain, f"http://{cert.domain}"),
+            certificate=cert.state,
+            valid_until=cert.valid_until,
+            last_error=cert.last_error,
         )
-    return rows
+        for cert in services.certificates.domain_certificates(app.name, app.domains)
+    ]
 
 
 def git_view(services: Services, name: str) -> GitView:

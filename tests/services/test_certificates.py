@@ -423,15 +423,17 @@ def test_domain_changes_queue_one_job_while_one_waits(bed: Bed) -> None:
     assert bed.ca.orders == [(GOOD, OTHER)]
 
 
-def test_domain_states_give_each_domain_a_word_and_the_cas_last_error() -> None:
+def test_domain_certificates_give_each_domain_a_word_and_the_cas_last_error() -> None:
     bed = Bed(web=(GOOD, BROKEN))
     domains = (GOOD, BROKEN)
-    assert bed.service.domain_states("web", domains) == (("pending", None), ("pending", None))
+    assert [c.state for c in bed.service.domain_certificates("web", domains)] == ["pending", "pending"]
 
     bed.ca.failing[BROKEN] = "no DNS record"
     bed.service.issue("web")
 
-    (good, broken) = bed.service.domain_states("web", domains)
-    assert good == ("https", None)
-    assert broken[0] == "failed" and "no DNS record" in (broken[1] or "")
-    assert Bed(enabled=False, web=(GOOD,)).service.domain_states("web", (GOOD,)) == (("", None),)
+    good, broken = bed.service.domain_certificates("web", domains)
+    assert (good.state, good.valid_until, good.last_error) == ("valid", NOW + timedelta(days=90), None)
+    assert broken.state == "failing" and "no DNS record" in (broken.last_error or "")
+    assert [c.state for c in Bed(enabled=False, web=(GOOD,)).service.domain_certificates("web", (GOOD,))] == [
+        "none"
+    ]
