@@ -21,6 +21,7 @@ from controller.services.ports import Runtime, Store
 
 logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = 5.0  # seconds between looks at every app's containers
+GATHER = 0.1  # seconds events gather after the first before the apps they name are looked at
 ROLLOUT_KINDS = {kind.value for kind in DeployKind if kind is not DeployKind.CERTIFICATE}
 DEPLOYING = "deploying"
 FAILED = "failed"
@@ -57,8 +58,8 @@ class AppStateWatch:
         try:
             while not self._stop.is_set():
                 if subscription.wait(max(0.0, next_sweep - time.monotonic())):
-                    for event in subscription.drain():
-                        self._guarded(self.observe, event)
+                    self._stop.wait(GATHER)  # a burst's events, looked at together
+                    self._guarded(self.observe_all, subscription.drain())
                 if time.monotonic() >= next_sweep:  # also while events keep coming
                     self._guarded(self.sweep)
                     next_sweep = time.monotonic() + SWEEP_INTERVAL
@@ -76,9 +77,29 @@ class AppStateWatch:
 
     def observe(self, event: Event) -> None:
         """Update the app an event concerns (deploy and container events)."""
+        self.observe_all([event])
+
+    def observe_all(self, events: Sequence[Event]) -> None:
+        """Update the apps a batch of events concerns, then look at them once: an app that
+        is deploying needs no look at Docker, the others one container listing together.
+
+        (A look per event cost a Docker call for each of the three events of every queued
+        job: under a burst of config changes that was most of the controller's CPU.)
+        """
+        dead: dict[str, set[str]] = {}  # app -> containers known to have died
+        for event in events:
+            noted = self._note(event)
+            if noted is not None:
+                app, container = noted
+                dead.setdefault(app, set()).update([container] if container else [])
+        if dead:
+            self._check(dead)
+
+    def _note(self, event: Event) -> tuple[str, str | None] | None:
+        """The app an event concerns (and the container it says died), its deploy noted."""
         app = str(event.data.get("app") or "")
         if not app:
-            return
+            return None
         if event.type == "deploy" and event.data.get("kind") in ROLLOUT_KINDS:
             status = event.data.get("status")
             with self._lock:
@@ -90,10 +111,11 @@ class AppStateWatch:
                         self._failed.add(app)
                     elif status == "succeeded":
                         self._failed.discard(app)
-            self.check(app)
-        elif event.type == "container":
+            return app, None
+        if event.type == "container":
             dead = str(event.data.get("container") or "") if event.data.get("action") in DEATHS else None
-            self.check(app, dead=dead)
+            return app, dead
+        return None
 
     def sweep(self, *, announce: bool = True) -> None:
         """Look at every app's containers (one list call); with `announce`, publish the changes."""
@@ -108,14 +130,28 @@ class AppStateWatch:
 
     def check(self, name: str, *, dead: str | None = None) -> None:
         """Publish the app's state if it changed; `dead` names a container known to have died."""
-        try:
-            app = self._store.get_app(name)
-        except NotFound:
+        self._check({name: {dead} if dead else set()})
+
+    def _check(self, dead: dict[str, set[str]]) -> None:
+        looked_up: list[App] = []
+        for name in dead:
             with self._lock:
-                self._states.pop(name, None)
+                deploying = name in self._deploying
+            if deploying:
+                self._record(name, DEPLOYING, announce=True)
+                continue
+            try:
+                looked_up.append(self._store.get_app(name))
+            except NotFound:
+                with self._lock:
+                    self._states.pop(name, None)
+        if not looked_up:
             return
-        containers = [c for c in self._runtime.list_containers(name) if c.name != dead]
-        self._record(name, self.state_of(app, containers), announce=True)
+        only = looked_up[0].name if len(looked_up) == 1 else None
+        containers = self._runtime.list_containers(only)
+        for app in looked_up:
+            own = [c for c in containers if c.app == app.name and c.name not in dead[app.name]]
+            self._record(app.name, self.state_of(app, own), announce=True)
 
     def state_of(self, app: App, containers: Sequence[ContainerInfo]) -> str:
         with self._lock:
