@@ -121,9 +121,8 @@ class Install:
             "DOCKYARD_CRON_FILE": str(self.cron_file),
             "DOCKYARD_SSHD_CONFIG": str(self.sshd_config),
         }
-        if os.environ.get("DOCKER_HOST"):
-            # The Docker the tests use (scripts/test.sh's own); install.sh writes it to the env file.
-            self.env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        # The Docker the tests use (scripts/test.sh's own); install.sh writes it to the env file.
+        self.env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         self._write_sshd_config()
 
     def _write_sshd_config(self) -> None:
@@ -192,6 +191,10 @@ class Install:
 @pytest.fixture
 def install() -> Iterator[Install]:
     require_root("install.sh runs as root")
+    if not os.environ.get("DOCKER_HOST"):
+        # install.sh starts the machine's dockerd when none answers, and nothing here would
+        # stop it: the test runs against the suite's own dockerd (scripts/test.sh sets it).
+        pytest.fail("DOCKER_HOST is not set: run through scripts/test.sh (the suite's own dockerd)")
     with traversable_dir("dockyard-install-") as root:
         inst = Install(root)
         try:
