@@ -21,7 +21,6 @@ from controller.services.ports import Runtime, Store
 
 logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = 5.0  # seconds between looks at every app's containers
-GATHER = 0.1  # seconds events gather after the first before the apps they name are looked at
 ROLLOUT_KINDS = {kind.value for kind in DeployKind if kind is not DeployKind.CERTIFICATE}
 DEPLOYING = "deploying"
 FAILED = "failed"
@@ -58,7 +57,6 @@ class AppStateWatch:
         try:
             while not self._stop.is_set():
                 if subscription.wait(max(0.0, next_sweep - time.monotonic())):
-                    self._stop.wait(GATHER)  # a burst's events, looked at together
                     self._guarded(self.observe_all, subscription.drain())
                 if time.monotonic() >= next_sweep:  # also while events keep coming
                     self._guarded(self.sweep)
@@ -80,20 +78,15 @@ class AppStateWatch:
         self.observe_all([event])
 
     def observe_all(self, events: Sequence[Event]) -> None:
-        """Update the apps a batch of events concerns, then look at them once: an app that
-        is deploying needs no look at Docker, the others one container listing together.
-
-        (A look per event cost a Docker call for each of the three events of every queued
-        job: under a burst of config changes that was most of the controller's CPU.)
-        """
-        dead: dict[str, set[str]] = {}  # app -> containers known to have died
+        """Update the apps events concern, in order, so each state they pass through is
+        announced. An app that is deploying needs no look at Docker: only a deploy's end and a
+        container's death do (a look for each of the three events of every queued job was
+        most of the controller's CPU under a burst of deploy requests)."""
         for event in events:
             noted = self._note(event)
             if noted is not None:
                 app, container = noted
-                dead.setdefault(app, set()).update([container] if container else [])
-        if dead:
-            self._check(dead)
+                self._check({app: {container} if container else set()})
 
     def _note(self, event: Event) -> tuple[str, str | None] | None:
         """The app an event concerns (and the container it says died), its deploy noted."""
