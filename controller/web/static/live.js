@@ -21,7 +21,7 @@
   function followLog(pre) {
     var url = pre.getAttribute("data-follow");
     var source = null;
-    var have = 0;
+    var have = parseInt(pre.getAttribute("data-from") || "0", 10) || 0; // lines the page came with
     var pending = [];
     var scheduled = false;
     var ended = false;
