@@ -72,7 +72,7 @@ def test_a_repository_app_is_deployed_at_once_with_its_log_and_webhook_on_screen
     if not bed.services.history.get(deploy.id).status.is_final:
         assert (
             'id="live-log" aria-label="Build log" aria-live="polite" '
-            f'data-follow="/live/deploys/{deploy.id}/log?after=' in live.text
+            f'data-follow="/live/deploys/{deploy.id}/lines" data-from="' in live.text
         )
     else:
         assert 'id="build-log"' in live.text
