@@ -80,7 +80,7 @@ def test_a_scoped_developer_sees_only_its_apps(scoped: Browser) -> None:
 def test_a_scoped_developer_may_not_read_a_deploy_of_another_app(scoped: Browser) -> None:
     deploy = scoped.bed.deploy("shop")
     assert scoped.get(f"/deploys/{deploy['id']}").status_code == 403
-    assert scoped.get(f"/live/deploys/{deploy['id']}/log").status_code == 403
+    assert scoped.get(f"/live/deploys/{deploy['id']}/lines").status_code == 403
     mine = scoped.bed.deploy("web")
     assert scoped.get(f"/deploys/{mine['id']}").status_code == 200
 

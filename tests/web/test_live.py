@@ -15,28 +15,15 @@ def sse_blocks(text: str) -> list[tuple[str, object]]:
     return blocks
 
 
-def test_a_deploy_log_streams_line_by_line_then_ends(browser: Browser) -> None:
-    deployed(browser, "web")
-    deploy = browser.bed.services.history.of_app("web", limit=1)[0]
-    with browser.client.stream("GET", f"/live/deploys/{deploy.id}/log") as stream:
-        assert stream.status_code == 200
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        events = sse_blocks(stream.read().decode())
-    lines = [data for event, data in events if event == "line"]
-    assert any("Step 1/1" in str(line) for line in lines)
-    assert events[-1] == ("end", "")
-    with browser.client.stream("GET", f"/live/deploys/{deploy.id}/log?after={len(lines) - 1}") as stream:
-        rest = sse_blocks(stream.read().decode())
-    assert rest == [("line", lines[-1]), ("end", "")]
-
-
 def test_a_log_line_with_a_script_tag_reaches_the_page_as_data_not_markup(browser: Browser) -> None:
     deployed(browser, "web")
     deploy = browser.bed.services.history.of_app("web", limit=1)[0]
     browser.bed.services.logs.append(deploy.id, HOSTILE)
-    with browser.client.stream("GET", f"/live/deploys/{deploy.id}/log") as stream:
+    with browser.client.stream("GET", f"/live/deploys/{deploy.id}/lines") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
         events = sse_blocks(stream.read().decode())
-    assert ("line", HOSTILE) in events  # JSON data; live.js appends it as a text node
+    sent = [line for event, data in events if event == "lines" for line in data["lines"]]  # type: ignore[index]
+    assert sent[-1] == HOSTILE  # JSON data; logview.js appends it as a text node
 
 
 def test_the_event_stream_tells_open_pages_about_deploys(browser: Browser) -> None:
