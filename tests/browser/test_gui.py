@@ -6,22 +6,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import PASSWORD, add_user, log_in, watch_policy
 from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import Controller
 
 # Also `integration` (real Docker and nginx): the usual `-m "not integration"` run leaves it out.
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 WAIT_MS = 90_000  # a deploy on 2 shared cores; expect() returns as soon as the text is there
-PASSWORD = "browser tier password"
-
-
-def add_user(controller: Controller, name: str, role: str, apps: list[str] | None = None) -> None:
-    """A user made the way an admin makes one: POST /api/v1/users with the bootstrap token."""
-    body = {"name": name, "role": role, "apps": apps or [], "password": PASSWORD}
-    response = controller.api("POST", "/users", json=body)
-    assert response.status_code == 201, response.text
 
 
 def app_text(ctl: Controller, app: str, path: str) -> str:
@@ -32,27 +25,12 @@ def app_text(ctl: Controller, app: str, path: str) -> str:
     return response.text if response.status_code == 200 else ""
 
 
-def log_in(page: Page, controller: Controller, user: str = "ada") -> None:
-    page.goto(controller.url + "/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
-
-
 def test_log_in_create_deploy_configure_roll_back_and_log_out(
     controller: Controller, chromium: Browser, page: Page, tmp_path: Path
 ) -> None:
     screens = tmp_path / "screenshots"
     screens.mkdir()
-    policy_violations: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
-            policy_violations.append(message.text)
-
-    page.on("console", on_console)
-    page.on("dialog", lambda dialog: dialog.accept())
+    policy_violations = watch_policy(page)
 
     # A page without a session goes to /login; log in with the keyboard only.
     page.goto(controller.url + "/apps/webgui")

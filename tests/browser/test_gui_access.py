@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gui import add_user, log_in
+from tests.browser.conftest import add_user, log_in
 from tests.e2e.conftest import Controller
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

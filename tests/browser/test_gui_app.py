@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_gui import add_user, log_in
+from tests.browser.conftest import add_user, log_in, watch_policy
 from tests.conftest import BUSYBOX_IMAGE
 from tests.e2e.conftest import Controller
 
@@ -41,14 +41,7 @@ def test_reveal_figures_container_logs_and_destroy(
 ) -> None:
     screens = tmp_path / "screenshots"
     screens.mkdir()
-    violations: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
-            violations.append(message.text)
-
-    page.on("console", on_console)
-    page.on("dialog", lambda dialog: dialog.accept())
+    violations = watch_policy(page)
 
     add_user(controller, "ada", "admin")
     assert controller.api("POST", "/apps", json={"name": "ticker"}).status_code == 201

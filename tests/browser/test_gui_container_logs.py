@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_gui import add_user, log_in
+from tests.browser.conftest import add_user, log_in, watch_policy
 from tests.conftest import BUSYBOX_IMAGE
 from tests.e2e.conftest import Controller
 
@@ -66,13 +66,7 @@ def test_a_container_writing_1000_lines_a_second_stays_usable(
 ) -> None:
     screens = tmp_path / "screenshots"
     screens.mkdir()
-    violations: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
-            violations.append(message.text)
-
-    page.on("console", on_console)
+    violations = watch_policy(page, accept_dialogs=False)
     page.add_init_script(LONG_TASKS)
 
     add_user(controller, "ada", "admin")

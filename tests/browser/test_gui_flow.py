@@ -21,7 +21,8 @@ import docker
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gui import WAIT_MS, add_user, app_text, log_in
+from tests.browser.conftest import add_user, log_in
+from tests.browser.test_gui import WAIT_MS, app_text
 from tests.conftest import BUSYBOX_IMAGE, write_static_app
 from tests.e2e.conftest import TOKEN, Controller
 from tests.e2e.git_support import GitClient, TimedPush, git_controller, require_git_testbed, traversable_dir

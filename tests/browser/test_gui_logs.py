@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gui import add_user, log_in
+from tests.browser.conftest import add_user, log_in
 from tests.conftest import write_static_app
 from tests.e2e.conftest import Controller
 

@@ -6,24 +6,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_gui import add_user, log_in
+from tests.browser.conftest import add_user, log_in, watch_policy
 from tests.e2e.conftest import Controller
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-
-def watch_policy(page: Page) -> list[str]:
-    violations: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
-            violations.append(message.text)
-
-    page.on("console", on_console)
-    page.on("dialog", lambda dialog: dialog.accept())
-    return violations
 
 
 def test_an_admin_adds_a_user_who_logs_in_with_the_password_shown_once(
@@ -57,21 +45,13 @@ def test_an_admin_adds_a_user_who_logs_in_with_the_password_shown_once(
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("button", name="Log out").click()
-    log_in_as(page, controller, "dev1", password)
+    log_in(page, controller, "dev1", password)
     expect(page.locator('tr[data-app="blog"]')).to_be_visible()
     expect(page.locator('tr[data-app="shop"]')).to_have_count(0)
     expect(page.get_by_role("link", name="Settings")).to_have_count(0)
     page.goto(controller.url + "/settings/users")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     assert violations == []
-
-
-def log_in_as(page: Page, controller: Controller, user: str, password: str) -> None:
-    page.goto(controller.url + "/login")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
 
 
 def test_an_admin_creates_a_token_shown_once_then_revokes_it(
