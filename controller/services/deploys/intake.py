@@ -63,7 +63,8 @@ class JobIntake:
         self, deploy: Deploy, params: dict[str, Any], delivery: WebhookDelivery | None = None
     ) -> "Future[Deploy]":
         """Hand a new queued deploy to the intake; the future completes once it is stored."""
-        self._logs.open(deploy.id)  # before the dispatcher can see it: followers miss nothing
+        # Before the dispatcher can see it, so followers miss nothing; a new job's log is empty.
+        self._logs.open(deploy.id, new=True)
         return self._writer.submit((deploy, params, delivery))
 
     def _store_batch(self, batch: list[_Item]) -> list[Deploy | DockyardError]:
