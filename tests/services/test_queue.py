@@ -175,3 +175,39 @@ def test_other_jobs_run_next_to_a_build_but_builds_wait_for_a_build_slot() -> No
     finally:
         release.set()
         dispatcher.stop()
+
+
+def test_an_app_whose_jobs_it_was_told_of_are_all_claimed_is_not_looked_at_again() -> None:
+    """A claim that finds nothing is a write transaction: after the last job it was told of
+    the dispatcher waits to be told of another (or for its resync) before it claims again."""
+    store = QueueStore()
+    claims: list[str] = []
+    claim_next = store.claim_next
+
+    def counted(app: str, *, builds: bool = True) -> tuple[Deploy, dict[str, object]] | None:
+        claims.append(app)
+        return claim_next(app, builds=builds)
+
+    store.claim_next = counted  # type: ignore[method-assign]
+    started: list[str] = []
+    dispatcher = Dispatcher(store=store, workers=1, execute=lambda deploy, params: started.append(deploy.id))
+    dispatcher.start()
+    try:
+        time.sleep(0.05)  # the dispatcher has read the (empty) queue
+        store.add("x", 0)
+        store.add("x", 1)
+        dispatcher.queued("x", 2)
+        deadline = time.monotonic() + 2
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # it would have looked again by now
+        assert started == ["x-0", "x-1"] and claims == ["x", "x"]
+
+        store.add("x", 2)
+        dispatcher.queued("x")
+        deadline = time.monotonic() + 2
+        while len(started) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started[-1] == "x-2"
+    finally:
+        dispatcher.stop()

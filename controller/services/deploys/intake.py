@@ -2,6 +2,7 @@
 older builds and rollbacks of the same app are superseded."""
 
 import logging
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -111,11 +112,11 @@ class JobIntake:
                 logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
             if deploy.kind in SUPERSEDING:
                 superseding[deploy.app] = deploy
-        for app in dict.fromkeys(deploy.app for deploy in batch):
+        for app, count in Counter(deploy.app for deploy in batch).items():
             try:
                 if app in superseding:
                     self.supersede_older(superseding[app])
-                self._dispatcher.queued(app)
+                self._dispatcher.queued(app, count)
             except Exception:
                 logger.exception("deploys of %s are stored, but announcing them failed", app)
 
