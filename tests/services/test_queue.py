@@ -190,7 +190,7 @@ def test_an_app_whose_jobs_it_was_told_of_are_all_claimed_is_not_looked_at_again
 
     store.claim_next = counted  # type: ignore[method-assign]
     started: list[str] = []
-    dispatcher = Dispatcher(store=store, workers=1, execute=lambda deploy, params: started.append(deploy.id))
+    dispatcher = Dispatcher(store=store, workers=1, execute=lambda deploy, params: started.append(deploy.id))  # type: ignore[arg-type]
     dispatcher.start()
     try:
         time.sleep(0.05)  # the dispatcher has read the (empty) queue
