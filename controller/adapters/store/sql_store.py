@@ -12,10 +12,11 @@ from sqlalchemy import Connection, RowMapping, Update, bindparam, delete, func, 
 from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
-from controller.adapters.store.account_store import AccountStoreRows
+from controller.adapters.store.account_store import AccountStoreRows, insert_audit_events
 from controller.adapters.store.engine import create_database_engine, for_writing
 from controller.adapters.store.git_store import GitStoreRows, insert_deliveries
 from controller.adapters.store.tables import UtcDateTime, apps, config_vars, deploys, domains, releases
+from controller.domain.account_records import AuditEvent
 from controller.domain.errors import Conflict, DeliveryReceived, DockyardError, NotFound
 from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
@@ -230,13 +231,15 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         items: Sequence[tuple[Deploy, dict[str, Any]]],
         *,
         deliveries: Sequence[WebhookDelivery | None] = (),
+        audits: Sequence[AuditEvent | None] = (),
     ) -> list[DockyardError | None]:
         """Store a batch of deploys in one transaction; each one's error (None when stored).
 
         `deliveries` (one per item, or none) are the webhook deliveries that asked for the
         deploys, recorded with them: a deploy whose delivery was recorded before is not
-        stored (DeliveryReceived). When the batch breaks a constraint (a duplicate id), each
-        row is tried on its own.
+        stored (DeliveryReceived). `audits` (one per item, or none) are the audit events of
+        the requests, each stored with its deploy only. When the batch breaks a constraint
+        (a duplicate id), each row is tried on its own.
         """
         rows = []
         for deploy, params in items:
@@ -244,22 +247,28 @@ class SqlStore(GitStoreRows, AccountStoreRows):
             row["params"] = self._cipher.encrypt(json.dumps(params))
             rows.append(row)
         paired = list(deliveries) or [None] * len(rows)
+        events = list(audits) or [None] * len(rows)
         try:
             with self._writing() as conn:
                 names = sorted({row["app"] for row in rows})
                 known = set(conn.execute(_APPS_LOCKED, {"names": names}).scalars())
-                return self._insert_deploys(conn, rows, paired, known)
+                return self._insert_deploys(conn, rows, paired, events, known)
         except IntegrityError:
-            return [self._insert_deploy(row, delivery) for row, delivery in zip(rows, paired, strict=True)]
+            return [
+                self._insert_deploy(row, delivery, event)
+                for row, delivery, event in zip(rows, paired, events, strict=True)
+            ]
 
     def _insert_deploys(
         self,
         conn: Connection,
         rows: list[dict[str, Any]],
         deliveries: list[WebhookDelivery | None],
+        audits: list[AuditEvent | None],
         known: set[str],
     ) -> list[DockyardError | None]:
-        """Insert the rows of deploys (of `known` apps) and their deliveries first."""
+        """Insert the rows of deploys (of `known` apps), their deliveries first and the
+        audit events of the stored ones after."""
         present = [d if d is not None and d.app in known else None for d in deliveries]
         recorded = insert_deliveries(conn, present)
         errors: list[DockyardError | None] = []
@@ -273,13 +282,18 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         stored = [row for row, error in zip(rows, errors, strict=True) if error is None]
         if stored:
             conn.execute(_INSERT_DEPLOYS, stored)
+        insert_audit_events(
+            conn, [e for e, error in zip(audits, errors, strict=True) if e is not None and error is None]
+        )
         return errors
 
-    def _insert_deploy(self, row: dict[str, Any], delivery: WebhookDelivery | None) -> DockyardError | None:
+    def _insert_deploy(
+        self, row: dict[str, Any], delivery: WebhookDelivery | None, audit: AuditEvent | None
+    ) -> DockyardError | None:
         try:
             with self._writing() as conn:
                 _require_app(conn, row["app"], lock=True)
-                (error,) = self._insert_deploys(conn, [row], [delivery], {row["app"]})
+                (error,) = self._insert_deploys(conn, [row], [delivery], [audit], {row["app"]})
                 if error is not None:
                     return error
         except IntegrityError:
