@@ -122,6 +122,9 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        # Dockyard sets up no OpenTelemetry; left on, FastAPI asks OpenTelemetry's global
+        # providers (environment lookups) on every request whether they were configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _serve_docs(app)
 

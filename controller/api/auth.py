@@ -31,6 +31,8 @@ AUDIT_APP = "audit_app"
 AUDIT_ACTOR = "audit_actor"  # who a refused login claimed to be
 AUDIT_AS = "audit_as"  # whom a request acts for, when not its principal (the pusher of a git hook call)
 AUDIT_DETAIL = "audit_detail"  # what the audit event says before the request line
+# The status whose audit event the route stored itself (with the job it queued, one transaction)
+AUDITED_STATUS = "audited_status"
 HOOK_PRINCIPAL = Principal("git-hook", PrincipalKind.SYSTEM, Role.DEVELOPER)
 # Where a route's app is: a path parameter, or the app of the deploy a path names.
 AppOf = Callable[[Request, Services], Awaitable[str | None]]
@@ -206,31 +208,39 @@ class AuditTrail:
         services: Services | None = getattr(getattr(scope.get("app"), "state", None), "services", None)
         if services is None:
             return
-        state = scope.get("state") or {}
-        principal: Principal | None = state.get(PRINCIPAL)
-        path: str = scope["path"]
-        params = scope.get("path_params") or {}
-        actor = state.get(AUDIT_AS) or (
-            principal.name if principal is not None else state.get(AUDIT_ACTOR, "anonymous")
-        )
-        if path.startswith("/hooks/"):
-            actor = f"webhook:{params.get('provider', '?')}"
-        endpoint = scope.get("endpoint")
-        action = getattr(endpoint, "__name__", None) or f"{scope['method']} {path}"
-        app = state.get(AUDIT_APP) or params.get("name") or params.get("app")
-        outcome = "ok" if status_code < 400 else "denied" if status_code in (401, 403, 429) else "failed"
-        client = scope.get("client")
-        detail = f"{scope['method']} {path} -> {status_code}"
-        if state.get(AUDIT_DETAIL):
-            detail = f"{state[AUDIT_DETAIL]}: {detail}"
-        services.accounts.audit.record(
-            actor=actor,
-            action=action,
-            app=app,
-            outcome=outcome,
-            source=client[0] if client else None,
-            detail=detail,
-        )
+        if (scope.get("state") or {}).get(AUDITED_STATUS) == status_code:
+            return  # stored with the job the request queued, before its answer
+        services.accounts.audit.record(**audit_fields(scope, status_code))
+
+
+def audit_fields(scope: Scope, status_code: int) -> dict[str, Any]:
+    """What the audit trail records of a request answered with `status_code`: who, what,
+    which app, the outcome, from where, and the request line."""
+    state = scope.get("state") or {}
+    principal: Principal | None = state.get(PRINCIPAL)
+    path: str = scope["path"]
+    params = scope.get("path_params") or {}
+    actor = state.get(AUDIT_AS) or (
+        principal.name if principal is not None else state.get(AUDIT_ACTOR, "anonymous")
+    )
+    if path.startswith("/hooks/"):
+        actor = f"webhook:{params.get('provider', '?')}"
+    endpoint = scope.get("endpoint")
+    action = getattr(endpoint, "__name__", None) or f"{scope['method']} {path}"
+    app = state.get(AUDIT_APP) or params.get("name") or params.get("app")
+    outcome = "ok" if status_code < 400 else "denied" if status_code in (401, 403, 429) else "failed"
+    client = scope.get("client")
+    detail = f"{scope['method']} {path} -> {status_code}"
+    if state.get(AUDIT_DETAIL):
+        detail = f"{state[AUDIT_DETAIL]}: {detail}"
+    return {
+        "actor": actor,
+        "action": action,
+        "app": app,
+        "outcome": outcome,
+        "source": client[0] if client else None,
+        "detail": detail,
+    }
 
 
 def key_may(services: Services, key_name: str, action: Action, app: str) -> None:

@@ -3,11 +3,11 @@
 import asyncio
 from functools import partial
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from controller.api.auth import PrincipalDep, no_app, requires
+from controller.api.auth import AUDITED_STATUS, PrincipalDep, audit_fields, no_app, requires
 from controller.api.deps import ServicesDep
 from controller.api.follow import FollowersDep, FollowerSlot, stream_lines
 from controller.api.schemas import (
@@ -33,6 +33,7 @@ from controller.domain.names import (
     validate_env_value,
     validate_process_count,
 )
+from controller.services.audit import audit_event
 
 router = APIRouter(prefix="/api/v1/apps", tags=["apps"])
 
@@ -123,8 +124,13 @@ def show_config(name: str, services: ServicesDep, reveal: bool = False) -> dict[
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[requires(Action.OPERATE)],
 )
-async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) -> DeployPublic:
-    """Queue a config change (a new release when the app has one); answered once it is stored."""
+async def update_config(
+    name: str, body: ConfigUpdate, services: ServicesDep, request: Request
+) -> DeployPublic:
+    """Queue a config change (a new release when the app has one); answered once it is stored.
+
+    Its audit event is stored with the job, in one transaction, before the answer.
+    """
     for key, value in body.set.items():
         validate_env_key(key)
         validate_env_value(key, value)
@@ -133,8 +139,11 @@ async def update_config(name: str, body: ConfigUpdate, services: ServicesDep) ->
     if not body.set and not body.unset:
         raise InvalidInput("nothing to change: give KEY=VALUE pairs to set or keys to unset")
     validate_app_name(name)  # storing the job checks that the app exists
-    stored = services.deploys.submit_config_change(name, set_=body.set, unset=body.unset)
-    return DeployPublic.model_validate(await asyncio.wrap_future(stored))
+    audit = audit_event(**audit_fields(request.scope, status.HTTP_202_ACCEPTED))
+    stored = services.deploys.submit_config_change(name, set_=body.set, unset=body.unset, audit=audit)
+    deploy = DeployPublic.model_validate(await asyncio.wrap_future(stored))
+    setattr(request.state, AUDITED_STATUS, status.HTTP_202_ACCEPTED)
+    return deploy
 
 
 @router.get("/{name}/releases", response_model=list[ReleasePublic], dependencies=[requires(Action.READ)])

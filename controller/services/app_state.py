@@ -138,6 +138,10 @@ class AppStateWatch:
             except NotFound:
                 with self._lock:
                     self._states.pop(name, None)
+        # An app with no release is not-deployed (or failed) whatever runs: no look at Docker.
+        for app in [app for app in looked_up if app.current_release is None]:
+            self._record(app.name, self.state_of(app, ()), announce=True)
+        looked_up = [app for app in looked_up if app.current_release is not None]
         if not looked_up:
             return
         only = looked_up[0].name if len(looked_up) == 1 else None

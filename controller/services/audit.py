@@ -1,8 +1,10 @@
 """The audit log: every change, whoever made it, appended by one writer thread in batches.
 
 Recording never blocks a request on the database; a query first waits for what was
-recorded before it. Events older than the retention (`DOCKYARD_AUDIT_DAYS`) are pruned at
-start and daily.
+recorded before it. So an event handed to the writer after the answer is lost if the
+controller dies before the writer's next transaction; a config change's event is not handed
+to it: the intake stores it with the change's job, in one transaction, before the 202.
+Events older than the retention (`DOCKYARD_AUDIT_DAYS`) are pruned at start and daily.
 """
 
 import logging

@@ -43,9 +43,13 @@ class DeployLogHub:
         self._finished: OrderedDict[str, None] = OrderedDict()  # oldest first
         self.ranges = LogRanges(store, self.is_finished)  # counts, line ranges, searches
 
-    def open(self, deploy_id: str) -> None:
-        """Start a live log for a deploy that was just queued (or picked up again)."""
-        end = self._store.size(deploy_id)
+    def open(self, deploy_id: str, *, new: bool = False) -> None:
+        """Start a live log for a deploy that was just queued (or picked up again).
+
+        A `new` deploy (an id never used before) has an empty log: its files are not looked
+        at (the intake opens the log of every request's job on the request's path).
+        """
+        end = 0 if new else self._store.size(deploy_id)
         with self._lock:
             self._live[deploy_id] = _LiveLog(end=end)
             self._finished.pop(deploy_id, None)

@@ -70,7 +70,8 @@ class Subscription:
         if len(self._events) == BUFFER:
             self.dropped += 1
         self._events.append(event)
-        self._arrived.set()
+        if not self._arrived.is_set():  # under the bus's lock, as `drain` clears it
+            self._arrived.set()
 
     def wait(self, timeout: float) -> bool:
         """Block until an event arrives (True) or `timeout` seconds pass; for in-process listeners."""

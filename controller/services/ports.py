@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from controller.domain.account_records import AuditEvent
 from controller.domain.containers import ContainerSpec
 from controller.domain.errors import DockyardError
 from controller.domain.git_records import WebhookDelivery
@@ -65,11 +66,13 @@ class Store(GitStore, AccountStore, Protocol):
         items: Sequence[tuple[Deploy, dict[str, Any]]],
         *,
         deliveries: Sequence[WebhookDelivery | None] = (),
+        audits: Sequence[AuditEvent | None] = (),
     ) -> list[DockyardError | None]:
         """Stores a batch in one transaction, each deploy with (encrypted) what its job needs to
-        run or run again, and the webhook delivery that asked for it (one per item, or none);
-        each item's error (NotFound, Conflict, DeliveryReceived for a delivery recorded
-        before: that deploy is not stored) or None."""
+        run or run again, the webhook delivery that asked for it and the audit event of the
+        request that did (each one per item, or none; an item's event is stored only with its
+        deploy); each item's error (NotFound, Conflict, DeliveryReceived for a delivery
+        recorded before: that deploy is not stored) or None."""
 
     def get_deploy_params(self, deploy_id: str) -> dict[str, Any]: ...
 

@@ -6,7 +6,10 @@ wait, starts the app that started a job least recently, so a busy app cannot sta
 
 Which apps have queued jobs is kept in memory too (read from the database at start, told
 by `queued`, checked against the database now and then), so a dispatch costs one indexed
-lookup per free worker however long the queue is.
+lookup per free worker however long the queue is. For an app `queued` told of, the
+dispatcher also counts how many jobs it was told of and has not claimed: when that count
+comes to nothing it does not ask the database again (a claim that finds nothing is a write
+transaction too) until it is told of another job.
 """
 
 import logging
@@ -80,6 +83,8 @@ class Dispatcher:
         self._last_started: dict[str, float] = {}
         self._waiting: dict[str, float] = {}  # app -> since when (epoch seconds) it has jobs queued
         self._signals: dict[str, int] = {}  # app -> how often `queued` was called for it
+        # app -> jobs `queued` told of and not claimed since; absent: unknown (claim until none is left)
+        self._told: dict[str, int] = {}
         self._synced_at = 0.0
         self._thread = threading.Thread(target=self._loop, name="dockyard-dispatch", daemon=True)
 
@@ -92,10 +97,14 @@ class Dispatcher:
             self._woken = True
             self._cond.notify()
 
-    def queued(self, app: str) -> None:
-        """A job of `app` was stored as queued: consider the app and look at the queue now."""
+    def queued(self, app: str, count: int = 1) -> None:
+        """`count` jobs of `app` were stored as queued: consider the app and look at the queue now."""
         with self._cond:
+            if app not in self._waiting:
+                self._told[app] = 0  # it had none left: the count starts from here
             self._waiting.setdefault(app, time.time())
+            if app in self._told:
+                self._told[app] += count
             self._signals[app] = self._signals.get(app, 0) + 1
             self._woken = True
             self._cond.notify()
@@ -129,6 +138,8 @@ class Dispatcher:
         queued = self._store.queued_apps()
         with self._cond:
             for app, since in queued.items():
+                if app not in self._waiting:
+                    self._told.pop(app, None)  # queued without a word: claim until none is left
                 self._waiting.setdefault(app, since.timestamp())
             self._synced_at = time.monotonic()
 
@@ -152,6 +163,7 @@ class Dispatcher:
                 with self._cond:
                     if self._signals.get(app, 0) == signals:  # nothing was queued meanwhile
                         self._waiting.pop(app, None)
+                        self._told.pop(app, None)
                 continue
             deploy, params = claimed
             is_build = deploy.kind is DeployKind.BUILD
@@ -160,6 +172,12 @@ class Dispatcher:
                     return
                 self._running[deploy.app] = deploy
                 self._last_started[deploy.app] = time.monotonic()
+                told = self._told.get(app)
+                if told is not None:
+                    self._told[app] = told - 1
+                    if told <= 1:  # every job it was told of is claimed: none to look for
+                        self._waiting.pop(app, None)
+                        self._told.pop(app, None)
             free -= 1
             builds_free -= is_build
             self._pool.submit(self._run, deploy, params)

@@ -2,7 +2,11 @@
 
 import time
 from dataclasses import replace
+from typing import Any
 
+import pytest
+
+from controller.domain.account_records import AuditQuery
 from tests.api.conftest import Bed
 
 
@@ -91,6 +95,33 @@ def test_the_audit_log_records_changes_and_refusals(bed: Bed) -> None:
     assert bed.client.get("/api/v1/audit?app=other", headers=headers).status_code == 403
     only = bed.get("/api/v1/audit", params={"user": "dave-ci", "app": "other"}).json()
     assert [e["outcome"] for e in only] == ["denied"]
+
+
+def test_a_config_change_is_audited_once_with_its_job_before_the_answer(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bed.create_app("web")
+    trail: list[dict[str, Any]] = []  # what the audit trail hands the audit log's writer
+    monkeypatch.setattr(bed.services.accounts.audit, "record", lambda **event: trail.append(event))
+    assert bed.patch("/api/v1/apps/web/config", json={"set": {"K": "v"}}).status_code == 202
+
+    # In the database as the answer comes, stored with the job (not left to the writer).
+    (stored,) = bed.services.store.query_audit(AuditQuery(app="web"))
+    assert (stored.actor, stored.action, stored.app, stored.outcome, stored.detail) == (
+        "bootstrap-admin",
+        "update_config",
+        "web",
+        "ok",
+        "PATCH /api/v1/apps/web/config -> 202",
+    )
+    assert stored.source and trail == []
+
+    # A change the intake refuses is recorded by the audit trail, with its outcome, as before.
+    assert bed.patch("/api/v1/apps/ghost/config", json={"set": {"K": "v"}}).status_code == 404
+    assert [(e["action"], e["app"], e["outcome"], e["detail"]) for e in trail] == [
+        ("update_config", "ghost", "failed", "PATCH /api/v1/apps/ghost/config -> 404")
+    ]
+    assert bed.services.store.query_audit(AuditQuery(app="ghost")) == []
 
 
 def test_the_reconcilers_repairs_are_audited_as_the_reconciler(bed: Bed) -> None:

@@ -51,3 +51,13 @@ def test_unknown_live_log_falls_back_to_the_store() -> None:
     assert hub.has_news("old", 0)
     assert hub.read_from("old", 0) == LogChunk(["persisted"], 1, complete=False)
     assert hub.read_from("old", 1) == LogChunk([], 1, complete=True)
+
+
+def test_the_log_of_a_new_deploy_is_opened_without_a_look_at_the_store() -> None:
+    class Untouched(MemoryLogStore):
+        def size(self, deploy_id: str) -> int:
+            raise AssertionError("a new deploy's log was looked at")
+
+    hub = DeployLogHub(Untouched())
+    hub.open("d1", new=True)
+    assert not hub.is_finished("d1") and not hub.has_news("d1", 0)

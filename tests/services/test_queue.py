@@ -84,6 +84,13 @@ def run_all(store: QueueStore, workers: int, job: object, expected: int) -> list
     return order
 
 
+def wait_until_started(started: list[str], count: int) -> None:
+    """Until `count` jobs started (at most 2 s)."""
+    deadline = time.monotonic() + 2
+    while len(started) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_one_job_per_app_and_apps_take_turns() -> None:
     store = QueueStore()
     for number in range(3):
@@ -162,16 +169,48 @@ def test_other_jobs_run_next_to_a_build_but_builds_wait_for_a_build_slot() -> No
     dispatcher = Dispatcher(store=store, workers=1, other_workers=2, execute=execute)  # type: ignore[arg-type]
     dispatcher.start()
     try:
-        deadline = time.monotonic() + 2
-        while len(started) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until_started(started, 3)
         # d, queued after b, has started: the dispatcher went past b, whose build waits for a's.
         assert sorted(started) == ["a-0", "c-0", "d-0"]
         release.set()
-        deadline = time.monotonic() + 2
-        while len(started) < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until_started(started, 4)
         assert started[-1] == "b-0"
     finally:
         release.set()
+        dispatcher.stop()
+
+
+def test_an_app_whose_jobs_it_was_told_of_are_all_claimed_is_not_looked_at_again() -> None:
+    """A claim that finds nothing is a write transaction: after the last job it was told of
+    the dispatcher waits to be told of another (or for its resync) before it claims again."""
+    store = QueueStore()
+    claims: list[str] = []
+    claim_next = store.claim_next
+
+    def counted(app: str, *, builds: bool = True) -> tuple[Deploy, dict[str, object]] | None:
+        claims.append(app)
+        return claim_next(app, builds=builds)
+
+    store.claim_next = counted  # type: ignore[method-assign]
+    started: list[str] = []
+
+    def execute(deploy: Deploy, params: object) -> None:
+        started.append(deploy.id)
+
+    dispatcher = Dispatcher(store=store, workers=1, execute=execute)  # type: ignore[arg-type]
+    dispatcher.start()
+    try:
+        time.sleep(0.05)  # the dispatcher has read the (empty) queue
+        store.add("x", 0)
+        store.add("x", 1)
+        dispatcher.queued("x", 2)
+        wait_until_started(started, 2)
+        time.sleep(0.1)  # it would have looked again by now
+        assert started == ["x-0", "x-1"] and claims == ["x", "x"]
+
+        store.add("x", 2)
+        dispatcher.queued("x")
+        wait_until_started(started, 3)
+        assert started[-1] == "x-2"
+    finally:
         dispatcher.stop()

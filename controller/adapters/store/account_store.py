@@ -174,21 +174,7 @@ class AccountStoreRows:
         if not events:
             return
         with self._writing() as conn:
-            conn.execute(
-                insert(audit_events),
-                [
-                    {
-                        "at": e.at,
-                        "actor": e.actor,
-                        "action": e.action,
-                        "app": e.app,
-                        "outcome": e.outcome,
-                        "source": e.source,
-                        "detail": e.detail,
-                    }
-                    for e in events
-                ],
-            )
+            insert_audit_events(conn, events)
 
     def query_audit(self, query: AuditQuery) -> list[AuditEvent]:
         """Newest first."""
@@ -272,3 +258,27 @@ def _token_of(row: Any) -> ApiToken:
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
     )
+
+
+def insert_audit_events(conn: Connection, events: Sequence[AuditEvent]) -> None:
+    """Insert audit events (in the caller's transaction)."""
+    if not events:
+        return
+    conn.execute(
+        _INSERT_AUDIT_EVENTS,
+        [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "app": e.app,
+                "outcome": e.outcome,
+                "source": e.source,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+    )
+
+
+_INSERT_AUDIT_EVENTS = insert(audit_events)

@@ -8,19 +8,61 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, RowMapping, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
-from controller.adapters.store.account_store import AccountStoreRows
+from controller.adapters.store.account_store import AccountStoreRows, insert_audit_events
 from controller.adapters.store.engine import create_database_engine, for_writing
 from controller.adapters.store.git_store import GitStoreRows, insert_deliveries
 from controller.adapters.store.tables import UtcDateTime, apps, config_vars, deploys, domains, releases
+from controller.domain.account_records import AuditEvent
 from controller.domain.errors import Conflict, DeliveryReceived, DockyardError, NotFound
 from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
 
 _UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
+_QUEUED = DeployStatus.QUEUED.value
+
+# The statements of every request and job, built once with bound parameters: building a
+# statement and working out its cache key took longer than running it.
+_APP = select(apps).where(apps.c.name == bindparam("name"))
+_APP_LOCKED = _APP.with_for_update()
+_APP_DOMAINS = (
+    select(domains.c.app, domains.c.domain)
+    .where(domains.c.app == bindparam("app"))
+    .order_by(domains.c.app, domains.c.domain)
+)
+_CONFIG = (
+    select(config_vars.c.key, config_vars.c.value)
+    .where(config_vars.c.app == bindparam("app"))
+    .order_by(config_vars.c.key)
+)
+_DEPLOY = select(deploys).where(deploys.c.id == bindparam("deploy_id"))
+_DEPLOY_LOCKED = _DEPLOY.with_for_update()
+_APPS_LOCKED = select(apps.c.name).where(apps.c.name.in_(bindparam("names", expanding=True)))
+_APPS_LOCKED = _APPS_LOCKED.with_for_update()
+_INSERT_DEPLOYS = insert(deploys)
+
+
+def _claim_next_statement(*, builds: bool) -> Update:
+    oldest = (
+        select(deploys.c.id)
+        .where(deploys.c.app == bindparam("claim_app"), deploys.c.status == _QUEUED)
+        .order_by(deploys.c.created_at, deploys.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = update(deploys).where(deploys.c.id == oldest, deploys.c.status == _QUEUED)
+    if not builds:
+        query = query.where(deploys.c.kind != DeployKind.BUILD.value)
+    started = bindparam("now", type_=UtcDateTime())
+    return query.values(status=DeployStatus.RUNNING.value, started_at=started).returning(*deploys.c)
+
+
+_CLAIM_NEXT = {builds: _claim_next_statement(builds=builds) for builds in (True, False)}
+# update_deploy's statements, by which of status, started_at, finished_at, release and error it sets
+_UPDATE_DEPLOY: dict[tuple[bool, ...], Update] = {}
 
 
 class SqlStore(GitStoreRows, AccountStoreRows):
@@ -137,11 +179,7 @@ class SqlStore(GitStoreRows, AccountStoreRows):
             return self._load_config(conn, app)
 
     def _load_config(self, conn: Connection, app: str) -> dict[str, str]:
-        rows = conn.execute(
-            select(config_vars.c.key, config_vars.c.value)
-            .where(config_vars.c.app == app)
-            .order_by(config_vars.c.key)
-        )
+        rows = conn.execute(_CONFIG, {"app": app})
         return {key: self._cipher.decrypt(token) for key, token in rows}
 
     # Releases
@@ -193,13 +231,15 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         items: Sequence[tuple[Deploy, dict[str, Any]]],
         *,
         deliveries: Sequence[WebhookDelivery | None] = (),
+        audits: Sequence[AuditEvent | None] = (),
     ) -> list[DockyardError | None]:
         """Store a batch of deploys in one transaction; each one's error (None when stored).
 
         `deliveries` (one per item, or none) are the webhook deliveries that asked for the
         deploys, recorded with them: a deploy whose delivery was recorded before is not
-        stored (DeliveryReceived). When the batch breaks a constraint (a duplicate id), each
-        row is tried on its own.
+        stored (DeliveryReceived). `audits` (one per item, or none) are the audit events of
+        the requests, each stored with its deploy only. When the batch breaks a constraint
+        (a duplicate id), each row is tried on its own.
         """
         rows = []
         for deploy, params in items:
@@ -207,23 +247,28 @@ class SqlStore(GitStoreRows, AccountStoreRows):
             row["params"] = self._cipher.encrypt(json.dumps(params))
             rows.append(row)
         paired = list(deliveries) or [None] * len(rows)
+        events = list(audits) or [None] * len(rows)
         try:
             with self._writing() as conn:
                 names = sorted({row["app"] for row in rows})
-                existing = select(apps.c.name).where(apps.c.name.in_(names)).with_for_update()
-                known = set(conn.execute(existing).scalars())
-                return self._insert_deploys(conn, rows, paired, known)
+                known = set(conn.execute(_APPS_LOCKED, {"names": names}).scalars())
+                return self._insert_deploys(conn, rows, paired, events, known)
         except IntegrityError:
-            return [self._insert_deploy(row, delivery) for row, delivery in zip(rows, paired, strict=True)]
+            return [
+                self._insert_deploy(row, delivery, event)
+                for row, delivery, event in zip(rows, paired, events, strict=True)
+            ]
 
     def _insert_deploys(
         self,
         conn: Connection,
         rows: list[dict[str, Any]],
         deliveries: list[WebhookDelivery | None],
+        audits: list[AuditEvent | None],
         known: set[str],
     ) -> list[DockyardError | None]:
-        """Insert the rows of deploys (of `known` apps) and their deliveries first."""
+        """Insert the rows of deploys (of `known` apps), their deliveries first and the
+        audit events of the stored ones after."""
         present = [d if d is not None and d.app in known else None for d in deliveries]
         recorded = insert_deliveries(conn, present)
         errors: list[DockyardError | None] = []
@@ -236,14 +281,19 @@ class SqlStore(GitStoreRows, AccountStoreRows):
                 errors.append(None)
         stored = [row for row, error in zip(rows, errors, strict=True) if error is None]
         if stored:
-            conn.execute(insert(deploys), stored)
+            conn.execute(_INSERT_DEPLOYS, stored)
+        insert_audit_events(
+            conn, [e for e, error in zip(audits, errors, strict=True) if e is not None and error is None]
+        )
         return errors
 
-    def _insert_deploy(self, row: dict[str, Any], delivery: WebhookDelivery | None) -> DockyardError | None:
+    def _insert_deploy(
+        self, row: dict[str, Any], delivery: WebhookDelivery | None, audit: AuditEvent | None
+    ) -> DockyardError | None:
         try:
             with self._writing() as conn:
                 _require_app(conn, row["app"], lock=True)
-                (error,) = self._insert_deploys(conn, [row], [delivery], {row["app"]})
+                (error,) = self._insert_deploys(conn, [row], [delivery], [audit], {row["app"]})
                 if error is not None:
                     return error
         except IntegrityError:
@@ -323,19 +373,9 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         None when the app has nothing queued, or (with `builds` False) when its oldest
         queued deploy is a build.
         """
-        oldest = (
-            select(deploys.c.id)
-            .where(deploys.c.app == app, deploys.c.status == DeployStatus.QUEUED.value)
-            .order_by(deploys.c.created_at, deploys.c.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        query = update(deploys).where(deploys.c.id == oldest, deploys.c.status == DeployStatus.QUEUED.value)
-        if not builds:
-            query = query.where(deploys.c.kind != DeployKind.BUILD.value)
-        query = query.values(status=DeployStatus.RUNNING.value, started_at=datetime.now(UTC))
         with self._writing() as conn:
-            row = conn.execute(query.returning(*deploys.c)).mappings().first()
+            claimed = conn.execute(_CLAIM_NEXT[builds], {"claim_app": app, "now": datetime.now(UTC)})
+            row = claimed.mappings().first()
         if row is None:
             return None
         token = row["params"]
@@ -364,23 +404,24 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         error: str | None = None,
     ) -> Deploy:
         """Change a deploy in one statement; started_at and finished_at are set once only."""
-        changes: dict[str, Any] = {}
-        if status is not None:
-            changes["status"] = status.value
-            now = literal(datetime.now(UTC), UtcDateTime())
-            if status is DeployStatus.RUNNING:
-                changes["started_at"] = func.coalesce(deploys.c.started_at, now)
-            if status.is_final:
-                changes["finished_at"] = func.coalesce(deploys.c.finished_at, now)
-        if release_number is not None:
-            changes["release_number"] = release_number
-        if error is not None:
-            changes["error"] = error
+        shape = (
+            status is not None,
+            status is DeployStatus.RUNNING,
+            status is not None and status.is_final,
+            release_number is not None,
+            error is not None,
+        )
+        values = {
+            "deploy_id": deploy_id,
+            "new_status": status.value if status is not None else None,
+            "now": datetime.now(UTC),
+            "new_release": release_number,
+            "new_error": error,
+        }
         with self._writing() as conn:
-            if not changes:
+            if not any(shape):
                 return _load_deploy(_require_deploy(conn, deploy_id))
-            query = update(deploys).where(deploys.c.id == deploy_id).values(**changes).returning(*deploys.c)
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_update_deploy_statement(shape), values).mappings().first()
         if row is None:
             raise NotFound(f"deploy {deploy_id!r} not found")
         return _load_deploy(row)
@@ -421,19 +462,19 @@ def _app_not_found(name: str) -> NotFound:
 
 def _require_app(conn: Connection, name: str, *, lock: bool = False) -> RowMapping:
     """The app's row; `lock` holds it (PostgreSQL) so writes to one app's rows serialise."""
-    query = select(apps).where(apps.c.name == name)
-    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    row = conn.execute(_APP_LOCKED if lock else _APP, {"name": name}).mappings().first()
     if row is None:
         raise _app_not_found(name)
     return row
 
 
 def _domains_by_app(conn: Connection, app: str | None = None) -> dict[str, tuple[str, ...]]:
-    query = select(domains.c.app, domains.c.domain).order_by(domains.c.app, domains.c.domain)
     if app is not None:
-        query = query.where(domains.c.app == app)
+        rows = conn.execute(_APP_DOMAINS, {"app": app})
+    else:
+        rows = conn.execute(select(domains.c.app, domains.c.domain).order_by(domains.c.app, domains.c.domain))
     owned: dict[str, tuple[str, ...]] = {}
-    for owner, domain in conn.execute(query):
+    for owner, domain in rows:
         owned[owner] = (*owned.get(owner, ()), domain)
     return owned
 
@@ -454,9 +495,34 @@ def _refuse_taken_domain(conn: Connection, domain: str) -> None:
         raise Conflict(f"domain {domain!r} is already used by app {owner!r}")
 
 
+def _update_deploy_statement(shape: tuple[bool, ...]) -> Update:
+    """update_deploy's statement for a `shape` (built once per shape): started_at and
+    finished_at are set once only."""
+    statement = _UPDATE_DEPLOY.get(shape)
+    if statement is not None:
+        return statement
+    sets_status, running, final, sets_release, sets_error = shape
+    changes: dict[str, Any] = {}
+    now = bindparam("now", type_=UtcDateTime())
+    if sets_status:
+        changes["status"] = bindparam("new_status")
+    if running:
+        changes["started_at"] = func.coalesce(deploys.c.started_at, now)
+    if final:
+        changes["finished_at"] = func.coalesce(deploys.c.finished_at, now)
+    if sets_release:
+        changes["release_number"] = bindparam("new_release")
+    if sets_error:
+        changes["error"] = bindparam("new_error")
+    statement = (
+        update(deploys).where(deploys.c.id == bindparam("deploy_id")).values(**changes).returning(*deploys.c)
+    )
+    _UPDATE_DEPLOY[shape] = statement
+    return statement
+
+
 def _require_deploy(conn: Connection, deploy_id: str, *, lock: bool = False) -> RowMapping:
-    query = select(deploys).where(deploys.c.id == deploy_id)
-    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    row = conn.execute(_DEPLOY_LOCKED if lock else _DEPLOY, {"deploy_id": deploy_id}).mappings().first()
     if row is None:
         raise NotFound(f"deploy {deploy_id!r} not found")
     return row

@@ -2,10 +2,12 @@
 older builds and rollbacks of the same app are superseded."""
 
 import logging
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
+from controller.domain.account_records import AuditEvent
 from controller.domain.errors import DockyardError, NotFound
 from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import Deploy, DeployKind, DeployStatus
@@ -17,8 +19,9 @@ from controller.services.ports import BuildContexts, Store
 from controller.services.queue import Dispatcher
 
 logger = logging.getLogger(__name__)
-# A new deploy, its params, and the webhook delivery that asked for it (recorded with it).
-_Item = tuple[Deploy, dict[str, Any], WebhookDelivery | None]
+# A new deploy, its params, and the webhook delivery and the audit event of the request that
+# asked for it (recorded with it).
+_Item = tuple[Deploy, dict[str, Any], WebhookDelivery | None, AuditEvent | None]
 
 
 class JobIntake:
@@ -60,11 +63,18 @@ class JobIntake:
         return self.submit(deploy, params, recorded).result()
 
     def submit(
-        self, deploy: Deploy, params: dict[str, Any], delivery: WebhookDelivery | None = None
+        self,
+        deploy: Deploy,
+        params: dict[str, Any],
+        delivery: WebhookDelivery | None = None,
+        *,
+        audit: AuditEvent | None = None,
     ) -> "Future[Deploy]":
-        """Hand a new queued deploy to the intake; the future completes once it is stored."""
-        self._logs.open(deploy.id)  # before the dispatcher can see it: followers miss nothing
-        return self._writer.submit((deploy, params, delivery))
+        """Hand a new queued deploy to the intake; the future completes once it is stored
+        (with the `audit` event of the request, in the same transaction)."""
+        # Before the dispatcher can see it, so followers miss nothing; a new job's log is empty.
+        self._logs.open(deploy.id, new=True)
+        return self._writer.submit((deploy, params, delivery, audit))
 
     def _store_batch(self, batch: list[_Item]) -> list[Deploy | DockyardError]:
         """Store the new deploys of concurrent requests at once (on the intake thread).
@@ -73,16 +83,17 @@ class JobIntake:
         """
         try:
             errors = self._store.create_deploys(
-                [(deploy, params) for deploy, params, _ in batch],
-                deliveries=[delivery for _, _, delivery in batch],
+                [(deploy, params) for deploy, params, _, _ in batch],
+                deliveries=[delivery for _, _, delivery, _ in batch],
+                audits=[audit for _, _, _, audit in batch],
             )
         except BaseException:
-            for deploy, _, _ in batch:
+            for deploy, _, _, _ in batch:
                 self._refused(deploy.id)
             raise
         outcomes: list[Deploy | DockyardError] = []
         accepted: list[Deploy] = []
-        for (deploy, _, _), error in zip(batch, errors, strict=True):
+        for (deploy, _, _, _), error in zip(batch, errors, strict=True):
             if error is not None:
                 self._refused(deploy.id)
                 outcomes.append(error)
@@ -110,11 +121,11 @@ class JobIntake:
                 logger.exception("deploy %s is stored, but announcing it failed", deploy.id)
             if deploy.kind in SUPERSEDING:
                 superseding[deploy.app] = deploy
-        for app in dict.fromkeys(deploy.app for deploy in batch):
+        for app, count in Counter(deploy.app for deploy in batch).items():
             try:
                 if app in superseding:
                     self.supersede_older(superseding[app])
-                self._dispatcher.queued(app)
+                self._dispatcher.queued(app, count)
             except Exception:
                 logger.exception("deploys of %s are stored, but announcing them failed", app)
 

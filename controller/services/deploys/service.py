@@ -6,6 +6,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any
 
+from controller.domain.account_records import AuditEvent
 from controller.domain.errors import InvalidInput, NotFound
 from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import Deploy, DeployKind
@@ -205,12 +206,15 @@ class DeployService:
         return self._intake.queue(app, DeployKind.ROLLBACK, {"to": to}, f"rollback to v{to}")
 
     def submit_config_change(
-        self, app: str, *, set_: dict[str, str], unset: Sequence[str]
+        self, app: str, *, set_: dict[str, str], unset: Sequence[str], audit: AuditEvent | None = None
     ) -> "Future[Deploy]":
-        """Queue a config change without blocking; the future fails with NotFound for no such app."""
+        """Queue a config change without blocking; the future fails with NotFound for no such app.
+
+        The `audit` event of the request is stored with the job (not without it).
+        """
         keys = sorted(set_) + [f"-{key}" for key in unset]
         deploy = new_queued(app, DeployKind.CONFIG, "config " + " ".join(keys))
-        return self._intake.submit(deploy, {"set": set_, "unset": list(unset)})
+        return self._intake.submit(deploy, {"set": set_, "unset": list(unset)}, audit=audit)
 
     def request_scale(self, app: str, *, web: int) -> Deploy:
         return self._intake.queue(app, DeployKind.SCALE, {"web": web}, f"scale web={web}")

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, select
 from controller.adapters.store import SqlStore
 from controller.adapters.store.engine import normalize_url
 from controller.adapters.store.tables import config_vars, releases
+from controller.domain.account_records import AuditEvent, AuditQuery
 from controller.domain.errors import Conflict, NotFound
 from controller.domain.models import Deploy, DeployKind, DeployStatus, HealthCheck, Release
 from tests.store_support import create_deploy
@@ -371,6 +372,31 @@ def test_a_batch_of_deploys_is_stored_with_an_outcome_each(store: SqlStore) -> N
     assert [type(o) for o in outcomes] == [type(None), NotFound, Conflict, type(None)]
     assert [d.id for d in store.queued_deploys(app="web")] == ["dddd0001", "dddd0002", "dddd0004"]
     assert store.get_deploy_params("dddd0002") == {"set": {"A": "1"}}
+
+
+def test_the_audit_events_of_a_batch_are_stored_with_their_deploys_only(store: SqlStore) -> None:
+    store.create_app("web")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def queued(deploy_id: str, app: str = "web") -> Deploy:
+        return Deploy(deploy_id, app, DeployKind.CONFIG, DeployStatus.QUEUED, created_at=at)
+
+    def event(app: str) -> AuditEvent:
+        return AuditEvent(at, "dave", "update_config", app, "ok", "127.0.0.1", f"PATCH {app} -> 202")
+
+    create_deploy(store, queued("eeee0001"))
+    batches: list[list[tuple[Deploy, dict[str, object]]]] = [
+        [(queued("eeee0002"), {}), (queued("eeee0003", app="nope"), {})],
+        [(queued("eeee0001"), {}), (queued("eeee0004"), {})],  # one taken: stored row by row
+    ]
+    audits: list[list[AuditEvent | None]] = [[event("web"), event("nope")], [event("taken"), None]]
+    for items, events in zip(batches, audits, strict=True):
+        store.create_deploys(items, audits=events)
+
+    stored = store.query_audit(AuditQuery())
+    assert [(e.actor, e.action, e.app, e.outcome, e.source, e.detail) for e in stored] == [
+        ("dave", "update_config", "web", "ok", "127.0.0.1", "PATCH web -> 202")
+    ]
 
 
 def test_claim_next_takes_the_apps_oldest_queued_deploy_with_its_params(store: SqlStore) -> None:
