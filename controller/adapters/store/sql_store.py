@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, RowMapping, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from controller.adapters.secrets import Cipher
@@ -21,6 +21,8 @@ from controller.domain.git_records import WebhookDelivery
 from controller.domain.models import App, Deploy, DeployKind, DeployStatus, HealthCheck, Release
 
 _UNFINISHED = (DeployStatus.QUEUED.value, DeployStatus.RUNNING.value)
+_DEPLOY_FIELDS = tuple(f.name for f in fields(Deploy))
+_DEPLOY_COLUMNS = tuple(deploys.c[name] for name in _DEPLOY_FIELDS)
 
 
 class SqlStore(GitStoreRows, AccountStoreRows):
@@ -260,13 +262,13 @@ class SqlStore(GitStoreRows, AccountStoreRows):
 
     def queued_deploys(self, limit: int | None = None, *, app: str | None = None) -> list[Deploy]:
         """Queued deploys (of `app` only, when given), oldest first (the first `limit` of them)."""
-        query = select(deploys).where(deploys.c.status == DeployStatus.QUEUED.value)
+        query = select(*_DEPLOY_COLUMNS).where(deploys.c.status == DeployStatus.QUEUED.value)
         if app is not None:
             query = query.where(deploys.c.app == app)
         query = query.order_by(deploys.c.created_at, deploys.c.id).limit(limit)
         with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            rows = conn.execute(query).all()
+        return [_deploy_from_row(row) for row in rows]
 
     def queued_apps(self) -> dict[str, datetime]:
         """Each app that has queued deploys, with the time its oldest one was queued."""
@@ -386,13 +388,15 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         return _load_deploy(row)
 
     def list_deploys(self, app: str | None = None, limit: int = 50) -> list[Deploy]:
-        query = select(deploys).order_by(deploys.c.created_at.desc(), deploys.c.id.desc()).limit(limit)
+        query = (
+            select(*_DEPLOY_COLUMNS).order_by(deploys.c.created_at.desc(), deploys.c.id.desc()).limit(limit)
+        )
         with self._reading() as conn:
             if app is not None:
                 _require_app(conn, app)
                 query = query.where(deploys.c.app == app)
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            rows = conn.execute(query).all()
+        return [_deploy_from_row(row) for row in rows]
 
     def last_deploys(self) -> dict[str, Deploy]:
         newest = (
@@ -400,19 +404,22 @@ class SqlStore(GitStoreRows, AccountStoreRows):
             .group_by(deploys.c.app)
             .subquery()
         )
-        query = select(deploys).join(
+        query = select(*_DEPLOY_COLUMNS).join(
             newest, (deploys.c.app == newest.c.app) & (deploys.c.created_at == newest.c.created_at)
         )
         with self._reading() as conn:
-            rows = conn.execute(query.order_by(deploys.c.id)).mappings().all()
-        return {row["app"]: _load_deploy(row) for row in rows}  # a tie on the time: the last id
+            rows = conn.execute(query.order_by(deploys.c.id)).all()
+        loaded = (_deploy_from_row(row) for row in rows)
+        return {deploy.app: deploy for deploy in loaded}  # a tie on the time: the last id
 
     def unfinished_deploys(self) -> list[Deploy]:
         """Queued or running deploys, oldest first (the order to requeue them in)."""
-        query = select(deploys).where(deploys.c.status.in_(_UNFINISHED)).order_by(deploys.c.created_at)
+        query = (
+            select(*_DEPLOY_COLUMNS).where(deploys.c.status.in_(_UNFINISHED)).order_by(deploys.c.created_at)
+        )
         with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            rows = conn.execute(query).all()
+        return [_deploy_from_row(row) for row in rows]
 
 
 def _app_not_found(name: str) -> NotFound:
@@ -467,6 +474,14 @@ def _deploy_row(deploy: Deploy) -> dict[str, Any]:
     row["kind"] = deploy.kind.value
     row["status"] = deploy.status.value
     return row
+
+
+def _deploy_from_row(row: Row[Any]) -> Deploy:
+    """A deploy from a row of `_DEPLOY_COLUMNS` (lists read no params: encrypted, never shown)."""
+    values = dict(zip(_DEPLOY_FIELDS, row, strict=True))
+    values["kind"] = DeployKind(values["kind"])
+    values["status"] = DeployStatus(values["status"])
+    return Deploy(**values)
 
 
 def _load_deploy(row: RowMapping) -> Deploy:
