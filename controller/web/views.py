@@ -54,12 +54,13 @@ def gui_state(status: str, last: Deploy | None) -> str:
 
 def _row(services: Services, overview: AppOverview, last: Deploy | None) -> AppRow:
     app = overview.app
+    certificates = services.certificates.domain_certificates(app.name, app.domains)  # with the URLs
     return AppRow(
-        certificates=services.certificates.domain_certificates(app.name, app.domains),
+        certificates=certificates,
         name=app.name,
         state=gui_state(overview.status, last),
         domains=app.domains,
-        urls=overview.urls,
+        urls=tuple(certificate.url for certificate in certificates),
         release=app.current_release,
         last_deploy=last,
         containers=overview.running,
