@@ -20,11 +20,12 @@ class AppRow:
     name: str
     state: str
     domains: tuple[str, ...]
-    urls: tuple[str, ...]
     release: int | None
     last_deploy: Deploy | None
     containers: int
-    certificates: tuple[DomainCertificate, ...] = ()  # of each domain, in the order of `domains`
+    certificates: tuple[
+        DomainCertificate, ...
+    ]  # each domain's URL and certificate, in the order of `domains`
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,11 @@ def gui_state(status: str, last: Deploy | None) -> str:
 
 def _row(services: Services, overview: AppOverview, last: Deploy | None) -> AppRow:
     app = overview.app
-    certificates = services.certificates.domain_certificates(app.name, app.domains)  # with the URLs
     return AppRow(
-        certificates=certificates,
+        certificates=services.certificates.domain_certificates(app.name, app.domains),
         name=app.name,
         state=gui_state(overview.status, last),
         domains=app.domains,
-        urls=tuple(certificate.url for certificate in certificates),
         release=app.current_release,
         last_deploy=last,
         containers=overview.running,
