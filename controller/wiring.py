@@ -103,9 +103,10 @@ class PublicUrls:
 
     def __call__(self, app: str, domains: Sequence[str]) -> list[str]:
         secure = set(served_domains(self.certs.load(app), domains))
-        return [self._url(domain, domain in secure) for domain in domains]
+        return [self.url(domain, domain in secure) for domain in domains]
 
-    def _url(self, domain: str, secure: bool) -> str:
+    def url(self, domain: str, secure: bool) -> str:
+        """The URL of `domain`: https:// when a certificate serves it (`secure`)."""
         scheme, port, default = ("https", self.https_port, 443) if secure else ("http", self.http_port, 80)
         return f"{scheme}://{domain}" + ("" if port == default else f":{port}")
 
@@ -328,6 +329,7 @@ def build_services(settings: Settings, adapters: Adapters | None = None) -> Serv
         issuer=outside.issuer,
         routing=routing,
         jobs=deploys,
+        public_url=public_urls.url,
         events=events,
     )
     hygiene = Hygiene(
@@ -425,6 +427,7 @@ def build_certificates(
     routing: Routing,
     jobs: DeployService,
     events: EventBus,
+    public_url: Callable[[str, bool], str],
 ) -> CertificateService:
     """The certificate service; without an issuer it only serves certificates already on disk."""
     return CertificateService(
@@ -434,6 +437,7 @@ def build_certificates(
         routing=routing,
         jobs=jobs,
         events=events,
+        public_url=public_url,
         policy=RenewalPolicy(
             renew_before=timedelta(days=settings.acme_renew_days),
             retry_base=timedelta(seconds=settings.acme_retry_base),

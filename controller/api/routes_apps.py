@@ -80,18 +80,7 @@ def app_stats(name: str, services: ServicesDep) -> AppStatsPublic:
 @router.get("/{name}/domains", response_model=list[DomainPublic], dependencies=[requires(Action.READ)])
 def list_domains(name: str, services: ServicesDep) -> list[DomainPublic]:
     """The app's domains with their URL and the state of their certificate."""
-    app = services.apps.get(name)
-    urls = dict(zip(app.domains, services.apps.urls(app.name), strict=True))
-    return [
-        DomainPublic(
-            domain=cert.domain,
-            url=urls.get(cert.domain, f"http://{cert.domain}"),
-            certificate=cert.state,
-            valid_until=cert.valid_until,
-            last_error=cert.last_error,
-        )
-        for cert in services.certificates.domain_certificates(app.name, app.domains)
-    ]
+    return [DomainPublic.of(domain) for domain in services.certificates.domains(name)]
 
 
 @router.post(

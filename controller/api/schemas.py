@@ -11,6 +11,7 @@ from typing import Annotated, Self
 from pydantic import AliasGenerator, AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from controller.domain.models import Release
+from controller.services.certificates import DomainCertificate
 from controller.services.stats import AppStats, ContainerStats
 
 MAX_RELEASE_NUMBER = 2**31 - 1  # what every database stores as an integer
@@ -172,6 +173,16 @@ class DomainPublic(BaseModel):
     certificate: str  # valid, pending, failing or none (ACME off)
     valid_until: datetime | None
     last_error: str | None
+
+    @classmethod
+    def of(cls, domain: DomainCertificate) -> "DomainPublic":
+        return cls(
+            domain=domain.domain,
+            url=domain.url,
+            certificate=domain.state,
+            valid_until=domain.valid_until,
+            last_error=domain.last_error,
+        )
 
 
 class DeployPublic(FromAttributes):

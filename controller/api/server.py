@@ -17,6 +17,7 @@ Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`.
 """
 
 import asyncio
+import gc
 import json
 import logging
 import resource
@@ -217,6 +218,16 @@ def connection_limits(settings: Settings, open_files: int) -> ConnectionLimits:
         max_connections=cap,
         backlog=backlog,
     )
+
+
+def freeze_startup_heap() -> None:
+    """Keep what start-up made (modules, the wiring: ~140,000 objects) out of the cycle
+    collector's full passes, which otherwise walk all of it again: 100-250 ms each, about
+    one every 100 dashboard renders (each leaves a few thousand objects promoted), which was
+    the dashboard's p99. Called once the services have started; objects made later are
+    collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve(app: FastAPI, settings: Settings) -> None:

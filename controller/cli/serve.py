@@ -12,6 +12,7 @@ def serve() -> None:
     """Run the controller (settings from DOCKYARD_* environment variables)."""
     # Imported here: every other command (and git-shell on each push) starts without them.
     from controller.api.app import create_app
+    from controller.api.server import freeze_startup_heap
     from controller.api.server import serve as serve_api
     from controller.domain.errors import DockyardError
     from controller.settings import Settings
@@ -24,8 +25,12 @@ def serve() -> None:
         fail(f"refusing to start: {exc}")
     from controller.wiring_keeper import start_keeper
 
-    # The keeper starts once the services have (a controller that refuses to start leaves none).
-    on_started = (lambda: start_keeper(settings)) if settings.keeper else None
+    def on_started() -> None:
+        # The keeper starts once the services have (a controller that refuses to start leaves none).
+        if settings.keeper:
+            start_keeper(settings)
+        freeze_startup_heap()
+
     serve_api(create_app(settings, on_started=on_started), settings)
 
 

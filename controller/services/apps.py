@@ -57,7 +57,6 @@ class AppOverview:
 
     app: App
     status: str
-    urls: tuple[str, ...]
     running: int  # containers of the app that run
 
 
@@ -126,8 +125,8 @@ class AppService:
         return self._store.get_app(validate_app_name(name))
 
     def overview(self, only: str | None = None) -> list[AppOverview]:
-        """Every app (or just `only`) with its state, URLs and running containers, from one
-        container listing."""
+        """Every app (or just `only`) with its state and running containers, from one
+        container listing (the URLs come with the certificates: `domain_certificates`)."""
         apps = [self.get(only)] if only is not None else self._store.list_apps()
         listed: list[ContainerInfo] | None
         try:
@@ -145,7 +144,6 @@ class AppService:
                 AppOverview(
                     app=app,
                     status=app_status(app, own, crashes) if listed is not None else "unknown",
-                    urls=tuple(self._public_urls(app.name, app.domains)),
                     running=sum(1 for c in own if c.state == "running"),
                 )
             )

@@ -115,12 +115,19 @@ def checked_domains(app: str, domains: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class DomainCertificate:
-    """One domain's certificate as lists show it."""
+    """One domain with its URL and its certificate, as lists show it (the API's domain list,
+    the app page, the dashboard's rows)."""
 
     domain: str
     state: str  # valid (served over HTTPS), failing (the CA's last error), pending, none (no ACME)
     valid_until: datetime | None
     last_error: str | None
+    url: str  # what users open: https:// where the certificate serves
+
+
+def plain_url(domain: str, secure: bool) -> str:
+    """A domain's URL on the default ports."""
+    return f"{'https' if secure else 'http'}://{domain}"
 
 
 class CertificateService(AppListener):
@@ -140,8 +147,10 @@ class CertificateService(AppListener):
         clock: Callable[[], datetime] = _utcnow,
         wait_for_job: float = WAIT_FOR_JOB,
         system_sites: Mapping[str, Sequence[str]] | None = None,
+        public_url: Callable[[str, bool], str] = plain_url,
     ) -> None:
         self._store = store
+        self._public_url = public_url  # a domain's URL, secure or not (the proxy's ports)
         # The controller's own sites (the dashboard domain), by reserved name: not apps, so
         # their certificates are ordered by the renewal loop itself rather than as queue jobs.
         self._system = {name: tuple(domains) for name, domains in (system_sites or {}).items()}
@@ -202,8 +211,19 @@ class CertificateService(AppListener):
         record = self._store.get_app(validate_app_name(app))
         return self._report(record.name, record.domains)
 
+    def domains(self, app: str) -> tuple[DomainCertificate, ...]:
+        """The app's domains, in order, each with its URL and certificate.
+
+        Raises:
+            InvalidInput: not an app name.
+            NotFound: no such app.
+        """
+        record = self._store.get_app(validate_app_name(app))
+        return self.domain_certificates(record.name, record.domains)
+
     def domain_certificates(self, app: str, domains: Sequence[str]) -> tuple[DomainCertificate, ...]:
-        """Each of `domains`' certificate in a word, with its expiry and the CA's last error.
+        """Each of `domains`' certificate in a word, with its expiry, the CA's last error and
+        the domain's URL (https:// where the certificate serves), from one read of the state.
 
         Reads only the app's certificate state (no log, no validation of `app`: the caller
         passes an app it has just read), so a list of every app can afford it.
@@ -219,7 +239,8 @@ class CertificateService(AppListener):
                 word = "failing"
             else:
                 word = "pending" if self.enabled else "none"
-            words.append(DomainCertificate(domain, word, record.valid_until, record.last_error))
+            url = self._public_url(domain, domain in served)
+            words.append(DomainCertificate(domain, word, record.valid_until, record.last_error, url))
         return tuple(words)
 
     def _report(self, name: str, record_domains: Sequence[str]) -> CertificateReport:

@@ -10,6 +10,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 UNCOMPRESSED = ("/api/", "/git/", "/hooks/", "/openapi.json", "/live/")
 MINIMUM_SIZE = 1024  # bytes; smaller answers go out as they are
+# zlib's default level, as nginx's gzip: Starlette's 9 took 1.8 ms for the 200-app dashboard
+# (on the event loop, holding up every other request) against 1.1 ms, for 1 % fewer bytes.
+LEVEL = 6
 
 
 class PageCompression:
@@ -17,7 +20,7 @@ class PageCompression:
 
     def __init__(self, app: ASGIApp) -> None:
         self._plain = app
-        self._gzip = GZipMiddleware(app, minimum_size=MINIMUM_SIZE)
+        self._gzip = GZipMiddleware(app, minimum_size=MINIMUM_SIZE, compresslevel=LEVEL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not str(scope.get("path", "")).startswith(UNCOMPRESSED):

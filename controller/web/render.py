@@ -30,6 +30,9 @@ _templates = Environment(
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    # The templates ship with the controller and change only with it: no stat() of the file
+    # on each use (an include or import in a loop did one per row).
+    auto_reload=False,
 )
 _templates.filters["age"] = age
 

@@ -20,11 +20,12 @@ class AppRow:
     name: str
     state: str
     domains: tuple[str, ...]
-    urls: tuple[str, ...]
     release: int | None
     last_deploy: Deploy | None
     containers: int
-    certificates: tuple[DomainCertificate, ...] = ()  # of each domain, in the order of `domains`
+    certificates: tuple[
+        DomainCertificate, ...
+    ]  # each domain's URL and certificate, in the order of `domains`
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,6 @@ def _row(services: Services, overview: AppOverview, last: Deploy | None) -> AppR
         name=app.name,
         state=gui_state(overview.status, last),
         domains=app.domains,
-        urls=overview.urls,
         release=app.current_release,
         last_deploy=last,
         containers=overview.running,

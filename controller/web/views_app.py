@@ -3,25 +3,14 @@
 their own page and fragment: sampling every container is not paid for by each app page)."""
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from controller.domain.errors import DockyardError
 from controller.domain.git_records import WebhookDelivery
+from controller.services.certificates import DomainCertificate
 from controller.services.stats import AppStats
 from controller.wiring import Services
 
 MIB = 2**20
-
-
-@dataclass(frozen=True)
-class DomainRow:
-    """One domain of the app with the state of its certificate, as the API's domain list has it."""
-
-    domain: str
-    url: str
-    certificate: str  # valid / failing / pending / none
-    valid_until: datetime | None
-    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -58,25 +47,9 @@ class StatsView:
 
 @dataclass(frozen=True)
 class AppExtras:
-    domains: list[DomainRow]
+    domains: tuple[DomainCertificate, ...]
     git: GitView | None
     git_error: str | None
-
-
-def domain_rows(services: Services, name: str) -> list[DomainRow]:
-    """The app's domains with their URL, certificate state and the CA's last error."""
-    app = services.apps.get(name)
-    urls = dict(zip(app.domains, services.apps.urls(app.name), strict=True))
-    return [
-        DomainRow(
-            domain=cert.domain,
-            url=urls.get(cert.domain, f"http://{cert.domain}"),
-            certificate=cert.state,
-            valid_until=cert.valid_until,
-            last_error=cert.last_error,
-        )
-        for cert in services.certificates.domain_certificates(app.name, app.domains)
-    ]
 
 
 def git_view(services: Services, name: str) -> GitView:
@@ -132,7 +105,7 @@ def app_extras(services: Services, name: str) -> AppExtras:
     except DockyardError as exc:
         git_error = str(exc)
     return AppExtras(
-        domains=domain_rows(services, name),
+        domains=services.certificates.domains(name),
         git=git,
         git_error=git_error,
     )

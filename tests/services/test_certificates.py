@@ -437,3 +437,13 @@ def test_domain_certificates_give_each_domain_a_word_and_the_cas_last_error() ->
     assert [c.state for c in Bed(enabled=False, web=(GOOD,)).service.domain_certificates("web", (GOOD,))] == [
         "none"
     ]
+
+
+def test_each_domain_comes_with_its_url_https_where_the_certificate_serves() -> None:
+    bed = Bed(web=(GOOD, BROKEN))
+    bed.ca.failing[BROKEN] = "no DNS record"
+    bed.service.issue("web")
+    assert [(c.domain, c.url) for c in bed.service.domains("web")] == [
+        (GOOD, f"https://{GOOD}"),
+        (BROKEN, f"http://{BROKEN}"),
+    ]

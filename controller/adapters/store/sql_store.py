@@ -63,6 +63,27 @@ def _claim_next_statement(*, builds: bool) -> Update:
 _CLAIM_NEXT = {builds: _claim_next_statement(builds=builds) for builds in (True, False)}
 # update_deploy's statements, by which of status, started_at, finished_at, release and error it sets
 _UPDATE_DEPLOY: dict[tuple[bool, ...], Update] = {}
+_DEPLOY_FIELDS = tuple(f.name for f in fields(Deploy))
+_DEPLOY_COLUMNS = tuple(deploys.c[name] for name in _DEPLOY_FIELDS)
+assert _DEPLOY_FIELDS[:4] == ("id", "app", "kind", "status")  # as _deploy_from_row reads them
+_KINDS = {kind.value: kind for kind in DeployKind}
+_STATUSES = {status.value: status for status in DeployStatus}
+# Every app, without its serving record (read on its own) nor its domains (another query).
+_ALL_APPS = select(apps.c.name, apps.c.created_at, apps.c.web_scale, apps.c.current_release).order_by(
+    apps.c.name
+)
+_NEWEST = (
+    select(deploys.c.app, func.max(deploys.c.created_at).label("created_at"))
+    .group_by(deploys.c.app)
+    .subquery()
+)
+# Each app's newest deploy; built once (building it took ~1.5 ms a call). A tie on the time:
+# the last id wins, as the rows come in id order.
+_LAST_DEPLOYS = (
+    select(*_DEPLOY_COLUMNS)
+    .join(_NEWEST, (deploys.c.app == _NEWEST.c.app) & (deploys.c.created_at == _NEWEST.c.created_at))
+    .order_by(deploys.c.id)
+)
 
 
 class SqlStore(GitStoreRows, AccountStoreRows):
@@ -117,9 +138,18 @@ class SqlStore(GitStoreRows, AccountStoreRows):
 
     def list_apps(self) -> list[App]:
         with self._reading() as conn:
-            rows = conn.execute(select(apps).order_by(apps.c.name)).mappings().all()
+            rows = conn.execute(_ALL_APPS).all()
             owned = _domains_by_app(conn)
-        return [_load_app(row, owned.get(row["name"], ())) for row in rows]
+        return [
+            App(
+                name=name,
+                created_at=created_at,
+                domains=owned.get(name, ()),
+                web_scale=scale,
+                current_release=release,
+            )
+            for name, created_at, scale, release in rows
+        ]
 
     def delete_app(self, name: str) -> None:
         with self._writing() as conn:
@@ -310,13 +340,13 @@ class SqlStore(GitStoreRows, AccountStoreRows):
 
     def queued_deploys(self, limit: int | None = None, *, app: str | None = None) -> list[Deploy]:
         """Queued deploys (of `app` only, when given), oldest first (the first `limit` of them)."""
-        query = select(deploys).where(deploys.c.status == DeployStatus.QUEUED.value)
+        query = select(*_DEPLOY_COLUMNS).where(deploys.c.status == DeployStatus.QUEUED.value)
         if app is not None:
             query = query.where(deploys.c.app == app)
         query = query.order_by(deploys.c.created_at, deploys.c.id).limit(limit)
         with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            rows = conn.execute(query).all()
+        return [_deploy_from_row(row) for row in rows]
 
     def queued_apps(self) -> dict[str, datetime]:
         """Each app that has queued deploys, with the time its oldest one was queued."""
@@ -427,33 +457,30 @@ class SqlStore(GitStoreRows, AccountStoreRows):
         return _load_deploy(row)
 
     def list_deploys(self, app: str | None = None, limit: int = 50) -> list[Deploy]:
-        query = select(deploys).order_by(deploys.c.created_at.desc(), deploys.c.id.desc()).limit(limit)
+        query = (
+            select(*_DEPLOY_COLUMNS).order_by(deploys.c.created_at.desc(), deploys.c.id.desc()).limit(limit)
+        )
         with self._reading() as conn:
             if app is not None:
                 _require_app(conn, app)
                 query = query.where(deploys.c.app == app)
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            rows = conn.execute(query).all()
+        return [_deploy_from_row(row) for row in rows]
 
     def last_deploys(self) -> dict[str, Deploy]:
-        newest = (
-            select(deploys.c.app, func.max(deploys.c.created_at).label("created_at"))
-            .group_by(deploys.c.app)
-            .subquery()
-        )
-        query = select(deploys).join(
-            newest, (deploys.c.app == newest.c.app) & (deploys.c.created_at == newest.c.created_at)
-        )
         with self._reading() as conn:
-            rows = conn.execute(query.order_by(deploys.c.id)).mappings().all()
-        return {row["app"]: _load_deploy(row) for row in rows}  # a tie on the time: the last id
+            rows = conn.execute(_LAST_DEPLOYS).all()
+        loaded = (_deploy_from_row(row) for row in rows)
+        return {deploy.app: deploy for deploy in loaded}  # a tie on the time: the last id
 
     def unfinished_deploys(self) -> list[Deploy]:
         """Queued or running deploys, oldest first (the order to requeue them in)."""
-        query = select(deploys).where(deploys.c.status.in_(_UNFINISHED)).order_by(deploys.c.created_at)
+        query = (
+            select(*_DEPLOY_COLUMNS).where(deploys.c.status.in_(_UNFINISHED)).order_by(deploys.c.created_at)
+        )
         with self._reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_load_deploy(row) for row in rows]
+            rows = conn.execute(query).all()
+        return [_deploy_from_row(row) for row in rows]
 
 
 def _app_not_found(name: str) -> NotFound:
@@ -533,6 +560,21 @@ def _deploy_row(deploy: Deploy) -> dict[str, Any]:
     row["kind"] = deploy.kind.value
     row["status"] = deploy.status.value
     return row
+
+
+def _deploy_from_row(row: Sequence[Any]) -> Deploy:
+    """A deploy from a row of `_DEPLOY_COLUMNS` (lists read no params: encrypted, never shown).
+
+    Positional, and the enums by a dict lookup: 200 rows of the dashboard took 1.4-1.8 ms
+    through a dict of fields and the enums' own lookup, 0.8 ms so."""
+    kind, status = row[2], row[3]
+    return Deploy(
+        row[0],
+        row[1],
+        _KINDS.get(kind) or DeployKind(kind),
+        _STATUSES.get(status) or DeployStatus(status),
+        *row[4:],
+    )
 
 
 def _load_deploy(row: RowMapping) -> Deploy:

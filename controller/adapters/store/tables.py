@@ -1,5 +1,6 @@
 """The current database schema as SQLAlchemy Core tables (migrations create it; see versions/)."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,25 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        """On SQLite, the stored text parsed straight into an aware datetime: the default path
+        (parse, then `replace(tzinfo=UTC)`) was most of the time of reading 200 deploys."""
+        generic = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or generic is None:
+            return generic
+
+        def process(value: Any) -> datetime | None:
+            if isinstance(value, str):
+                try:
+                    moment = datetime.fromisoformat(value + "+00:00")  # stored without a zone
+                except ValueError:
+                    moment = None
+                if moment is not None and moment.tzinfo is not None:  # a date alone stays naive
+                    return moment
+            return generic(value)
+
+        return process
 
 
 # Named constraints keep later migrations (SQLite batch mode included) deterministic.

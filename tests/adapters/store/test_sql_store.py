@@ -4,11 +4,12 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import TypeDecorator, create_engine, select
+from sqlalchemy.dialects import sqlite
 
 from controller.adapters.store import SqlStore
 from controller.adapters.store.engine import normalize_url
-from controller.adapters.store.tables import config_vars, releases
+from controller.adapters.store.tables import UtcDateTime, config_vars, releases
 from controller.domain.account_records import AuditEvent, AuditQuery
 from controller.domain.errors import Conflict, NotFound
 from controller.domain.models import Deploy, DeployKind, DeployStatus, HealthCheck, Release
@@ -193,6 +194,22 @@ class TestReleases:
         created_at = store.get_release("web", 1).created_at
         assert created_at == local
         assert created_at.tzinfo == UTC
+
+    @pytest.mark.parametrize(
+        "stored",
+        ["2024-05-01 12:00:00.000250", "2024-05-01 12:00:00", "2024-05-01", "2024-05-01 14:00:00+02:00"],
+    )
+    def test_sqlite_text_reads_as_the_generic_path_does(self, stored: str) -> None:
+        dialect = sqlite.dialect()
+        column_type = UtcDateTime().dialect_impl(dialect)  # as a query's result uses it
+        assert isinstance(column_type, UtcDateTime)
+        fast = column_type.result_processor(dialect, None)
+        generic = TypeDecorator[datetime].result_processor(column_type, dialect, None)
+        assert fast is not None and generic is not None
+        moment = fast(stored)
+        assert moment == generic(stored)
+        assert moment is not None and moment.tzinfo == UTC
+        assert fast(None) is None
 
     def test_naive_datetime_is_refused(self, store: SqlStore) -> None:
         store.create_app("web")
