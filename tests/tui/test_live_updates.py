@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from textual.app import App, ComposeResult
+from textual.widgets import DataTable
 
 from tests.tui import fake_api
 from tests.tui.test_screens import until
@@ -102,5 +103,40 @@ def test_refetching_an_app_after_its_deploy_does_not_hold_up_the_next_event() ->
             assert app.deploys["d-blog-4"]["status"] == "succeeded"
             assert blog_fetches == 2  # the refetch is under way, not done
             released.set()
+
+    asyncio.run(run())
+
+
+def test_an_update_renders_the_changed_cells_only_and_shows_them() -> None:
+    async def run() -> None:
+        app = TableApp()
+        async with app.run_test(size=(40, 12)) as pilot:
+            table = app.query_one(LiveTable)
+            await pilot.pause()
+            rendered: list[tuple[int, int]] = []
+            render_cell = DataTable._render_cell
+
+            def counting(self: DataTable[Any], row: int, column: int, *args: Any, **kwargs: Any) -> Any:
+                rendered.append((row, column))
+                return render_cell(self, row, column, *args, **kwargs)
+
+            DataTable._render_cell = counting  # type: ignore[method-assign,assignment]
+            try:
+                table.update_row("app002", cells_of(["app002", "up"]))  # rendered once as it is now
+                await pilot.pause()
+                rendered.clear()
+                table.update_row("app002", cells_of(["app002", "run"]))
+                await pilot.pause()
+                assert rendered == [(2, 1)]  # not the NAME beside it, nor the other rows
+                assert "run" in "".join(s.text for s in table.render_line(3))
+                rendered.clear()
+
+                table.move_cursor(row=2)  # the cursor's style: both cells of the row again
+                await pilot.pause()
+                assert {(2, 0), (2, 1)} <= set(rendered)
+                line = "".join(s.text for s in table.render_line(3))
+                assert "app002" in line and "run" in line
+            finally:
+                DataTable._render_cell = render_cell  # type: ignore[method-assign]
 
     asyncio.run(run())
