@@ -193,3 +193,35 @@ def count_fills(screen: AppsScreen) -> list[list[str]]:
 
     screen.draw_rows = counting  # type: ignore[method-assign]
     return drawn
+
+
+def test_after_a_deploy_an_app_without_containers_is_not_asked_for_its_stats_again() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        paths.append(path)
+        if path.endswith("/stats"):
+            app = path.split("/")[2]
+            return httpx.Response(200, json={"app": app, "containers": [], "requests_per_second": None})
+        if path == "/apps/shop":  # as if it were not deployed
+            return httpx.Response(200, json={**fake_api.details("shop"), "containers": []})
+        return fake_api.handler(request)
+
+    def succeeded(app: str) -> Event:
+        data = {"id": f"d-{app}-9", "app": app, "kind": "config", "status": "succeeded", "release": None}
+        return Event("deploy", "e1", data)
+
+    async def run() -> None:
+        client = Client(Target("http://dockyard.test", "good", ""), transport=httpx.MockTransport(handler))
+        app = DockyardApp(client, live=False, clock=lambda: fake_api.NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.loaded.wait()
+            assert "/apps/shop/stats" in paths  # the load asks every app
+            paths.clear()
+            for name in ("shop", "blog"):  # no container; two containers
+                await app.handle_event(succeeded(name))
+            await until(pilot, lambda: all(w.is_finished for w in app.workers))
+            assert sorted(paths) == ["/apps/blog", "/apps/blog/stats", "/apps/shop"]
+
+    asyncio.run(run())
