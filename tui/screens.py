@@ -203,12 +203,14 @@ class AppsScreen(Live):
         self.drawn_at.clear()
         now = self.dy.clock()
         latest = self.dy.latest_deploys()
-        rows = [
-            (name, self.row(name, latest.get(name, {}), now))
-            for name in sorted(self.dy.apps)
-            if not self.filter or self.filter.lower() in name.lower()
+        names = [
+            name for name in sorted(self.dy.apps) if not self.filter or self.filter.lower() in name.lower()
         ]
-        fill(table, rows)
+        if not table.row_count and not self.dy.loaded.is_set():
+            # The first frame: the rows a screen can show. The loading redraws every row
+            # next (adding and measuring all of them was a third of the way to that frame).
+            names = names[: self.app.size.height]
+        fill(table, [(name, self.row(name, latest.get(name, {}), now)) for name in names])
 
     def draw_pending(self) -> None:
         """Draw the rows whose events came within the gap after their last redraw."""

@@ -66,3 +66,39 @@ def test_the_app_shows_the_first_fetch_and_fetches_only_the_rest() -> None:
         assert "/apps" not in paths and "/deploys" not in paths and "/whoami" not in paths
 
     asyncio.run(run())
+
+
+def test_the_first_frame_has_a_screenful_of_rows_and_the_loading_adds_the_rest() -> None:
+    names = [f"app{n:02d}" for n in range(60)]
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        if path == "/apps":
+            listed: list[dict[str, object]] = [
+                {"name": n, "domains": [], "web_scale": 1, "current_release": None} for n in names
+            ]
+            return httpx.Response(200, json=listed)
+        if path.startswith("/apps/") and path.count("/") == 2:
+            await release.wait()  # the details of the rest: loading until released
+            details = {"name": path[6:], "domains": [], "web_scale": 1, "current_release": None}
+            return httpx.Response(200, json={**details, "status": "not-deployed", "containers": []})
+        return fake_api.handler(request)
+
+    async def run() -> None:
+        target = Target("http://dockyard.test", "good", "")
+        app = DockyardApp(Client(target, transport=httpx.MockTransport(handler)), live=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = app.screen.query_one("#apps", DataTable)
+            for _ in range(100):
+                if table.row_count:
+                    break
+                await pilot.pause(0.02)
+            assert table.row_count == 24  # the rows a screen of 24 lines can show
+            assert str(table.get_row("app00")[0]) == "app00"
+            release.set()
+            await app.loaded.wait()
+            await pilot.pause()
+            assert [str(key.value) for key in table.rows] == names
+
+    asyncio.run(run())
