@@ -1,5 +1,5 @@
 """`python -m tui`: what `dockyard tui` runs."""
 
-from tui.app import main
+from tui.start import main
 
 main()

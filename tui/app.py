@@ -1,9 +1,7 @@
 """`dockyard tui`: a k9s-style live console of apps, deploys and logs over the HTTP API."""
 
 import asyncio
-import contextlib
 import os
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -12,15 +10,15 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from tui.client import ApiError, Client, Event, Unreachable, find_target
+from tui.client import ApiError, Client, Event, Unreachable
 from tui.format import FINAL, MISSING, is_final
 from tui.rights import EVERYTHING, Rights, rights_of
 from tui.screens import AppsScreen, Live
+from tui.start import DETAIL_CHUNK, FirstFetch, first_fetch
 
 RECONNECT_DELAY = 0.5
 ALERT_RECHECK = 2.0  # seconds after a container event before its app is fetched again
 DETAIL_FETCHES = 8  # concurrent GET /apps/{name} while loading
-DETAIL_CHUNK = 24  # apps whose details are fetched before the screen is redrawn (a screenful)
 
 
 class DockyardApp(App[None]):
@@ -44,7 +42,12 @@ class DockyardApp(App[None]):
     ]
 
     def __init__(
-        self, client: Client, *, live: bool = True, clock: Callable[[], datetime] | None = None
+        self,
+        client: Client,
+        *,
+        live: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        first: FirstFetch | None = None,
     ) -> None:
         # NO_COLOR as Textual reads it (set, whatever its value). Textual alone would turn the
         # colours into greys (its Monochrome filter still writes 256-colour and RGB escapes);
@@ -62,6 +65,7 @@ class DockyardApp(App[None]):
         self.connection = "connecting" if live else ""
         self.last_event_id: str | None = None
         self.loaded = asyncio.Event()
+        self.first = first  # what `main` fetched already (its check of the controller)
 
     def on_mount(self) -> None:
         self.push_screen(AppsScreen())
@@ -77,33 +81,45 @@ class DockyardApp(App[None]):
     async def refresh_all(self) -> None:
         """Every app and deploy: the list first (one frame with every app), then each app's
         details in screen order, a chunk at a time, so the rows on screen fill first."""
-        try:
-            apps, deploys, whoami = await asyncio.gather(
-                self.client.apps(), self.client.deploys(limit=500), self.client.whoami()
-            )
-        except ApiError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
+        first, self.first = self.first or await first_fetch(self.client), None
+        apps, deploys, whoami = first.apps, first.deploys, first.whoami
+        for answer in (apps, deploys, whoami):
+            if isinstance(answer, ApiError):
+                self.notify(str(answer), severity="error", markup=False)
+                return
+        assert not isinstance(apps, ApiError) and not isinstance(deploys, ApiError)
+        assert not isinstance(whoami, ApiError)
         self.set_rights(rights_of(whoami))
         self.apps = {app["name"]: {**self.apps.get(app["name"], {}), **app} for app in apps}
         self.deploys = {d["id"]: d for d in deploys}
+        for name, answer in first.details.items():
+            if name in self.apps:
+                self.keep_details(name, answer)
         self.changed(None)
         gate = asyncio.Semaphore(DETAIL_FETCHES)
 
         async def details(name: str) -> None:
             async with gate:
                 try:
-                    self.apps[name] = await self.client.app(name)
-                except ApiError:
-                    self.apps[name] = {**self.apps.get(name, {}), "status": "unknown", "containers": []}
+                    answer: dict[str, Any] | ApiError = await self.client.app(name)
+                except ApiError as exc:
+                    answer = exc
+                self.keep_details(name, answer)
 
         names = sorted(self.apps)
-        for start in range(0, len(names), DETAIL_CHUNK):
-            await asyncio.gather(*(details(name) for name in names[start : start + DETAIL_CHUNK]))
+        missing = [name for name in names if name not in first.details]
+        for start in range(0, len(missing), DETAIL_CHUNK):
+            await asyncio.gather(*(details(name) for name in missing[start : start + DETAIL_CHUNK]))
             self.changed(None)
         await self.refresh_stats(names)
         self.loaded.set()
         self.changed(None)
+
+    def keep_details(self, name: str, answer: dict[str, Any] | ApiError) -> None:
+        if isinstance(answer, ApiError):
+            self.apps[name] = {**self.apps.get(name, {}), "status": "unknown", "containers": []}
+        else:
+            self.apps[name] = answer
 
     async def refresh_stats(self, names: list[str]) -> None:
         """The stats of `names`, DETAIL_FETCHES at a time; the first answer says whether this
@@ -130,6 +146,10 @@ class DockyardApp(App[None]):
             self.stats_available = self.stats[name] is not None
 
     async def refresh_app(self, name: str, *, keep_alert: bool = False) -> None:
+        """The app's details again, and its stats unless it had no container before nor has
+        one now (its stats have none either: a request saved for each config change of an
+        app that is not deployed, a sixth of the TUI's CPU under such events)."""
+        had = self.apps.get(name, {}).get("containers", True)
         try:
             self.apps[name] = await self.client.app(name)
         except ApiError as exc:
@@ -137,7 +157,8 @@ class DockyardApp(App[None]):
                 self.apps.pop(name, None)
         if not keep_alert and self.apps.get(name, {}).get("status") == "running":
             self.alerts.pop(name, None)
-        await self.refresh_stats([name])
+        if had or self.apps.get(name, {}).get("containers", True) or name not in self.stats:
+            await self.refresh_stats([name])
         self.changed(name)
 
     def refetch(self, name: str, *, keep_alert: bool = False) -> None:
@@ -248,23 +269,3 @@ class DockyardApp(App[None]):
             self.set_timer(ALERT_RECHECK, lambda: self.refetch(app))
         elif event.type == "certificate" and app:
             self.changed(app)
-
-
-def main() -> None:
-    """Start the TUI; a controller that does not answer or refuses the token exits 2."""
-    target = find_target()
-    client = Client(target)
-
-    async def check() -> None:
-        try:
-            await client.apps()
-        finally:
-            await client.aclose()
-
-    try:
-        asyncio.run(check())
-    except ApiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    with contextlib.suppress(KeyboardInterrupt):
-        DockyardApp(Client(target)).run()

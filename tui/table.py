@@ -3,7 +3,9 @@
 from typing import Any
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 
 from tui.format import literal
@@ -16,9 +18,63 @@ class LiveTable(DataTable[Any]):
     screen again (its render caches are keyed by a count of all updates): with an event a
     second that was most of the TUI's CPU. `update_row` changes a row's cells and repaints
     that row alone, and nothing when it is scrolled out of sight.
+
+    Repainting the row rendered each of its cells again, as DataTable keys its cell cache by
+    that count too: most of the CPU of an event was the cells that had not changed. Cells
+    are also kept here by a version of each cell that `update_row` counts, valid while the
+    table has no other change (`_epoch`: the updates that were not `update_row`'s).
     """
 
     _one_row = False
+    _row_updates = 0  # the increments of DataTable's update count made by update_row
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._versions: dict[tuple[Any, Any], int] = {}
+        self._cells: LRUCache[tuple[Any, ...], Any] = LRUCache(4000)
+
+    def _epoch(self) -> int:
+        return self._update_count - self._row_updates
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Any:
+        if row_index < 0 or column_index < 0:  # the header, row labels
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cell = (self._row_locations.get_key(row_index), self._column_locations.get_key(column_index))
+        key = (
+            *cell,
+            self._versions.get(cell, 0),
+            self._epoch(),
+            row_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self.cursor_type,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        lines = self._cells.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cells[key] = lines
+        return lines
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._cells.clear()
+
+    def notify_style_update(self) -> None:
+        self._cells.clear()
+        super().notify_style_update()
 
     def refresh(
         self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False
@@ -37,6 +93,8 @@ class LiveTable(DataTable[Any]):
                 if old != new:
                     grows = column.auto_width and cell_len(new.plain) > column.content_width
                     self.update_cell(key, column.key, new, update_width=grows)
+                    self._row_updates += 1
+                    self._versions[key, column.key] = self._versions.get((key, column.key), 0) + 1
                     widen = widen or grows
                     changed = True
         finally:

@@ -20,7 +20,7 @@ def run() -> None:
     commands and the controller's settings first (a quarter to half a second of imports
     before its first frame); anything else is the command tree."""
     if sys.argv[1:] == ["tui"]:
-        from tui.app import main as console
+        from tui.start import main as console
 
         console()
         return

@@ -7,11 +7,13 @@ from typing import Any
 import httpx
 import pytest
 from textual.app import App, ComposeResult
+from textual.widgets import DataTable
 
 from tests.tui import fake_api
 from tests.tui.test_screens import until
 from tui.app import DockyardApp
-from tui.client import Client, Target
+from tui.client import Client, Event, Target
+from tui.screens import ROW_REDRAW_GAP, AppScreen, AppsScreen
 from tui.table import LiveTable, cells_of
 
 pytestmark = pytest.mark.tui
@@ -102,5 +104,124 @@ def test_refetching_an_app_after_its_deploy_does_not_hold_up_the_next_event() ->
             assert app.deploys["d-blog-4"]["status"] == "succeeded"
             assert blog_fetches == 2  # the refetch is under way, not done
             released.set()
+
+    asyncio.run(run())
+
+
+def test_an_update_renders_the_changed_cells_only_and_shows_them() -> None:
+    async def run() -> None:
+        app = TableApp()
+        async with app.run_test(size=(40, 12)) as pilot:
+            table = app.query_one(LiveTable)
+            await pilot.pause()
+            rendered: list[tuple[int, int]] = []
+            render_cell = DataTable._render_cell
+
+            def counting(self: DataTable[Any], row: int, column: int, *args: Any, **kwargs: Any) -> Any:
+                rendered.append((row, column))
+                return render_cell(self, row, column, *args, **kwargs)
+
+            DataTable._render_cell = counting  # type: ignore[method-assign,assignment]
+            try:
+                table.update_row("app002", cells_of(["app002", "up"]))  # rendered once as it is now
+                await pilot.pause()
+                rendered.clear()
+                table.update_row("app002", cells_of(["app002", "run"]))
+                await pilot.pause()
+                assert rendered == [(2, 1)]  # not the NAME beside it, nor the other rows
+                assert "run" in "".join(s.text for s in table.render_line(3))
+                rendered.clear()
+
+                table.move_cursor(row=2)  # the cursor's style: both cells of the row again
+                await pilot.pause()
+                assert {(2, 0), (2, 1)} <= set(rendered)
+                line = "".join(s.text for s in table.render_line(3))
+                assert "app002" in line and "run" in line
+            finally:
+                DataTable._render_cell = render_cell  # type: ignore[method-assign]
+
+    asyncio.run(run())
+
+
+def test_a_rows_events_within_the_gap_are_drawn_together_and_the_last_one_shows() -> None:
+    def deploy(n: int, status: str) -> Event:
+        data = {"id": "d-blog-9", "app": "blog", "kind": "config", "status": status, "release": None}
+        return Event("deploy", f"e{n}", data)
+
+    async def run() -> None:
+        app = fake_api.fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.loaded.wait()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, AppsScreen)
+            table = screen.query_one("#apps", DataTable)
+            drawn = count_fills(screen)
+
+            await app.handle_event(deploy(1, "queued"))  # the row's first change: at once
+            assert str(table.get_row("blog")[4]) == "queued"
+            await app.handle_event(deploy(2, "running"))  # within the gap: waits
+            await app.handle_event(deploy(3, "succeeded"))
+            assert str(table.get_row("blog")[4]) == "queued"
+            assert drawn == [["blog"]]
+            await until(pilot, lambda: str(table.get_row("blog")[4]) == "succeeded")
+            assert drawn[:2] == [["blog"], ["blog"]]  # the two together
+
+            # Once the refetch after the deploy is drawn and the gap has passed: at once again.
+            await until(pilot, lambda: all(w.is_finished for w in app.workers) and not screen.pending)
+            await asyncio.sleep(ROW_REDRAW_GAP)
+            await app.handle_event(deploy(4, "failed"))
+            assert str(table.get_row("blog")[4]) == "failed"
+
+            # A row changed while another screen is on top is drawn all the same.
+            await app.handle_event(deploy(5, "running"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, AppScreen))
+            await until(pilot, lambda: str(table.get_row("blog")[4]) == "running")
+
+    asyncio.run(run())
+
+
+def count_fills(screen: AppsScreen) -> list[list[str]]:
+    """The apps of each draw of single rows on `screen` from now on."""
+    drawn: list[list[str]] = []
+    draw_rows = screen.draw_rows
+
+    def counting(apps: list[str]) -> None:
+        drawn.append(list(apps))
+        draw_rows(apps)
+
+    screen.draw_rows = counting  # type: ignore[method-assign]
+    return drawn
+
+
+def test_after_a_deploy_an_app_without_containers_is_not_asked_for_its_stats_again() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        paths.append(path)
+        if path.endswith("/stats"):
+            app = path.split("/")[2]
+            return httpx.Response(200, json={"app": app, "containers": [], "requests_per_second": None})
+        if path == "/apps/shop":  # as if it were not deployed
+            return httpx.Response(200, json={**fake_api.details("shop"), "containers": []})
+        return fake_api.handler(request)
+
+    def succeeded(app: str) -> Event:
+        data = {"id": f"d-{app}-9", "app": app, "kind": "config", "status": "succeeded", "release": None}
+        return Event("deploy", "e1", data)
+
+    async def run() -> None:
+        client = Client(Target("http://dockyard.test", "good", ""), transport=httpx.MockTransport(handler))
+        app = DockyardApp(client, live=False, clock=lambda: fake_api.NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.loaded.wait()
+            assert "/apps/shop/stats" in paths  # the load asks every app
+            paths.clear()
+            for name in ("shop", "blog"):  # no container; two containers
+                await app.handle_event(succeeded(name))
+            await until(pilot, lambda: all(w.is_finished for w in app.workers))
+            assert sorted(paths) == ["/apps/blog", "/apps/blog/stats", "/apps/shop"]
 
     asyncio.run(run())

@@ -8,6 +8,6 @@ def tui() -> None:
     """Open the terminal console: apps, deploys and logs, live (DOCKYARD_URL, DOCKYARD_TOKEN)."""
     # Imported here: Textual is needed by this command only. The TUI never imports
     # `controller` (import-linter); the CLI only starts it.
-    from tui.app import main as run_tui
+    from tui.start import main as run_tui
 
     run_tui()
