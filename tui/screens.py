@@ -1,8 +1,6 @@
 """The screens of the TUI: apps (home), one app, deploys, certificates, audit, logs, dialogs."""
 
 import asyncio
-import contextlib
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
@@ -15,7 +13,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
-from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Input, Label, RichLog, Static, TabbedContent, TabPane
 
 from tui.client import ApiError
@@ -27,10 +24,6 @@ if TYPE_CHECKING:
     from tui.app import DockyardApp
 
 LOG_LINES = 10_000
-# A row changed by events is drawn at most this often (seconds): its first change at once, the
-# ones that come within the gap together at its end. A config change's three deploy events
-# come some 30 ms apart, and each drawn frame was most of the TUI's CPU under events.
-ROW_REDRAW_GAP = 0.1
 HELP_TOP = """\
 Apps         Enter open  / filter  : command  ? keys  q quit
 Commands     :apps :deploys :certs :audit :q
@@ -167,9 +160,6 @@ class AppsScreen(Live):
         super().__init__()
         self.filter = ""
         self.mode = ""
-        self.pending: set[str] = set()  # apps whose rows wait for the redraw timer
-        self.redraw_timer: Timer | None = None
-        self.drawn_at: dict[str, float] = {}  # when each app's row was drawn for its event
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -188,20 +178,10 @@ class AppsScreen(Live):
 
     def draw_state(self, app: str | None) -> None:
         table = self.query_one("#apps", DataTable)
-        if app is not None and app in self.dy.apps and app in table.rows:  # one app's event: its row
-            if app in self.pending:
-                return
-            wait = self.drawn_at.get(app, -ROW_REDRAW_GAP) + ROW_REDRAW_GAP - time.monotonic()
-            if wait <= 0:
-                self.draw_rows([app])
-                return
-            self.pending.add(app)
-            if self.redraw_timer is None:
-                self.redraw_timer = self.set_timer(wait, self.draw_pending)
-            return
-        self.pending.clear()  # every row, now
-        self.drawn_at.clear()
         now = self.dy.clock()
+        if app is not None and app in self.dy.apps and app in table.rows:  # one app's event: its row
+            fill_row(table, app, self.row(app, self.dy.last_deploy(app) or {}, now))
+            return
         latest = self.dy.latest_deploys()
         names = [
             name for name in sorted(self.dy.apps) if not self.filter or self.filter.lower() in name.lower()
@@ -211,21 +191,6 @@ class AppsScreen(Live):
             # next (adding and measuring all of them was a third of the way to that frame).
             names = names[: self.app.size.height]
         fill(table, [(name, self.row(name, latest.get(name, {}), now)) for name in names])
-
-    def draw_pending(self) -> None:
-        """Draw the rows whose events came within the gap after their last redraw."""
-        self.redraw_timer = None
-        pending, self.pending = self.pending, set()
-        with contextlib.suppress(NoMatches):  # the screen is being torn down (quit)
-            self.draw_rows(sorted(pending))
-
-    def draw_rows(self, apps: list[str]) -> None:
-        table = self.query_one("#apps", DataTable)
-        now, drawn = self.dy.clock(), time.monotonic()
-        for app in apps:
-            if app in self.dy.apps and app in table.rows:
-                fill_row(table, app, self.row(app, self.dy.last_deploy(app) or {}, now))
-                self.drawn_at[app] = drawn
 
     def row(self, name: str, last: dict[str, Any], now: datetime) -> list[Any]:
         details = self.dy.apps[name]

@@ -13,7 +13,6 @@ from tests.tui import fake_api
 from tests.tui.test_screens import until
 from tui.app import DockyardApp
 from tui.client import Client, Event, Target
-from tui.screens import ROW_REDRAW_GAP, AppScreen, AppsScreen
 from tui.table import LiveTable, cells_of
 
 pytestmark = pytest.mark.tui
@@ -141,58 +140,6 @@ def test_an_update_renders_the_changed_cells_only_and_shows_them() -> None:
                 DataTable._render_cell = render_cell  # type: ignore[method-assign]
 
     asyncio.run(run())
-
-
-def test_a_rows_events_within_the_gap_are_drawn_together_and_the_last_one_shows() -> None:
-    def deploy(n: int, status: str) -> Event:
-        data = {"id": "d-blog-9", "app": "blog", "kind": "config", "status": status, "release": None}
-        return Event("deploy", f"e{n}", data)
-
-    async def run() -> None:
-        app = fake_api.fake_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            await app.loaded.wait()
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, AppsScreen)
-            table = screen.query_one("#apps", DataTable)
-            drawn = count_fills(screen)
-
-            await app.handle_event(deploy(1, "queued"))  # the row's first change: at once
-            assert str(table.get_row("blog")[4]) == "queued"
-            await app.handle_event(deploy(2, "running"))  # within the gap: waits
-            await app.handle_event(deploy(3, "succeeded"))
-            assert str(table.get_row("blog")[4]) == "queued"
-            assert drawn == [["blog"]]
-            await until(pilot, lambda: str(table.get_row("blog")[4]) == "succeeded")
-            assert drawn[:2] == [["blog"], ["blog"]]  # the two together
-
-            # Once the refetch after the deploy is drawn and the gap has passed: at once again.
-            await until(pilot, lambda: all(w.is_finished for w in app.workers) and not screen.pending)
-            await asyncio.sleep(ROW_REDRAW_GAP)
-            await app.handle_event(deploy(4, "failed"))
-            assert str(table.get_row("blog")[4]) == "failed"
-
-            # A row changed while another screen is on top is drawn all the same.
-            await app.handle_event(deploy(5, "running"))
-            await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, AppScreen))
-            await until(pilot, lambda: str(table.get_row("blog")[4]) == "running")
-
-    asyncio.run(run())
-
-
-def count_fills(screen: AppsScreen) -> list[list[str]]:
-    """The apps of each draw of single rows on `screen` from now on."""
-    drawn: list[list[str]] = []
-    draw_rows = screen.draw_rows
-
-    def counting(apps: list[str]) -> None:
-        drawn.append(list(apps))
-        draw_rows(apps)
-
-    screen.draw_rows = counting  # type: ignore[method-assign]
-    return drawn
 
 
 def test_after_a_deploy_an_app_without_containers_is_not_asked_for_its_stats_again() -> None:
