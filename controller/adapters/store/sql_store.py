@@ -28,11 +28,8 @@ _QUEUED = DeployStatus.QUEUED.value
 # statement and working out its cache key took longer than running it.
 _APP = select(apps).where(apps.c.name == bindparam("name"))
 _APP_LOCKED = _APP.with_for_update()
-_APP_DOMAINS = (
-    select(domains.c.app, domains.c.domain)
-    .where(domains.c.app == bindparam("app"))
-    .order_by(domains.c.app, domains.c.domain)
-)
+_ALL_DOMAINS = select(domains.c.app, domains.c.domain).order_by(domains.c.app, domains.c.domain)
+_APP_DOMAINS = _ALL_DOMAINS.where(domains.c.app == bindparam("app"))
 _CONFIG = (
     select(config_vars.c.key, config_vars.c.value)
     .where(config_vars.c.app == bindparam("app"))
@@ -40,8 +37,9 @@ _CONFIG = (
 )
 _DEPLOY = select(deploys).where(deploys.c.id == bindparam("deploy_id"))
 _DEPLOY_LOCKED = _DEPLOY.with_for_update()
-_APPS_LOCKED = select(apps.c.name).where(apps.c.name.in_(bindparam("names", expanding=True)))
-_APPS_LOCKED = _APPS_LOCKED.with_for_update()
+_APPS_LOCKED = (
+    select(apps.c.name).where(apps.c.name.in_(bindparam("names", expanding=True))).with_for_update()
+)
 _INSERT_DEPLOYS = insert(deploys)
 
 
@@ -496,10 +494,7 @@ def _require_app(conn: Connection, name: str, *, lock: bool = False) -> RowMappi
 
 
 def _domains_by_app(conn: Connection, app: str | None = None) -> dict[str, tuple[str, ...]]:
-    if app is not None:
-        rows = conn.execute(_APP_DOMAINS, {"app": app})
-    else:
-        rows = conn.execute(select(domains.c.app, domains.c.domain).order_by(domains.c.app, domains.c.domain))
+    rows = conn.execute(_ALL_DOMAINS) if app is None else conn.execute(_APP_DOMAINS, {"app": app})
     owned: dict[str, tuple[str, ...]] = {}
     for owner, domain in rows:
         owned[owner] = (*owned.get(owner, ()), domain)
