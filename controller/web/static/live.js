@@ -101,35 +101,105 @@
     if (!table && !appPage) {
       return;
     }
-    var pending = null;
-    var rows = {}; // app -> pending update of its row alone
+    // Every fetch of the table or of a row takes the next number; an answer is drawn only if
+    // nothing newer about its rows has been drawn, so answers that cross on the way never
+    // bring back an older state. Each fetch goes out at once: with htmx.ajax they all queued
+    // on one element that keeps one waiting request, and updates of other apps were lost.
+    var sequence = 0;
+    var tableAsked = 0; // the newest table fetch sent
+    var tableDrawn = 0; // the table fetch the page shows
+    var rowDrawn = {}; // app -> number of the row fetch the page shows
+    var tableTimer = null;
+    var rowTimers = {}; // app -> pending fetch of its row alone
     var source = new EventSource("/live/events");
-    source.onmessage = null;
-    function refreshTable() {
-      clearTimeout(pending);
-      pending = setTimeout(function () {
-        var current = document.getElementById("apps");
-        if (current && window.htmx) {
-          window.htmx.ajax("GET", current.getAttribute("data-live-refresh"), { target: "#apps", swap: "outerHTML" });
+
+    function fetchHtml(url) {
+      return window.fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } }).then(function (response) {
+        if (!response.ok) {
+          throw new Error(url + ": " + response.status);
         }
+        return response.text();
+      });
+    }
+
+    function parse(html) {
+      var holder = document.createElement("template");
+      holder.innerHTML = html.trim();
+      return holder.content.firstElementChild;
+    }
+
+    function findRow(app) {
+      return document.querySelector('#apps tr[data-app="' + CSS.escape(app) + '"]');
+    }
+
+    function refreshTable() {
+      clearTimeout(tableTimer);
+      tableTimer = setTimeout(function () {
+        var current = document.getElementById("apps");
+        if (!current) {
+          return;
+        }
+        var number = ++sequence;
+        var url = current.getAttribute("data-live-refresh");
+        tableAsked = number;
+        fetchHtml(url)
+          .then(function (html) {
+            var now = document.getElementById("apps");
+            var fresh = parse(html);
+            // A newer table is on its way, or the filter box swapped in another one.
+            if (number !== tableAsked || !now || !fresh || now.getAttribute("data-live-refresh") !== url) {
+              return;
+            }
+            now.replaceWith(fresh);
+            tableDrawn = number;
+            // A row drawn from a fetch newer than this table was just replaced by older
+            // content: fetch it again.
+            Object.keys(rowDrawn).forEach(function (app) {
+              if (rowDrawn[app] > number) {
+                delete rowDrawn[app];
+                refreshRow(app);
+              }
+            });
+          })
+          .catch(function () {
+            /* the next event, or a reload, brings the table up to date */
+          });
       }, 150);
     }
+
     // An event about an app already in the table fetches that row alone (a few hundred
     // bytes instead of the whole table); a burst of events of one app makes one request.
     function refreshRow(app) {
-      if (rows[app]) {
+      if (rowTimers[app]) {
         return;
       }
-      rows[app] = setTimeout(function () {
-        delete rows[app];
-        var row = document.querySelector('#apps tr[data-app="' + CSS.escape(app) + '"]');
-        if (!row || !window.htmx) {
+      rowTimers[app] = setTimeout(function () {
+        delete rowTimers[app];
+        if (!findRow(app)) {
           refreshTable();
           return;
         }
-        window.htmx.ajax("GET", "/partials/apps/" + encodeURIComponent(app) + "/row", { target: row, swap: "outerHTML" });
+        var number = ++sequence;
+        fetchHtml("/partials/apps/" + encodeURIComponent(app) + "/row")
+          .then(function (html) {
+            var row = findRow(app);
+            if (!row || number < tableDrawn || number < (rowDrawn[app] || 0)) {
+              return; // older than what the page shows
+            }
+            var fresh = parse(html);
+            if (fresh) {
+              row.replaceWith(fresh);
+            } else {
+              row.remove(); // the app is gone
+            }
+            rowDrawn[app] = number;
+          })
+          .catch(function () {
+            refreshTable();
+          });
       }, 20);
     }
+
     function refresh(data) {
       if (appPage) {
         var follows = document.getElementById("live-log");
@@ -138,7 +208,7 @@
         }
         return;
       }
-      if (data.app && document.querySelector('#apps tr[data-app="' + CSS.escape(data.app) + '"]')) {
+      if (data.app && findRow(data.app)) {
         refreshRow(data.app);
       } else {
         refreshTable();
