@@ -21,7 +21,7 @@ from controller.adapters.nginx_traffic import AccessLogMeter
 from controller.adapters.secrets import Cipher
 from controller.adapters.store.engine import make_sqlite_private
 from controller.adapters.store.sql_store import SqlStore
-from controller.adapters.store.upgrade import upgrade_database_in_child
+from controller.adapters.store.upgrade import upgrade_database
 from controller.domain.certificates import RenewalPolicy, served_domains
 from controller.domain.credentials import check_secret_strength
 from controller.domain.errors import InvalidInput, RuntimeUnavailable
@@ -236,7 +236,7 @@ def build_adapters(settings: Settings) -> Adapters:
     """The real outside world: the migrated database, Docker, nginx, HTTP probes, the ACME CA."""
     prepare_data_dir(settings)
     make_sqlite_private(settings.resolved_database_url)
-    upgrade_database_in_child(settings.resolved_database_url)
+    upgrade_database(settings.resolved_database_url)
     store = SqlStore(settings.resolved_database_url, Cipher.from_key_file(settings.secret_key_file))
     certs = FileCertificateStore(settings.certs_dir)
     certs.prepare()
