@@ -99,15 +99,23 @@ async def no_app(request: Request, services: Services) -> str | None:
     return None
 
 
-class Requirement:
-    """A route's dependency: the action it needs, on the app `app_of` finds in the request."""
+class Requirement(HTTPBearer):
+    """A route's dependency: the action it needs, on the app `app_of` finds in the request.
+
+    It is the bearer scheme itself (the OpenAPI schema names the same `HTTPBearer`), reading
+    the header and the services from the request: one dependency for FastAPI to solve per
+    request rather than three (this, the services and the bearer credentials).
+    """
 
     def __init__(self, action: Action, app_of: AppOf, *, reveal_needs: Action | None = None) -> None:
+        super().__init__(scheme_name="HTTPBearer", auto_error=False)
         self.action = action
         self._app_of = app_of
         self._reveal_needs = reveal_needs
 
-    async def __call__(self, request: Request, services: ServicesDep, credentials: BearerDep) -> Principal:
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        services: Services = request.app.state.services
+        credentials = await super().__call__(request)
         session_id = request.cookies.get(SESSION_COOKIE)
         if credentials is None and session_id:
             principal = await principal_of_session(services, request, session_id)
