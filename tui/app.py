@@ -81,6 +81,7 @@ class DockyardApp(App[None]):
     async def refresh_all(self) -> None:
         """Every app and deploy: the list first (one frame with every app), then each app's
         details in screen order, a chunk at a time, so the rows on screen fill first."""
+        prefetched = self.first is not None
         first, self.first = self.first or await first_fetch(self.client), None
         apps, deploys, whoami = first.apps, first.deploys, first.whoami
         for answer in (apps, deploys, whoami):
@@ -96,6 +97,10 @@ class DockyardApp(App[None]):
             if name in self.apps:
                 self.keep_details(name, answer)
         self.changed(None)
+        if prefetched:
+            # The first frame first: the first request below makes the httpx client (imports
+            # httpx, tens of milliseconds the event loop would spend before painting).
+            await self.screen.wait_for_refresh()
         gate = asyncio.Semaphore(DETAIL_FETCHES)
 
         async def details(name: str) -> None:
