@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from tui.target import ABSENT, ApiError, Target, error_message, find_target, plain_http, unreachable
+from tui.target import (
+    ABSENT,
+    ApiError,
+    Target,
+    Unreachable,
+    error_message,
+    find_target,
+    plain_http,
+    unreachable,
+)
 
 if TYPE_CHECKING:
     from http.client import HTTPConnection
@@ -72,6 +81,10 @@ async def first_fetch(client: "Client", *, screenful: bool = False) -> FirstFetc
     return first
 
 
+class ConnectTimeout(TimeoutError):
+    """No connection within CONNECT_TIMEOUT (named as httpx names it, with no message)."""
+
+
 class PlainHttp:
     """GETs of the API over plain HTTP with the standard library, on one keep-alive connection,
     with the httpx client's answers and errors (see `Client.request`)."""
@@ -104,22 +117,37 @@ class PlainHttp:
             self.connection.close()
             self.connection = None
 
+    def connect(self) -> "HTTPConnection":
+        """A new connection; one that fails fails as httpx's does (with anyio's words)."""
+        import socket
+        from http.client import HTTPConnection  # in the thread, beside Textual's imports
+
+        connection = HTTPConnection(self.host, self.port, timeout=CONNECT_TIMEOUT)
+        try:
+            connection.connect()
+        except socket.gaierror:  # the name is not known: the resolver's words, as httpx's
+            raise
+        except TimeoutError as exc:
+            raise ConnectTimeout() from exc
+        except OSError as exc:  # refused, no route...
+            raise OSError("All connection attempts failed") from exc
+        assert connection.sock is not None
+        connection.sock.settimeout(None)  # no read timeout, as httpx's
+        self.connection = connection
+        return connection
+
     def get(self, path: str, query: str = "") -> Any:
         """The JSON answer of GET /api/v1`path`; ApiError for an error status, Unreachable when
         the controller does not answer (a keep-alive connection it closed is opened again)."""
-        from http.client import HTTPConnection, HTTPException  # in the thread, beside Textual's
+        from http.client import HTTPException
 
         url = quote(f"{self.prefix}/api/v1{path}", safe=PATH_SAFE) + (f"?{query}" if query else "")
         while True:
             reused = self.connection is not None
             try:
-                if self.connection is None:
-                    self.connection = HTTPConnection(self.host, self.port, timeout=CONNECT_TIMEOUT)
-                    self.connection.connect()
-                    assert self.connection.sock is not None
-                    self.connection.sock.settimeout(None)  # no read timeout, as httpx's
-                self.connection.request("GET", url, headers=self.headers)
-                response = self.connection.getresponse()
+                connection = self.connection or self.connect()
+                connection.request("GET", url, headers=self.headers)
+                response = connection.getresponse()
                 content = response.read()
             except (OSError, HTTPException) as exc:
                 self.close()
@@ -146,9 +174,9 @@ class PlainHttp:
     def first_fetch(self, *, screenful: bool = False) -> FirstFetch:
         """`first_fetch`'s answers, one request after the other on the one connection."""
         apps = self.kept("/apps")
-        deploys = self.kept("/deploys", "limit=500")
-        whoami = self.kept("/whoami", absent=None)
-        first = FirstFetch(apps, deploys, whoami)
+        if isinstance(apps, Unreachable):  # not twice more (httpx asks the three at once)
+            return FirstFetch(apps, apps, apps)
+        first = FirstFetch(apps, self.kept("/deploys", "limit=500"), self.kept("/whoami", absent=None))
         if screenful and isinstance(apps, list):
             for name in first_screen(apps):
                 first.details[name] = self.kept(f"/apps/{name}")
