@@ -263,7 +263,7 @@ class DockyardApp(App[None]):
             if data.get("status") == "succeeded":
                 self.alerts.pop(app, None)
             self.changed(app)
-            if data.get("status") in FINAL and app:
+            if data.get("status") in FINAL and app and not leaves_app_as_is(data):
                 self.refetch(app)
         elif event.type == "container" and app:
             # Shown until the app is seen running again: the keeper or a repair may bring the
@@ -274,3 +274,14 @@ class DockyardApp(App[None]):
             self.set_timer(ALERT_RECHECK, lambda: self.refetch(app))
         elif event.type == "certificate" and app:
             self.changed(app)
+
+
+def leaves_app_as_is(deploy: dict[str, Any]) -> bool:
+    """A config change that succeeded with no release (the app is not deployed yet, or the
+    config did not change) saved the config and touched no container: the app's details are
+    the same, no need to fetch them again (a request and a redraw per config change)."""
+    return (
+        deploy.get("kind") == "config"
+        and deploy.get("status") == "succeeded"
+        and deploy.get("release") is None
+    )
