@@ -81,6 +81,7 @@ class DockyardApp(App[None]):
     async def refresh_all(self) -> None:
         """Every app and deploy: the list first (one frame with every app), then each app's
         details in screen order, a chunk at a time, so the rows on screen fill first."""
+        prefetched = self.first is not None
         first, self.first = self.first or await first_fetch(self.client), None
         apps, deploys, whoami = first.apps, first.deploys, first.whoami
         for answer in (apps, deploys, whoami):
@@ -96,6 +97,10 @@ class DockyardApp(App[None]):
             if name in self.apps:
                 self.keep_details(name, answer)
         self.changed(None)
+        if prefetched:
+            # The first frame first: the first request below makes the httpx client (imports
+            # httpx, tens of milliseconds the event loop would spend before painting).
+            await self.screen.wait_for_refresh()
         gate = asyncio.Semaphore(DETAIL_FETCHES)
 
         async def details(name: str) -> None:
@@ -258,7 +263,7 @@ class DockyardApp(App[None]):
             if data.get("status") == "succeeded":
                 self.alerts.pop(app, None)
             self.changed(app)
-            if data.get("status") in FINAL and app:
+            if data.get("status") in FINAL and app and not leaves_app_as_is(data):
                 self.refetch(app)
         elif event.type == "container" and app:
             # Shown until the app is seen running again: the keeper or a repair may bring the
@@ -269,3 +274,14 @@ class DockyardApp(App[None]):
             self.set_timer(ALERT_RECHECK, lambda: self.refetch(app))
         elif event.type == "certificate" and app:
             self.changed(app)
+
+
+def leaves_app_as_is(deploy: dict[str, Any]) -> bool:
+    """A config change that succeeded with no release (the app is not deployed yet, or the
+    config did not change) saved the config and touched no container: the app's details are
+    the same, no need to fetch them again (a request and a redraw per config change)."""
+    return (
+        deploy.get("kind") == "config"
+        and deploy.get("status") == "succeeded"
+        and deploy.get("release") is None
+    )

@@ -1,68 +1,67 @@
-"""The TUI's only way to the controller: its HTTP API, async, through httpx.
+"""The TUI's only way to the controller: its HTTP API, async, through httpx (imported on the
+first request). Where the controller is and the errors are tui/target.py's, re-exported here.
 
-URL and token are found like the CLI finds them (DOCKYARD_URL / DOCKYARD_TOKEN, else the
-local admin token in the data dir). This module never imports `controller` (import-linter).
+This module never imports `controller` (import-linter).
 """
+
+from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from tui.target import (
+    ABSENT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_URL,
+    ApiError,
+    Target,
+    Unreachable,
+    error_message,
+    find_target,
+    plain_http,
+    unreachable,
+)
 
-# httpcore imports sniffio several times per request (to tell asyncio from trio). sniffio is
-# not installed, and an import that fails searches sys.path again each time: 200 GETs took
-# 0.71 s of CPU here, 0.38 s once None in sys.modules makes the import fail at once.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+if TYPE_CHECKING:
+    import httpx
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_DATA_DIR = "/var/lib/dockyard"  # the controller's default (controller/settings.py)
-
-
-class ApiError(Exception):
-    """An answer of the controller that is not a success, in one line a person can read."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Unreachable(ApiError):
-    """The controller did not answer at all (down, restarting, wrong URL)."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the controller is and how to authenticate, with a hint for a refused token."""
-
-    url: str
-    token: str | None
-    token_source: str
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_URL",
+    "ApiError",
+    "Client",
+    "Event",
+    "Target",
+    "Unreachable",
+    "find_target",
+    "plain_http",
+    "with_totals",
+]
 
 
-def find_target(environ: dict[str, str] | None = None) -> Target:
-    env = dict(os.environ if environ is None else environ)
-    url = env.get("DOCKYARD_URL", DEFAULT_URL)
-    set_it = "set DOCKYARD_TOKEN to an API token of this controller (export DOCKYARD_TOKEN=...)"
-    token = env.get("DOCKYARD_TOKEN")
-    if token:
-        return Target(url, token, f"the token in DOCKYARD_TOKEN was refused: {set_it}")
-    path = Path(env.get("DOCKYARD_DATA_DIR", DEFAULT_DATA_DIR)) / "admin.token"
-    try:
-        return Target(url, path.read_text().strip(), f"the token in {path} was refused: {set_it}")
-    except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        return Target(
-            url,
-            None,
-            f"no token: DOCKYARD_TOKEN is not set and {path} could not be read ({reason}); {set_it}",
-        )
+def import_httpx() -> None:
+    """Import httpx, on first use: `dockyard tui` shows its first frame without it.
+
+    httpx imports its command line client when its dependencies are there (click, pygments
+    and more of rich, all installed here for other reasons): tens of milliseconds the TUI never
+    uses, skipped by making that one import fail (httpx then defines a stub `main`)."""
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+        try:
+            import httpx  # noqa: F401 (imported for the TUI's client, made next)
+        finally:
+            del sys.modules["httpx._main"]
+    # httpcore imports sniffio several times per request (to tell asyncio from trio). sniffio
+    # is not installed, and an import that fails searches sys.path again each time: 200 GETs
+    # took 0.71 s of CPU here, 0.38 s once None in sys.modules makes the import fail at once.
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -75,16 +74,7 @@ class Event:
 
 
 def _message(response: httpx.Response, token_source: str) -> str:
-    try:
-        detail: Any = response.json().get("detail", response.text)
-    except (ValueError, AttributeError):
-        detail = response.text
-    if isinstance(detail, list):  # FastAPI's validation errors
-        detail = "; ".join(
-            str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
-        )
-    text = f"{detail} (HTTP {response.status_code})"
-    return f"{text}; {token_source}" if response.status_code == 401 and token_source else text
+    return error_message(response.status_code, response.content, response.text, token_source)
 
 
 class Client:
@@ -93,24 +83,42 @@ class Client:
     def __init__(self, target: Target, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.target = target
         self.url = target.url.rstrip("/")
-        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(15, read=None),
-            transport=transport,
-        )
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The httpx client, made (and httpx imported) on the first request: the TUI's first
+        frame comes from tui/start.py's fetch, before either is needed."""
+        if self._client is None:
+            import_httpx()
+            import httpx
+
+            headers = {"Authorization": f"Bearer {self.target.token}"} if self.target.token else {}
+            # A plain HTTP controller needs no certificate: an SSL context that trusts none
+            # saves loading certifi's bundle (its default), and would refuse any HTTPS.
+            plain = plain_http(self.url, os.environ)
+            self._client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=headers,
+                timeout=httpx.Timeout(15, read=None),
+                transport=self._transport,
+                verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else True,
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        http = self._http
+        import httpx  # imported by _http
+
         try:
-            response = await self._http.request(method, "/api/v1" + path, **kwargs)
+            response = await http.request(method, "/api/v1" + path, **kwargs)
         except httpx.TransportError as exc:
-            raise Unreachable(
-                f"cannot reach Dockyard at {self.url}: {str(exc) or type(exc).__name__}"
-            ) from exc
+            raise unreachable(self.url, exc) from exc
         if response.status_code >= 400:
             raise ApiError(_message(response, self.target.token_source), response.status_code)
         return response.json() if response.content else None
@@ -155,7 +163,7 @@ class Client:
         try:
             result: dict[str, Any] = await self.request("GET", f"/apps/{name}/stats")
         except ApiError as exc:
-            if exc.status in (404, 405):
+            if exc.status in ABSENT:
                 return None
             raise
         return with_totals(result)
@@ -165,7 +173,7 @@ class Client:
         try:
             result: dict[str, Any] = await self.request("GET", "/whoami")
         except ApiError as exc:
-            if exc.status in (404, 405):
+            if exc.status in ABSENT:
                 return None
             raise
         return result
@@ -212,8 +220,11 @@ class Client:
         self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
     ) -> AsyncIterator[str]:
         """The text lines of a streaming endpoint (logs, events) as they arrive."""
+        http = self._http
+        import httpx  # imported by _http
+
         try:
-            async with self._http.stream("GET", "/api/v1" + path, params=params, headers=headers) as response:
+            async with http.stream("GET", "/api/v1" + path, params=params, headers=headers) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise ApiError(_message(response, self.target.token_source), response.status_code)

@@ -7,6 +7,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.widgets import DataTable
+from textual.widgets.data_table import Row
 
 from tui.format import literal
 
@@ -27,6 +28,7 @@ class LiveTable(DataTable[Any]):
 
     _one_row = False
     _row_updates = 0  # the increments of DataTable's update count made by update_row
+    _ordered: tuple[tuple[int, int], list[Row]] | None = None  # ordered_rows, with its key
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,9 +70,19 @@ class LiveTable(DataTable[Any]):
             self._cells[key] = lines
         return lines
 
+    @property
+    def ordered_rows(self) -> list[Row]:
+        """DataTable's, kept while no row is added, removed or sorted: DataTable builds the
+        list again after each update of a cell, for every line it renders next."""
+        key = (self.row_count, self._epoch())
+        if self._ordered is None or self._ordered[0] != key:
+            self._ordered = (key, super().ordered_rows)
+        return self._ordered[1]
+
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._cells.clear()
+        self._ordered = None
 
     def notify_style_update(self) -> None:
         self._cells.clear()

@@ -156,7 +156,7 @@ def test_after_a_deploy_an_app_without_containers_is_not_asked_for_its_stats_aga
         return fake_api.handler(request)
 
     def succeeded(app: str) -> Event:
-        data = {"id": f"d-{app}-9", "app": app, "kind": "config", "status": "succeeded", "release": None}
+        data = {"id": f"d-{app}-9", "app": app, "kind": "scale", "status": "succeeded", "release": None}
         return Event("deploy", "e1", data)
 
     async def run() -> None:
@@ -170,5 +170,39 @@ def test_after_a_deploy_an_app_without_containers_is_not_asked_for_its_stats_aga
                 await app.handle_event(succeeded(name))
             await until(pilot, lambda: all(w.is_finished for w in app.workers))
             assert sorted(paths) == ["/apps/blog", "/apps/blog/stats", "/apps/shop"]
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "release", "fetched"),
+    [
+        ("config", "succeeded", None, False),  # config saved, no release: the app is the same
+        ("config", "succeeded", 8, True),  # released: new containers
+        ("config", "failed", None, True),  # a rollout that failed may have touched containers
+        ("scale", "succeeded", None, True),
+        ("build", "succeeded", 8, True),
+    ],
+)
+def test_a_config_change_that_made_no_release_does_not_fetch_the_app_again(
+    kind: str, status: str, release: int | None, fetched: bool
+) -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path.removeprefix("/api/v1"))
+        return fake_api.handler(request)
+
+    async def run() -> None:
+        client = Client(Target("http://dockyard.test", "good", ""), transport=httpx.MockTransport(handler))
+        app = DockyardApp(client, live=False, clock=lambda: fake_api.NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.loaded.wait()
+            paths.clear()
+            data = {"id": "d-blog-9", "app": "blog", "kind": kind, "status": status, "release": release}
+            await app.handle_event(Event("deploy", "e1", data))
+            await until(pilot, lambda: all(w.is_finished for w in app.workers))
+            assert app.deploys["d-blog-9"]["status"] == status
+            assert ("/apps/blog" in paths) is fetched
 
     asyncio.run(run())
