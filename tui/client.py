@@ -24,6 +24,7 @@ from tui.target import (
     Unreachable,
     error_message,
     find_target,
+    json_answer,
     plain_http,
     unreachable,
 )
@@ -121,7 +122,7 @@ class Client:
             raise unreachable(self.url, exc) from exc
         if response.status_code >= 400:
             raise ApiError(_message(response, self.target.token_source), response.status_code)
-        return response.json() if response.content else None
+        return json_answer(response.content, response.status_code, response.text)
 
     # What the screens read.
     async def health(self) -> Any:

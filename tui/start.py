@@ -11,7 +11,6 @@ the same errors (tui/target.py's messages).
 """
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -27,6 +26,7 @@ from tui.target import (
     Unreachable,
     error_message,
     find_target,
+    json_answer,
     plain_http,
     unreachable,
 )
@@ -157,11 +157,11 @@ class PlainHttp:
             if response.will_close:
                 self.close()
             break
+        text = content.decode(charset(response.headers.get_content_charset()), errors="replace")
         if response.status >= 400:
-            text = content.decode(charset(response.headers.get_content_charset()), errors="replace")
             message = error_message(response.status, content, text, self.target.token_source)
             raise ApiError(message, response.status)
-        return json.loads(content) if content else None
+        return json_answer(content, response.status, text)
 
     def kept(self, path: str, query: str = "", *, absent: Any = ...) -> Any:
         """`get`, with its ApiError returned rather than raised; `absent` is the answer of an

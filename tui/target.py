@@ -64,13 +64,37 @@ def error_message(status: int, content: bytes, text: str, token_source: str) -> 
     try:
         detail: Any = json.loads(content).get("detail", text)
     except (ValueError, AttributeError):
-        detail = text
+        detail = _not_json(text)
     if isinstance(detail, list):  # FastAPI's validation errors
         detail = "; ".join(
             str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
         )
     message = f"{detail} (HTTP {status})"
     return f"{message}; {token_source}" if status == 401 and token_source else message
+
+
+def _not_json(text: str) -> str:
+    """What to show of a body that is not FastAPI's JSON: an HTML page (another server, a
+    proxy's error page) is named, not printed; anything else is cut to its first line."""
+    stripped = text.strip()
+    if stripped.startswith("<"):
+        return "an HTML page, not an answer of Dockyard's API (is DOCKYARD_URL right?)"
+    first = stripped.splitlines()[0] if stripped else ""
+    return first[:200] + ("..." if len(first) > 200 or "\n" in stripped else "")
+
+
+def json_answer(content: bytes, status: int, text: str) -> Any:
+    """The JSON of a successful answer (None when empty).
+
+    Raises:
+        ApiError: the answer is not JSON (the URL is not Dockyard's API).
+    """
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise ApiError(f"{_not_json(text) or 'an answer that is not JSON'} (HTTP {status})", status) from None
 
 
 def unreachable(url: str, exc: BaseException) -> Unreachable:

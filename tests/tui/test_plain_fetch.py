@@ -223,6 +223,27 @@ def test_the_tui_exits_2_with_one_line_when_the_controller_is_down_or_refuses() 
     )
 
 
+HTML = b"<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n"
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_server_that_is_not_dockyard_is_named_in_one_line_and_exits_2(status: int) -> None:
+    """Another web server at DOCKYARD_URL (an HTML page, even with 200): one line, no page."""
+    served = Server(
+        lambda request: httpx.Response(status, headers={"content-type": "text/html"}, content=HTML)
+    )
+    try:
+        target = Target(served.url, "good", HINT)
+        plain, other = by_stdlib(target), by_httpx(target)
+        run = run_tui({"DOCKYARD_URL": served.url, "DOCKYARD_TOKEN": "good"})
+    finally:
+        served.close()
+    assert errors_of(plain) == errors_of(other)
+    message = f"an HTML page, not an answer of Dockyard's API (is DOCKYARD_URL right?) (HTTP {status})"
+    assert isinstance(plain.apps, ApiError) and str(plain.apps) == message
+    assert run.returncode == 2 and run.stderr == f"error: {message}\n"
+
+
 @pytest.mark.parametrize(
     ("url", "env", "plain"),
     [
