@@ -51,6 +51,12 @@ class NginxTunables:
     # clients' patience. A lone backend keeps the longer wait: SYNs retried after 1 s reach
     # a container that Docker restarted meanwhile, so the request succeeds late, not fails.
     proxy_failover_connect_timeout: int = 1
+    # With more than one backend, seconds nginx (each worker) leaves a backend alone after a
+    # failed connection to it. nginx's 10 s default shunned a replica that Docker had
+    # restarted within a second, so a crash of the other replica in those 10 s was an outage
+    # with a healthy replica running. A backend still dead costs one failed attempt (and the
+    # next backend) per worker per this many seconds.
+    upstream_fail_timeout: int = 1
     proxy_send_timeout: int = 60
     proxy_read_timeout: int = 60
     proxy_buffer_size_k: int = 16

@@ -19,6 +19,7 @@ import pytest
 
 from controller.adapters.nginx import TEMPLATES_DIR, NginxProxy, render_sites
 from controller.adapters.nginx_process import check_config, is_alive, running_master
+from controller.adapters.nginx_render import NginxTunables
 from controller.domain.errors import ProxyConfigRejected
 from controller.domain.models import Site
 
@@ -40,8 +41,8 @@ class _TrackingServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), handler)
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
 
@@ -59,7 +60,7 @@ class _TrackingServer(ThreadingHTTPServer):
 class Backend:
     """An HTTP/1.1 keep-alive server on 127.0.0.1 that answers its name (and /headers as JSON)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, port: int = 0) -> None:
         self.name = name
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,7 +81,7 @@ class Backend:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = _TrackingServer(Handler)
+        self.server = _TrackingServer(Handler, port)
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
@@ -100,11 +101,11 @@ class Backend:
 
 
 @pytest.fixture
-def backend() -> Iterator[Callable[[str], Backend]]:
+def backend() -> Iterator[Callable[..., Backend]]:
     started: list[Backend] = []
 
-    def start(name: str) -> Backend:
-        started.append(Backend(name))
+    def start(name: str, port: int = 0) -> Backend:
+        started.append(Backend(name, port))
         return started[-1]
 
     yield start
@@ -274,6 +275,26 @@ def test_apply_switches_backends_without_a_single_failed_request(
     assert client.retried <= 2 * 10, "more than the one idle close per reload and connection"
     assert client.requests > 500
     assert set(client.bodies) == {"blue", "green"}
+
+
+def test_a_replica_back_from_a_crash_serves_again_within_seconds(
+    make_proxy: Callable[..., NginxProxy], backend: Callable[..., Backend], port: int
+) -> None:
+    """Replica a crashes and comes back (Docker's restart: same address); a few seconds later
+    replica b crashes: a serves every request. With nginx's default fail_timeout (10 s) a
+    worker that saw a fail left it alone, and answered 502 with a running replica."""
+    a, b = backend("a"), backend("b")
+    proxy = make_proxy(tunables=NginxTunables(worker_processes=1))  # one worker: one fail state
+    proxy.ensure_running([Site("web", ("web.test",), (a.address, b.address))])
+    assert {get(port, "web.test")[1] for _ in range(10)} == {"a", "b"}
+
+    a_port = int(a.address.rsplit(":", 1)[1])
+    a.close()
+    assert [get(port, "web.test") for _ in range(10)] == [(200, "b")] * 10  # a failed: marked
+    backend("a", a_port)  # restarted where it was
+    time.sleep(2.5)
+    b.close()
+    assert [get(port, "web.test") for _ in range(20)] == [(200, "a")] * 20
 
 
 def test_config_nginx_refuses_is_rolled_back_and_old_backend_keeps_serving(

@@ -31,8 +31,9 @@ def test_upstream_uses_keepalive_and_http11_with_empty_connection_header() -> No
     config = render(Site("web", ("web.example.com",), ("10.0.0.5:8080", "10.0.0.6:8080")))
 
     assert "upstream dockyard_app_web {" in config
-    assert "server 10.0.0.5:8080;" in config
-    assert "server 10.0.0.6:8080;" in config
+    # A failed replica is left alone for 1 s, not nginx's 10 s (see NginxTunables).
+    assert "server 10.0.0.5:8080 max_fails=1 fail_timeout=1s;" in config
+    assert "server 10.0.0.6:8080 max_fails=1 fail_timeout=1s;" in config
     assert "keepalive 32;" in config
     assert "proxy_pass http://dockyard_app_web;" in config
     assert "proxy_http_version 1.1;" in config
@@ -40,6 +41,12 @@ def test_upstream_uses_keepalive_and_http11_with_empty_connection_header() -> No
     for header in ("Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP"):
         assert f"proxy_set_header {header} " in config
     assert "listen 127.0.0.1:8080;" in config
+
+
+def test_a_lone_backend_has_no_fail_marking() -> None:
+    """nginx never leaves an upstream's only server alone: the line stays plain."""
+    config = render(Site("web", ("web.example.com",), ("10.0.0.5:8080",)))
+    assert "    server 10.0.0.5:8080;\n" in config and "fail_timeout" not in config
 
 
 def test_every_domain_of_an_app_is_in_its_server_name() -> None:
