@@ -22,9 +22,9 @@ from tui.target import (
     ApiError,
     Target,
     Unreachable,
+    answer_of,
     error_message,
     find_target,
-    json_answer,
     plain_http,
     unreachable,
 )
@@ -74,10 +74,6 @@ class Event:
     data: dict[str, Any]
 
 
-def _message(response: httpx.Response, token_source: str) -> str:
-    return error_message(response.status_code, response.content, response.text, token_source)
-
-
 class Client:
     """Async calls of /api/v1 with the bearer token; errors become ApiError / Unreachable."""
 
@@ -120,9 +116,7 @@ class Client:
             response = await http.request(method, "/api/v1" + path, **kwargs)
         except httpx.TransportError as exc:
             raise unreachable(self.url, exc) from exc
-        if response.status_code >= 400:
-            raise ApiError(_message(response, self.target.token_source), response.status_code)
-        return json_answer(response.content, response.status_code, response.text)
+        return answer_of(response.status_code, response.content, response.text, self.target.token_source)
 
     # What the screens read.
     async def health(self) -> Any:
@@ -228,7 +222,8 @@ class Client:
             async with http.stream("GET", "/api/v1" + path, params=params, headers=headers) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise ApiError(_message(response, self.target.token_source), response.status_code)
+                    status, source = response.status_code, self.target.token_source
+                    raise ApiError(error_message(status, response.content, response.text, source), status)
                 async for line in response.aiter_lines():
                     yield line
         except httpx.TransportError as exc:

@@ -24,9 +24,8 @@ from tui.target import (
     ApiError,
     Target,
     Unreachable,
-    error_message,
+    answer_of,
     find_target,
-    json_answer,
     plain_http,
     unreachable,
 )
@@ -158,10 +157,7 @@ class PlainHttp:
                 self.close()
             break
         text = content.decode(charset(response.headers.get_content_charset()), errors="replace")
-        if response.status >= 400:
-            message = error_message(response.status, content, text, self.target.token_source)
-            raise ApiError(message, response.status)
-        return json_answer(content, response.status, text)
+        return answer_of(response.status, content, text, self.target.token_source)
 
     def kept(self, path: str, query: str = "", *, absent: Any = ...) -> Any:
         """`get`, with its ApiError returned rather than raised; `absent` is the answer of an
@@ -196,12 +192,21 @@ def charset(name: str | None) -> str:
 def prefetch(target: Target) -> FirstFetch:
     """The first fetch (with the first screenful's details): over plain HTTP with the standard
     library, else with the TUI's httpx client (its own, with its own loop)."""
-    if PlainHttp.serves(target, os.environ):
-        http = PlainHttp(target)
-        try:
-            return http.first_fetch(screenful=True)
-        finally:
-            http.close()
+    return fetch_plain(target) if PlainHttp.serves(target, os.environ) else fetch_with_client(target)
+
+
+def fetch_plain(target: Target) -> FirstFetch:
+    """The first fetch (with the first screenful's details) with the standard library."""
+    http = PlainHttp(target)
+    try:
+        return http.first_fetch(screenful=True)
+    finally:
+        http.close()
+
+
+def fetch_with_client(target: Target) -> FirstFetch:
+    """The first fetch (with the first screenful's details) with the TUI's httpx client: its
+    own, on its own event loop."""
     import asyncio
 
     from tui.client import Client

@@ -83,12 +83,15 @@ def _not_json(text: str) -> str:
     return first[:200] + ("..." if len(first) > 200 or "\n" in stripped else "")
 
 
-def json_answer(content: bytes, status: int, text: str) -> Any:
-    """The JSON of a successful answer (None when empty).
+def answer_of(status: int, content: bytes, text: str, token_source: str) -> Any:
+    """The JSON of an answer with `status` (None when empty), whichever HTTP client got it.
 
     Raises:
-        ApiError: the answer is not JSON (the URL is not Dockyard's API).
+        ApiError: an error status (`error_message`), or an answer that is not JSON (the URL
+            is not Dockyard's API).
     """
+    if status >= 400:
+        raise ApiError(error_message(status, content, text, token_source), status)
     if not content:
         return None
     try:

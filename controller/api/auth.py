@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.api.deps import ServicesDep
+from controller.api.deps import ServicesDep, get_services
 from controller.domain.access import Action, Principal, PrincipalKind, Role, authorize
 from controller.domain.credentials import secrets_match
 from controller.domain.errors import NotFound, Unauthenticated
@@ -114,7 +114,7 @@ class Requirement(HTTPBearer):
         self._reveal_needs = reveal_needs
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        services: Services = request.app.state.services
+        services = await get_services(request)
         credentials = await super().__call__(request)
         session_id = request.cookies.get(SESSION_COOKIE)
         if credentials is None and session_id:

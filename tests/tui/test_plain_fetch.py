@@ -2,7 +2,6 @@
 what the httpx client gives: the same requests, answers and error messages, against a real
 local HTTP server; anything but plain HTTP without a proxy keeps the httpx client."""
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -17,8 +16,8 @@ import pytest
 
 from tests.tui import fake_api
 from tui import start
-from tui.client import ApiError, Client, Target, Unreachable
-from tui.start import FirstFetch, PlainHttp, first_fetch, prefetch
+from tui.client import ApiError, Target, Unreachable
+from tui.start import FirstFetch, PlainHttp, prefetch
 
 pytestmark = pytest.mark.tui
 
@@ -77,23 +76,8 @@ def server() -> Iterator[Server]:
     served.close()
 
 
-def by_httpx(target: Target) -> FirstFetch:
-    async def fetch() -> FirstFetch:
-        client = Client(target)
-        try:
-            return await first_fetch(client, screenful=True)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(fetch())
-
-
-def by_stdlib(target: Target) -> FirstFetch:
-    http = PlainHttp(target)
-    try:
-        return http.first_fetch(screenful=True)
-    finally:
-        http.close()
+by_httpx = start.fetch_with_client
+by_stdlib = start.fetch_plain
 
 
 def comparable(answer: Any) -> Any:
