@@ -177,11 +177,13 @@ class Services:
             if self.keeper is not None:
                 # Serving containers stopped while no keeper ran: a start is quicker than a repair.
                 self.keeper.restart_stopped(self.runtime.list_containers())
-            sites = self.routing.adopt_running()
+            self.routing.adopt_running()
+            # Under the routing lock, from the map as it is then: a deploy that switched
+            # routes since adoption is not undone by a config rendered before it.
+            self.routing.ensure_proxy_current()
         except RuntimeUnavailable:
             self.proxy.ensure_running(None)
             return False
-        self.proxy.ensure_running(sites)
         self.adopted.set()
         return True
 

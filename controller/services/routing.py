@@ -156,8 +156,12 @@ class Routing:
         address. Apps recorded before serving sets existed fall back to every running
         container of their current release. Returns the sites to start the proxy with.
         """
-        containers = self._running_after_restarts(restart_wait)
+        self._wait_for_restarts(restart_wait)
         with self._lock:
+            # Listed again under the lock: a deploy may have switched an app to a container
+            # started since the wait's last list (Docker answering again as a deploy runs),
+            # and a stale list would drop it from the map.
+            containers = {c.id: c for c in self._runtime.list_containers() if c.state == "running"}
             self._backends.clear()
             for app in self._store.list_apps():
                 if app.current_release is None:
@@ -190,8 +194,8 @@ class Routing:
         except NotFound:  # the release row is gone: the current one's port is the best guess
             return current.port
 
-    def _running_after_restarts(self, wait: float) -> dict[str, ContainerInfo]:
-        """The running containers by id, once Docker brought back the serving ones it restarts.
+    def _wait_for_restarts(self, wait: float) -> None:
+        """Return once Docker brought back the serving containers it restarts.
 
         Docker restarts a crashed container by itself, at the same address, while nginx
         keeps routing to that address. Adopting the routes during the restart would drop
@@ -204,5 +208,5 @@ class Routing:
             containers = self._runtime.list_containers()
             restarting = any(c.id in serving and c.state == STATE_RESTARTING for c in containers)
             if not restarting or time.monotonic() >= deadline:
-                return {c.id: c for c in containers if c.state == "running"}
+                return
             time.sleep(RESTART_POLL)

@@ -121,6 +121,17 @@ def test_adoption_waits_for_docker_to_bring_a_crashed_serving_container_back() -
     assert site.backends == ("10.0.0.2:8080",)
 
 
+def test_adoption_routes_a_container_a_deploy_started_after_the_wait() -> None:
+    """Docker answers again while a deploy runs: the wait's list predates the deploy's new
+    container, the store already names it serving. Adoption routes it (it lists again under
+    the routing lock) instead of leaving the app without a backend."""
+    runtime = Runtime(container("created", None), container("running"))
+
+    (site,) = routing(runtime).adopt_running()
+
+    assert site.backends == ("10.0.0.2:8080",)
+
+
 def test_adoption_does_not_wait_out_a_crash_loop() -> None:
     (site,) = routing(Runtime(container("restarting", None))).adopt_running(restart_wait=0.3)
 
