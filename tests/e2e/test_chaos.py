@@ -22,6 +22,7 @@ a crash; `duo` containers are killed that way too, which its other container cov
 
 import os
 import random
+import re
 import signal
 import time
 from collections import Counter
@@ -60,6 +61,7 @@ class Chaos:
     workdir: Path
     docker: docker.DockerClient
     started: float = field(default_factory=time.monotonic)
+    wall_started: float = field(default_factory=time.time)  # the same moment as `started`
     log: list[str] = field(default_factory=list)
     crashes: dict[str, list[float]] = field(default_factory=lambda: {SOLO: [], DUO: []})
     bodies: dict[str, str] = field(default_factory=dict)  # source digest prefix -> body
@@ -191,6 +193,53 @@ class Chaos:
                 )
         return "\n".join([*lines, "action log:", *self.log])
 
+    def explain(self, app: str, window: "Window") -> str:
+        """What happened around an unexplained outage: the actions and nginx's errors then."""
+        first, last = window.first - self.started, window.last - self.started
+        lines = [f"{app}: {dict(window.kinds)} failed from {first:.2f}s to {last:.2f}s", "actions before:"]
+        loaded = [i for i, line in enumerate(self.log) if line.endswith(" load started")][-1:]
+        for line in self.log[loaded[0] if loaded else 0 :]:
+            at = float(line.split("s", 1)[0])
+            if first - 15 <= at <= last + 2:
+                lines.append(line)
+        lines.append(f"jobs of {app} running then (seconds since load started):")
+        lines.extend(self.jobs_during(app, first - 5, last + 5))
+        lines.append(f"nginx errors for {app} then (seconds since load started):")
+        lines.extend(self.nginx_errors(app, first - 1, last + 6))
+        return "\n".join(lines)
+
+    def jobs_during(self, app: str, since: float, until: float) -> list[str]:
+        """The app's jobs that ran at some moment between `since` and `until`, with their times."""
+
+        def at(stamp: str | None) -> float | None:
+            return None if stamp is None else datetime.fromisoformat(stamp).timestamp() - self.wall_started
+
+        lines = []
+        for job in reversed(self.ctl.api("GET", f"/apps/{app}/deploys", params={"limit": 500}).json()):
+            started, finished = at(job["started_at"]), at(job["finished_at"])
+            if started is not None and started <= until and (finished is None or finished >= since):
+                end = "running" if finished is None else f"{finished:.2f}s"
+                lines.append(f"  {job['kind']} {job['id']} {started:.2f}s to {end}: {job['status']}")
+        return lines or ["  none"]
+
+    def nginx_errors(self, app: str, since: float, until: float) -> list[str]:
+        """nginx's error-log lines about `app` between two moments (whole seconds: its stamps)."""
+        found: Counter[str] = Counter()
+        path = self.ctl.data_dir / "nginx" / "logs" / "error.log"
+        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+            if f"server: {app}." not in line:
+                continue
+            try:
+                stamp = datetime.strptime(line[:19], "%Y/%m/%d %H:%M:%S").timestamp()
+            except ValueError:
+                continue
+            at = stamp - self.wall_started
+            if since - 1 <= at <= until:
+                message = re.sub(r"^\[(\w+)\] \S+ (\*\d+ )?", r"\1 ", line[20:].split(", client:")[0])
+                upstream = line.split('upstream: "')[1].split('"')[0] if 'upstream: "' in line else ""
+                found[f"{at:6.0f}s {message} {upstream}"] += 1
+        return [f"  {count} x {text}" for text, count in found.items()] or ["  none"]
+
 
 def _started_at(container: Container) -> datetime:
     stamp = container.attrs["State"]["StartedAt"]
@@ -285,7 +334,7 @@ def test_seeded_chaos_keeps_the_data_plane_serving(tmp_path: Path, busybox_image
             for app in (SOLO, DUO)
         }
         with loads[SOLO], loads[DUO]:
-            chaos.started = time.monotonic()
+            chaos.started, chaos.wall_started = time.monotonic(), time.time()
             chaos.note("load started")
             while time.monotonic() - chaos.started < seconds:
                 time.sleep(chaos.rng.uniform(0.2, 2.5))
@@ -311,13 +360,20 @@ def test_seeded_chaos_keeps_the_data_plane_serving(tmp_path: Path, busybox_image
         print(f"requests (total, failed, retried): {totals}")
         stuck = [d for d in deploys if d["status"] not in FINAL]
         assert not stuck, f"jobs stuck: {stuck}\n{report}"
-        assert loads[DUO].failures == 0, f"{DUO} lost requests {loads[DUO].errors[:3]}\n{report}"
+        assert loads[DUO].failures == 0, (
+            f"{DUO} lost requests {loads[DUO].errors[:3]}\n"
+            + "\n".join(chaos.explain(DUO, window) for window in windows[DUO])
+            + f"\n\nthe whole run:\n{report}"
+        )
         limit = 2 * start_seconds
         for window in windows[SOLO]:
             crashes = chaos.crashes[SOLO]
             assert any(
                 crash - IN_FLIGHT <= window.first and window.last - crash <= limit for crash in crashes
-            ), f"{SOLO} outage not explained by one container start (limit {limit:.2f}s)\n{report}"
+            ), (
+                f"{SOLO} outage not explained by one container start (limit {limit:.2f}s)\n"
+                f"{chaos.explain(SOLO, window)}\n\nthe whole run:\n{report}"
+            )
     finally:
         ctl.cleanup()
         client.close()
