@@ -42,7 +42,7 @@ from controller.services.hygiene import Hygiene
 from controller.services.keeper import ContainerStarter, Keeper, ServingSets
 from controller.services.ports import DeployLogStore, Prober, Proxy, Runtime, Store, TrafficMeter
 from controller.services.reconciler import Reconciler
-from controller.services.routing import Routing
+from controller.services.routing import AddressFollower, Routing
 from controller.services.stats import StatsService
 from controller.services.system import SystemService
 from controller.settings import Settings
@@ -161,6 +161,10 @@ class Services:
     keeper: Keeper | None = None
     adopted: threading.Event = field(default_factory=threading.Event)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    addresses: AddressFollower = field(init=False)  # re-routes containers started at a new address
+
+    def __post_init__(self) -> None:
+        self.addresses = AddressFollower(self.routing)
 
     def start(self) -> None:
         """Adopt or start the proxy with what runs now, recover jobs, then reconcile."""
@@ -196,7 +200,8 @@ class Services:
             return
         self.reconciler.start()
         self.app_states.start()
-        self.runtime.watch_deaths(self._on_death, self._stopping)
+        self.addresses.start()
+        self.runtime.watch_deaths(self._on_death, self._stopping, on_start=self.addresses.container_started)
 
     def _on_death(self, exit_: ContainerExit) -> None:
         self.crashes.record(exit_)
@@ -218,6 +223,7 @@ class Services:
         self.git.stop()
         self.certificates.stop()
         self.reconciler.stop()
+        self.addresses.stop()
         self.app_states.stop()
         self.deploys.stop()
         self.accounts.stop()

@@ -44,7 +44,8 @@ class StoppedContainer:
 
 
 class ContainerStarter(Protocol):
-    """Starts an existing, stopped container again (same id, network, address if free)."""
+    """Starts an existing, stopped container again (same id and network; Docker gives it the
+    lowest free address, which the controller's routing follows)."""
 
     def start_container(self, container_id: str) -> None:
         """Raises NotFound when the container is gone, DockyardError when Docker refuses."""

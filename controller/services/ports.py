@@ -246,8 +246,16 @@ class Runtime(Protocol):
     def disk_usage(self) -> dict[str, int]:
         """images, image_bytes, containers, container_bytes of this instance."""
 
-    def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
-        """Blocks, calling on_death(exit) when one of this instance's containers dies."""
+    def watch_deaths(
+        self,
+        on_death: Callable[[ContainerExit], None],
+        stop: threading.Event,
+        *,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
+        """Blocks, calling on_death(exit) when one of this instance's containers dies, and
+        on_start(id) when one starts (Docker gives a container that starts again the lowest
+        free address of its network, not always its own)."""
 
 
 class BuildContexts(Protocol):

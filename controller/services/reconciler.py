@@ -130,10 +130,13 @@ class Reconciler:
                     report.repairs_queued.append(app.name)
                 continue
             self._loops.pop(app.name, None)
+            # Docker starts a container again at the lowest free address, not always its own:
+            # route it there (a missed start event, or one started while the app was busy).
             routed = {b.container_id: b.address.rsplit(":", 1)[0] for b in backends}
-            moved = any(c.address != routed.get(c.id) for c in running)
-            if moved and self._queue_repair(app.name, "a container came back at a new address"):
+            moved = [c for c in running if c.address != routed.get(c.id)]
+            if any([self._routing.follow_address(c.id) for c in moved]):
                 report.readdressed.append(app.name)
+                self._record("route_container", app.name, "a container came back at a new address")
         for container in containers:
             if container.id in wanted or container.app in busy:
                 continue
@@ -145,7 +148,7 @@ class Reconciler:
             self._record("rewrite_proxy", None, "the proxy config differed from the apps' routes")
         if self._hygiene is not None:
             self._hygiene.prune_if_full()
-        if report.repairs_queued or report.removed_containers or report.proxy_rewritten:
+        if report.repairs_queued or report.readdressed or report.removed_containers or report.proxy_rewritten:
             logger.info("reconciled: %s", report)
         return report
 

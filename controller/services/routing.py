@@ -1,6 +1,7 @@
 """Which containers serve which app: one authoritative map, pushed to the proxy under one lock."""
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -137,6 +138,54 @@ class Routing:
         with self._lock:
             self._apply_locked(change, undo)
 
+    def follow_address(self, container_id: str) -> bool:
+        """Route a serving container at the address it has now; True when its route moved.
+
+        Docker gives a container that starts again (its restart policy after a crash, or
+        the keeper after a stop) the lowest free address of its network, which is not
+        always the one it had: the proxy would go on sending its app's requests to the old
+        address, where nothing answers or another container now does.
+        """
+        if not any(b.container_id == container_id for b in self._all_backends()):
+            return False  # most starts are of deploys' new containers, not yet routed
+        try:
+            info = self._runtime.inspect_container(container_id)
+        except NotFound:
+            return False
+        if info.state != "running" or not info.address:
+            return False  # it died again: its next start is followed in turn
+        with self._lock:
+            found = [
+                (app, routed)
+                for app, routed in self._backends.items()
+                if any(b.container_id == container_id for b in routed)
+            ]
+            if not found:
+                return False  # not routed any more: a deploy retired it meanwhile
+            app, backends = found[0]
+            moved = tuple(
+                Backend(b.container_id, f"{info.address}:{b.address.rsplit(':', 1)[1]}")
+                if b.container_id == container_id
+                else b
+                for b in backends
+            )
+            if moved == backends:
+                return False  # it came back at its own address
+
+            def change() -> None:
+                self._backends[app] = moved
+
+            def undo() -> None:
+                self._backends[app] = backends
+
+            self._apply_locked(change, undo)
+        logger.warning("%s started again at %s: %s routed there", info.name, info.address, app)
+        return True
+
+    def _all_backends(self) -> list[Backend]:
+        with self._lock:
+            return [b for backends in self._backends.values() for b in backends]
+
     def ensure_proxy_current(self) -> bool:
         """Rewrite the proxy config if it drifted from the map (or the proxy died).
 
@@ -197,8 +246,8 @@ class Routing:
     def _wait_for_restarts(self, wait: float) -> None:
         """Return once Docker brought back the serving containers it restarts.
 
-        Docker restarts a crashed container by itself, at the same address, while nginx
-        keeps routing to that address. Adopting the routes during the restart would drop
+        Docker restarts a crashed container by itself (at the lowest free address, which
+        adoption then routes). Adopting the routes during the restart would drop
         the container and leave a one-container app without a backend until a repair, so
         adoption waits for it (at most `wait` seconds: a crash loop is not waited out).
         """
@@ -210,3 +259,33 @@ class Routing:
             if not restarting or time.monotonic() >= deadline:
                 return
             time.sleep(RESTART_POLL)
+
+
+class AddressFollower:
+    """Follows started containers' addresses on a thread of its own, off the event stream's.
+
+    `follow_address` may wait for the routing lock while a deploy's switch waits for the
+    proxy's old workers to exit; the event stream (container deaths too) must not wait.
+    """
+
+    def __init__(self, routing: Routing) -> None:
+        self._routing = routing
+        self._started: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dockyard-address-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._started.put(None)
+
+    def container_started(self, container_id: str) -> None:
+        self._started.put(container_id)
+
+    def _run(self) -> None:
+        while (container_id := self._started.get()) is not None:
+            try:
+                self._routing.follow_address(container_id)
+            except Exception:  # Docker or the proxy failed: the reconciler's pass tries again
+                logger.exception("could not route %s at its new address", container_id[:12])

@@ -280,7 +280,7 @@ def test_apply_switches_backends_without_a_single_failed_request(
 def test_a_replica_back_from_a_crash_serves_again_within_seconds(
     make_proxy: Callable[..., NginxProxy], backend: Callable[..., Backend], port: int
 ) -> None:
-    """Replica a crashes and comes back (Docker's restart: same address); a few seconds later
+    """Replica a crashes and comes back (Docker's restart, here at the same address); a few seconds later
     replica b crashes: a serves every request. With nginx's default fail_timeout (10 s) a
     worker that saw a fail left it alone, and answered 502 with a running replica."""
     a, b = backend("a"), backend("b")

@@ -182,7 +182,13 @@ class FakeRuntime:
             "container_bytes": 0,
         }
 
-    def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
+    def watch_deaths(
+        self,
+        on_death: Callable[[ContainerExit], None],
+        stop: threading.Event,
+        *,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
         stop.wait()
 
 

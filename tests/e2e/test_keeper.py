@@ -1,13 +1,16 @@
 """The keeper: a one-container app stopped through Docker's API serves again while the controller is down."""
 
 import json
+import os
 import random
+import signal
 import time
 from pathlib import Path
 
 import docker
 import httpx
 import pytest
+from docker.models.containers import Container
 
 from tests.conftest import write_static_app
 from tests.e2e.conftest import BASE_DOMAIN, Controller, make_controller
@@ -84,6 +87,61 @@ def test_the_keeper_leaves_a_retired_container_stopped_and_exits_with_its_data_d
     finally:
         ctl.cleanup()
         client.close()
+
+
+@pytest.mark.parametrize("how", ["crash", "docker-kill"])
+def test_a_container_started_again_at_another_address_is_routed_there(
+    tmp_path: Path, busybox_image: str, how: str
+) -> None:
+    """Docker starts a container again at the lowest free address of its network, not its own.
+
+    Another app's container, removed, frees an address below `solo`'s; `solo`'s container
+    then comes back there (Docker's restart after a crash, or the keeper's start after a
+    `docker kill`). The controller routes it at its new address on the start event: the
+    reconciler (which would also notice) is an hour away here.
+    """
+    ctl = make_controller(tmp_path, DOCKYARD_RECONCILE_INTERVAL="3600")
+    ctl.start()
+    client = docker.from_env()
+    chaos = Chaos(ctl=ctl, rng=random.Random(0), workdir=tmp_path, docker=client)
+    try:
+        for app in ("low", SOLO):
+            ctl.cli("apps", "create", app)
+            ctl.cli("deploy", app, "--path", str(write_static_app(tmp_path / app, body="v1")))
+        start_seconds = measure_container_start(chaos)
+        (container,) = chaos.containers(SOLO)
+        before = _address(container)
+        ctl.cli("apps", "destroy", "low", "--force")  # frees the lower address
+
+        stopped = time.monotonic()
+        if how == "crash":
+            os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
+        else:
+            container.kill()
+        container_id = str(container.id)
+        wait_until(lambda: _running(client, container_id), 30, "the container did not run again")
+        _wait_answering(ctl, "v1")
+        outage = time.monotonic() - stopped
+
+        after = _address(client.containers.get(container_id))
+        assert after != before, f"Docker gave the container its own address {before} again"
+        ratio = outage / start_seconds
+        print(f"{how}: {before} -> {after}, outage {outage:.2f}s, one container start {start_seconds:.2f}s")
+        assert ratio <= OUTAGE_LIMIT, f"outage {outage:.2f}s > {OUTAGE_LIMIT} x {start_seconds:.2f}s"
+        deploys = ctl.api("GET", f"/apps/{SOLO}/deploys").json()
+        assert [d["kind"] for d in deploys] == ["build"]  # routed, not replaced by a repair
+    finally:
+        ctl.cleanup()
+        client.close()
+
+
+def _address(container: Container) -> str:
+    (network,) = container.attrs["NetworkSettings"]["Networks"].values()
+    return str(network["IPAddress"])
+
+
+def _running(client: docker.DockerClient, container_id: str) -> bool:
+    return bool(client.containers.get(container_id).attrs["State"]["Running"])
 
 
 def _zombie(pid: int) -> bool:

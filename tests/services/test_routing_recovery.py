@@ -5,16 +5,17 @@ start waits for it instead of routing around it, and the reconciler queues no re
 The serving set is durable before the proxy routes to it.
 """
 
+import time
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 
-from controller.domain.errors import ProxyConfigRejected
+from controller.domain.errors import NotFound, ProxyConfigRejected
 from controller.domain.models import App, ContainerInfo, Release, Site
 from controller.services.keeper import Keeper
 from controller.services.reconciler import Reconciler
-from controller.services.routing import Backend, Routing
+from controller.services.routing import AddressFollower, Backend, Routing
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -158,7 +159,7 @@ def test_the_reconciler_queues_no_repair_while_docker_restarts_a_container() -> 
 
 
 class StartingRuntime(Runtime):
-    """A container stopped through Docker's API, which comes back (same address) when started."""
+    """A container stopped through Docker's API, which comes back (same address here) when started."""
 
     def __init__(self) -> None:
         super().__init__(container("exited", None))
@@ -293,3 +294,114 @@ def test_the_reconciler_audits_the_orphans_it_removes() -> None:
     reconciler.reconcile_once()
     assert runtime.removed == ["o1"]
     assert ("reconciler", "remove_container", "gone", "ok") in audit.rows()
+
+
+class SitesProxy(Proxy):
+    """Records each config it was given."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        super().__init__(refuse=refuse)
+        self.applied: list[list[Site]] = []
+
+    def apply(self, sites: list[Site]) -> None:
+        if self._refuse:
+            raise ProxyConfigRejected("refused")
+        self.applied.append(sites)
+
+
+class MovedRuntime(Runtime):
+    """c1 started again by Docker at the lowest free address, 10.0.0.7 (or as given)."""
+
+    def __init__(self, state: str = "running", address: str | None = "10.0.0.7") -> None:
+        super().__init__(container(state, address))
+        self.inspected: list[str] = []
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        self.inspected.append(container_id)
+        if container_id != "c1":
+            raise NotFound(container_id)
+        return self._states[0]
+
+
+def two_backends(runtime: Runtime, proxy: Proxy) -> Routing:
+    routes = Routing(store=cast(Any, Store()), runtime=cast(Any, runtime), proxy=cast(Any, proxy))
+    routes._backends["solo"] = (Backend("c1", "10.0.0.2:8080"), Backend("c2", "10.0.0.3:8080"))
+    return routes
+
+
+def test_a_serving_container_started_again_at_another_address_is_routed_there() -> None:
+    proxy = SitesProxy()
+    routes = two_backends(MovedRuntime(), proxy)
+
+    assert routes.follow_address("c1")
+
+    assert routes.backends("solo") == (Backend("c1", "10.0.0.7:8080"), Backend("c2", "10.0.0.3:8080"))
+    assert [site.backends for site in proxy.applied[-1]] == [("10.0.0.3:8080", "10.0.0.7:8080")]
+    assert not routes.follow_address("c1")  # routed there already: no second render
+    assert len(proxy.applied) == 1
+
+
+@pytest.mark.parametrize(
+    ("started", "runtime"),
+    [
+        ("c9", MovedRuntime()),  # a deploy's new container, not routed yet: not even inspected
+        ("c1", MovedRuntime(address="10.0.0.2")),  # back at its own address
+        ("c1", MovedRuntime(state="exited", address=None)),  # died again before it was looked at
+    ],
+    ids=["not-routed", "same-address", "died-again"],
+)
+def test_a_start_that_needs_no_new_route_renders_nothing(started: str, runtime: MovedRuntime) -> None:
+    proxy = SitesProxy()
+    routes = two_backends(runtime, proxy)
+
+    assert not routes.follow_address(started)
+
+    assert routes.backends("solo")[0] == Backend("c1", "10.0.0.2:8080") and proxy.applied == []
+    assert runtime.inspected == ([] if started == "c9" else ["c1"])
+
+
+def test_a_new_address_the_proxy_refuses_leaves_the_route_as_it_was() -> None:
+    routes = two_backends(MovedRuntime(), SitesProxy(refuse=True))
+
+    with pytest.raises(ProxyConfigRejected):
+        routes.follow_address("c1")
+
+    assert routes.backends("solo")[0] == Backend("c1", "10.0.0.2:8080")
+
+
+def test_the_reconciler_routes_a_container_at_its_new_address_instead_of_replacing_it() -> None:
+    """A start whose event was missed: the pass routes it there; no repair deploy."""
+    runtime = MovedRuntime()
+    routes = Routing(store=cast(Any, Store()), runtime=cast(Any, runtime), proxy=cast(Any, SitesProxy()))
+    routes._backends["solo"] = (Backend("c1", "10.0.0.2:8080"),)
+    deploys, audit = Deploys(), Audit()
+    reconciler = Reconciler(
+        store=cast(Any, Store()),
+        runtime=cast(Any, runtime),
+        routing=routes,
+        deploys=cast(Any, deploys),
+        interval=60,
+        audit=audit,
+    )
+
+    report = reconciler.reconcile_once()
+
+    assert report.readdressed == ["solo"] and report.repairs_queued == [] and deploys.repairs == []
+    assert routes.backends("solo") == (Backend("c1", "10.0.0.7:8080"),)
+    assert audit.rows() == [("reconciler", "route_container", "solo", "ok")]
+
+
+def test_the_address_follower_routes_started_containers_off_the_event_thread() -> None:
+    routes = two_backends(MovedRuntime(), SitesProxy())
+    follower = AddressFollower(routes)
+    follower.start()
+    try:
+        follower.container_started("c9")
+        follower.container_started("c1")
+        deadline = time.monotonic() + 10
+        while routes.backends("solo")[0].address != "10.0.0.7:8080" and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        follower.stop()
+
+    assert routes.backends("solo")[0] == Backend("c1", "10.0.0.7:8080")

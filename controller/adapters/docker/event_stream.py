@@ -1,11 +1,12 @@
-"""The engine's `die` events of labelled containers, as a stream that a stop event ends.
+"""The engine's events of labelled containers (`die`, and `start` for the controller), as a
+stream that a stop event ends.
 
-Shared by the controller's death watch and the keeper's: both block reading the stream,
-so a thread closes it once `stop` is set.
+Shared by the controller's container watch and the keeper's: both block reading the
+stream, so a thread closes it once `stop` is set.
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -16,11 +17,17 @@ STOP_CHECK_SECONDS = 0.5
 
 
 @contextmanager
-def die_events(
-    client: docker.APIClient, labels: list[str], stop: threading.Event, *, closer_name: str
+def container_events(
+    client: docker.APIClient,
+    labels: list[str],
+    stop: threading.Event,
+    *,
+    actions: Sequence[str] = ("die",),
+    closer_name: str,
 ) -> Iterator[Iterator[dict[str, Any]]]:
-    """The decoded `die` events of containers with all `labels`; the stream ends when `stop` is set."""
-    events = client.events(decode=True, filters={"type": "container", "event": "die", "label": labels})
+    """The decoded events (of `actions`) of containers with all `labels`, until `stop` is set."""
+    filters = {"type": "container", "event": list(actions), "label": labels}
+    events = client.events(decode=True, filters=filters)
     ended = threading.Event()
     threading.Thread(
         target=_close_when_stopped, args=(events, ended, stop), daemon=True, name=closer_name

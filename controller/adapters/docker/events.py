@@ -1,11 +1,11 @@
-"""Container deaths from the engine's event stream, across engine restarts."""
+"""Container deaths (and starts) from the engine's event stream, across engine restarts."""
 
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from controller.adapters.docker.connection import DockerConnection
-from controller.adapters.docker.die_events import die_events
+from controller.adapters.docker.event_stream import container_events
 from controller.adapters.docker.inspection import event_container_id, exit_from_event
 from controller.domain.errors import DockyardError
 from controller.domain.models import ContainerExit, ContainerInfo
@@ -20,19 +20,28 @@ def watch_deaths(
     stop: threading.Event,
     *,
     inspect: Callable[[str], ContainerInfo],
+    on_start: Callable[[str], None] | None = None,
 ) -> None:
-    """Call `on_death` whenever a container with `labels` dies, until `stop`.
+    """Call `on_death` whenever a container with `labels` dies, and `on_start` (with its id)
+    whenever one starts, until `stop`.
 
     Blocks; reconnects after Docker restarts (waiting a second between tries). `inspect`
     tells a crash (Docker is restarting the container) from a stop.
     """
+    actions = ("die", "start") if on_start is not None else ("die",)
     while not stop.is_set():
         try:
             with connection.calls():
                 client = connection.new_client(version=connection.api().api_version)
-                with die_events(client, labels, stop, closer_name="dockyard-events-close") as events:
+                with container_events(
+                    client, labels, stop, actions=actions, closer_name="dockyard-events-close"
+                ) as events:
                     for event in events:
-                        on_death(_exit_of(event, inspect))
+                        if event.get("Action", event.get("status")) == "start":
+                            if on_start is not None:
+                                on_start(event_container_id(event))
+                        else:
+                            on_death(_exit_of(event, inspect))
         except (DockyardError, OSError, ValueError):
             pass
         stop.wait(RECONNECT_WAIT_SECONDS)

@@ -16,7 +16,7 @@ import requests
 import urllib3.exceptions
 from docker.utils import kwargs_from_env
 
-from controller.adapters.docker.die_events import die_events
+from controller.adapters.docker.event_stream import container_events
 from controller.domain.containers import LABEL_APP, LABEL_INSTANCE, LABEL_MANAGED
 from controller.domain.errors import DockyardError, NotFound, RuntimeUnavailable
 from controller.services.keeper import StoppedContainer
@@ -98,7 +98,9 @@ class DockerKeeper:
             with (
                 suppress(DockyardError, OSError, ValueError),
                 self._docker_calls(),
-                die_events(self._new_client(), labels, stop, closer_name="dockyard-keeper-close") as events,
+                container_events(
+                    self._new_client(), labels, stop, closer_name="dockyard-keeper-close"
+                ) as events,
             ):
                 for event in events:
                     on_stop(self._stopped(event))

@@ -274,12 +274,26 @@ class DockerRuntime:
         # Docker's embedded DNS server listens inside every container on a user network.
         return sorted((pair for pair in pairs if pair[0] != DOCKER_DNS), key=lambda pair: (pair[1], pair[0]))
 
-    def watch_deaths(self, on_death: Callable[[ContainerExit], None], stop: threading.Event) -> None:
-        """Call `on_death` whenever one of this instance's containers dies, until `stop`.
+    def watch_deaths(
+        self,
+        on_death: Callable[[ContainerExit], None],
+        stop: threading.Event,
+        *,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
+        """Call `on_death` whenever one of this instance's containers dies (and `on_start`
+        with its id whenever one starts), until `stop`.
 
         Blocks; reconnects after Docker restarts (waiting a second between tries).
         """
-        events.watch_deaths(self._connection, self._labels(), on_death, stop, inspect=self.inspect_container)
+        events.watch_deaths(
+            self._connection,
+            self._labels(),
+            on_death,
+            stop,
+            inspect=self.inspect_container,
+            on_start=on_start,
+        )
 
     # -- logs -------------------------------------------------------------------------
 
