@@ -134,7 +134,7 @@ class Reconciler:
             # route it there (a missed start event, or one started while the app was busy).
             routed = {b.container_id: b.address.rsplit(":", 1)[0] for b in backends}
             moved = [c for c in running if c.address != routed.get(c.id)]
-            if any([self._routing.follow_address(c.id) for c in moved]):
+            if [c for c in moved if self._routing.follow_address(c.id)]:
                 report.readdressed.append(app.name)
                 self._record("route_container", app.name, "a container came back at a new address")
         for container in containers:

@@ -146,8 +146,9 @@ class Routing:
         always the one it had: the proxy would go on sending its app's requests to the old
         address, where nothing answers or another container now does.
         """
-        if not any(b.container_id == container_id for b in self._all_backends()):
-            return False  # most starts are of deploys' new containers, not yet routed
+        with self._lock:
+            if self._routed_app(container_id) is None:
+                return False  # most starts are of deploys' new containers, not yet routed
         try:
             info = self._runtime.inspect_container(container_id)
         except NotFound:
@@ -155,14 +156,10 @@ class Routing:
         if info.state != "running" or not info.address:
             return False  # it died again: its next start is followed in turn
         with self._lock:
-            found = [
-                (app, routed)
-                for app, routed in self._backends.items()
-                if any(b.container_id == container_id for b in routed)
-            ]
-            if not found:
+            app = self._routed_app(container_id)
+            if app is None:
                 return False  # not routed any more: a deploy retired it meanwhile
-            app, backends = found[0]
+            backends = self._backends[app]
             moved = tuple(
                 Backend(b.container_id, f"{info.address}:{b.address.rsplit(':', 1)[1]}")
                 if b.container_id == container_id
@@ -182,9 +179,12 @@ class Routing:
         logger.warning("%s started again at %s: %s routed there", info.name, info.address, app)
         return True
 
-    def _all_backends(self) -> list[Backend]:
-        with self._lock:
-            return [b for backends in self._backends.values() for b in backends]
+    def _routed_app(self, container_id: str) -> str | None:
+        """The app the proxy routes to `container_id`, if any (the caller holds the lock)."""
+        for app, routed in self._backends.items():
+            if any(b.container_id == container_id for b in routed):
+                return app
+        return None
 
     def ensure_proxy_current(self) -> bool:
         """Rewrite the proxy config if it drifted from the map (or the proxy died).

@@ -37,9 +37,8 @@ def watch_deaths(
                     client, labels, stop, actions=actions, closer_name="dockyard-events-close"
                 ) as events:
                     for event in events:
-                        if event.get("Action", event.get("status")) == "start":
-                            if on_start is not None:
-                                on_start(event_container_id(event))
+                        if on_start is not None and event.get("Action") == "start":
+                            on_start(event_container_id(event))
                         else:
                             on_death(_exit_of(event, inspect))
         except (DockyardError, OSError, ValueError):
